@@ -1,0 +1,72 @@
+// glia/kernels/parallel.hpp: how glia uses threads.
+//
+// Contract:
+// - glia parallelises its own loops with OpenMP (when compiled with it) and calls Eigen only from
+//   inside them, where Eigen runs single-threaded; the CMake target defines
+//   EIGEN_DONT_PARALLELIZE so that no Eigen product ever threads on its own.
+// - Work is split into a number of chunks that depends only on the problem size, never on the
+//   thread count; reductions sum per-chunk partial results in chunk order. So every result is
+//   bitwise identical whatever the number of threads.
+// - Functions passed to parallel_for must not throw.
+#pragma once
+
+#include <algorithm>
+
+#include "glia/tensor/shape.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace glia {
+
+// Threads glia's parallel loops use (OpenMP's current setting; 1 without OpenMP).
+inline int num_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// Sets the thread count for glia's (and the process's other OpenMP) parallel loops.
+inline void set_num_threads(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(std::max(1, n));
+#else
+  (void)n;
+#endif
+}
+
+// Index of the calling thread inside a parallel_for (0 outside).
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Runs f(i) for i in [0, n), statically scheduled over the threads.
+template <typename F>
+void parallel_for(Index n, F&& f) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+  for (Index i = 0; i < n; ++i) f(i);
+#else
+  for (Index i = 0; i < n; ++i) f(i);
+#endif
+}
+
+// Splits [0, n) into count() contiguous chunks whose boundaries depend only on n and
+// max_chunks: the unit of deterministic reduction.
+struct Chunks {
+  Index n;
+  Index count_;
+  Chunks(Index n_items, Index max_chunks) : n(n_items), count_(std::max<Index>(1, std::min(n_items, max_chunks))) {}
+  Index count() const { return count_; }
+  Index begin(Index c) const { return n * c / count_; }
+  Index end(Index c) const { return n * (c + 1) / count_; }
+};
+
+}  // namespace glia

@@ -1,0 +1,69 @@
+// glia/kernels/softmax.hpp: log-softmax, negative log-likelihood and cross-entropy over rows.
+//
+// x, y: [N, C] row-major; targets: N class indices in [0, C).
+//   log_softmax:  y[n,c] = x[n,c] - m_n - log sum_k exp(x[n,k] - m_n),  m_n = max_k x[n,k]
+//                 (subtracting the max keeps exp from overflowing)
+//                 dx[n,c] = dy[n,c] - exp(y[n,c]) * sum_k dy[n,k]
+//   nll (mean):   L = -(1/N) sum_n logp[n, t_n]        dlogp[n,c] = -[c == t_n] / N
+//   cross-entropy with label smoothing s on logits (PyTorch's definition):
+//                 q[n,c] = (1 - s) [c == t_n] + s / C,   L = -(1/N) sum_{n,c} q[n,c] logp[n,c]
+//                 dx[n,c] = (softmax(x)[n,c] - q[n,c]) / N
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "glia/kernels/parallel.hpp"
+
+namespace glia {
+
+template <typename T>
+void log_softmax_forward(T* y, const T* x, Index n, Index c) {
+  parallel_for(n, [&](Index i) {
+    const T* xr = x + i * c;
+    T m = xr[0];
+    for (Index k = 1; k < c; ++k) m = xr[k] > m ? xr[k] : m;
+    double s = 0;
+    for (Index k = 0; k < c; ++k) s += std::exp(static_cast<double>(xr[k] - m));
+    const T lse = m + static_cast<T>(std::log(s));
+    for (Index k = 0; k < c; ++k) y[i * c + k] = xr[k] - lse;
+  });
+}
+
+template <typename T>
+void log_softmax_backward(T* dx, const T* dy, const T* y, Index n, Index c) {
+  parallel_for(n, [&](Index i) {
+    double s = 0;
+    for (Index k = 0; k < c; ++k) s += dy[i * c + k];
+    for (Index k = 0; k < c; ++k)
+      dx[i * c + k] = static_cast<T>(dy[i * c + k] - std::exp(static_cast<double>(y[i * c + k])) * s);
+  });
+}
+
+// Returns the mean loss; writes dlogp.
+template <typename T>
+T nll_loss(T* dlogp, const T* logp, const std::int32_t* targets, Index n, Index c) {
+  double loss = 0;
+  for (Index i = 0; i < n; ++i) {
+    loss -= logp[i * c + targets[i]];
+    for (Index k = 0; k < c; ++k) dlogp[i * c + k] = k == targets[i] ? T(-1) / static_cast<T>(n) : T(0);
+  }
+  return static_cast<T>(loss / static_cast<double>(n));
+}
+
+// Returns the mean loss; writes logp (scratch [N, C]) and dx.
+template <typename T>
+T cross_entropy_loss(T* dx, T* logp, const T* x, const std::int32_t* targets, Index n, Index c,
+                     double smoothing) {
+  log_softmax_forward(logp, x, n, c);
+  double loss = 0;
+  for (Index i = 0; i < n; ++i)
+    for (Index k = 0; k < c; ++k) {
+      const double q = (k == targets[i] ? 1.0 - smoothing : 0.0) + smoothing / static_cast<double>(c);
+      loss -= q * logp[i * c + k];
+      dx[i * c + k] = static_cast<T>((std::exp(static_cast<double>(logp[i * c + k])) - q) / static_cast<double>(n));
+    }
+  return static_cast<T>(loss / static_cast<double>(n));
+}
+
+}  // namespace glia

@@ -1,0 +1,97 @@
+// glia/models/reference_net.hpp: the 48,178-parameter CIFAR-10 network of the reference recipe.
+//
+//   C1 C2 c3 P1 D1 | C3 R1(C4 C5) c6 P2 D2 | C7 R2(C8 C9) | GAP c10
+// C = 3x3 conv (pad 1, bias) + norm + ReLU; c = 1x1 conv (bias); P = 2x2 max-pool; D = dropout;
+// R = residual with identity shortcut: x + body(x), where x is the output of C3 (resp. C7).
+// Input [N, 3, 32, 32] -> output [N, 10, 1, 1] class scores (logits); apply LogSoftmax+NLLLoss
+// or CrossEntropyLoss. With the default widths (16, 32, 8/16 transition channels) the parameter
+// count is 48,178 for every norm kind. Module names follow the reference table ("C1", "c3", "R1",
+// ...), each C block being {"conv", "norm", "relu"}.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "glia/nn/activation.hpp"
+#include "glia/nn/conv2d.hpp"
+#include "glia/nn/normalization.hpp"
+#include "glia/nn/pooling.hpp"
+#include "glia/nn/residual.hpp"
+#include "glia/nn/sequential.hpp"
+
+namespace glia {
+
+enum class NormKind { Batch, Group, Layer };
+
+inline NormKind parse_norm_kind(const std::string& s) {
+  if (s == "bn") return NormKind::Batch;
+  if (s == "gn") return NormKind::Group;
+  if (s == "ln") return NormKind::Layer;
+  throw ValueError(detail::cat("unknown norm '", s, "': expected bn, gn or ln"));
+}
+inline const char* norm_kind_name(NormKind k) {
+  return k == NormKind::Batch ? "bn" : k == NormKind::Group ? "gn" : "ln";
+}
+
+struct ReferenceNetConfig {
+  NormKind norm = NormKind::Batch;
+  Index groups = 2;         // GroupNorm groups (NormKind::Group)
+  Index width1 = 16;        // channels of block 1 (C1, C2)
+  Index width2 = 32;        // channels of blocks 2 and 3
+  Index transition1 = 8;    // c3 output channels
+  Index transition2 = 16;   // c6 output channels
+  Index classes = 10;
+  Index in_channels = 3;
+  double dropout = 0.01;
+};
+
+template <typename T>
+std::unique_ptr<Module<T>> make_norm(NormKind kind, Index channels, Index groups = 2) {
+  switch (kind) {
+    case NormKind::Batch: return std::make_unique<BatchNorm2d<T>>(channels);
+    case NormKind::Group: return std::make_unique<GroupNorm<T>>(groups, channels);
+    case NormKind::Layer: return std::make_unique<LayerNorm<T>>(channels);
+  }
+  throw ValueError("make_norm: unknown norm kind");
+}
+
+// 3x3 convolution (pad 1) + norm + ReLU.
+template <typename T>
+std::unique_ptr<Sequential<T>> conv_norm_relu(Index cin, Index cout, NormKind kind, Index groups) {
+  auto s = std::make_unique<Sequential<T>>();
+  s->add(std::make_unique<Conv2d<T>>(cin, cout, 3, 1, 1), "conv");
+  s->add(make_norm<T>(kind, cout, groups), "norm");
+  s->add(std::make_unique<ReLU<T>>(), "relu");
+  return s;
+}
+
+template <typename T>
+std::unique_ptr<Sequential<T>> make_reference_net(const ReferenceNetConfig& cfg = {}) {
+  const NormKind k = cfg.norm;
+  const Index g = cfg.groups;
+  auto residual = [&](Index c, const char* a, const char* b) {
+    auto body = std::make_unique<Sequential<T>>();
+    body->add(conv_norm_relu<T>(c, c, k, g), a);
+    body->add(conv_norm_relu<T>(c, c, k, g), b);
+    return std::make_unique<Residual<T>>(std::move(body));
+  };
+  auto net = std::make_unique<Sequential<T>>();
+  net->add(conv_norm_relu<T>(cfg.in_channels, cfg.width1, k, g), "C1");
+  net->add(conv_norm_relu<T>(cfg.width1, cfg.width1, k, g), "C2");
+  net->add(std::make_unique<Conv2d<T>>(cfg.width1, cfg.transition1, 1), "c3");
+  net->add(std::make_unique<MaxPool2d<T>>(2), "P1");
+  net->add(std::make_unique<Dropout<T>>(cfg.dropout), "D1");
+  net->add(conv_norm_relu<T>(cfg.transition1, cfg.width2, k, g), "C3");
+  net->add(residual(cfg.width2, "C4", "C5"), "R1");
+  net->add(std::make_unique<Conv2d<T>>(cfg.width2, cfg.transition2, 1), "c6");
+  net->add(std::make_unique<MaxPool2d<T>>(2), "P2");
+  net->add(std::make_unique<Dropout<T>>(cfg.dropout), "D2");
+  net->add(conv_norm_relu<T>(cfg.transition2, cfg.width2, k, g), "C7");
+  net->add(residual(cfg.width2, "C8", "C9"), "R2");
+  net->add(std::make_unique<GlobalAvgPool2d<T>>(), "GAP");
+  net->add(std::make_unique<Conv2d<T>>(cfg.width2, cfg.classes, 1), "c10");
+  net->set_needs_input_grad(false);  // the input is data
+  return net;
+}
+
+}  // namespace glia

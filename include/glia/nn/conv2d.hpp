@@ -1,0 +1,79 @@
+// glia/nn/conv2d.hpp: the Conv2d layer (see kernels/conv2d.hpp for the maths).
+//
+// Contract: input [N, Cin, H, W] -> output [N, Cout, Ho, Wo], Ho = (H + 2p - k)/s + 1.
+// Parameters: "weight" [Cout, Cin, k, k], "bias" [Cout] (if bias). Caches the input (shared
+// storage) for backward; owns its output, input-gradient and im2col workspaces, which grow on
+// the first step and are reused. Throws ShapeError for an input of the wrong channel count, an
+// input smaller than the kernel, or a dy of the wrong shape.
+#pragma once
+
+#include "glia/kernels/conv2d.hpp"
+#include "glia/nn/init.hpp"
+#include "glia/nn/module.hpp"
+
+namespace glia {
+
+template <typename T>
+class Conv2d : public Module<T> {
+ public:
+  Conv2d(Index in_channels, Index out_channels, Index kernel, Index stride = 1, Index padding = 0,
+         bool bias = true)
+      : cin_(in_channels), cout_(out_channels), k_(kernel), stride_(stride), pad_(padding),
+        weight_(Shape{out_channels, in_channels, kernel, kernel}),
+        bias_(Shape{bias ? out_channels : 0}, false), has_bias_(bias) {
+    if (in_channels <= 0 || out_channels <= 0 || kernel <= 0 || stride <= 0 || padding < 0)
+      throw ValueError(detail::cat("Conv2d: invalid configuration in=", in_channels, " out=", out_channels,
+                                   " kernel=", kernel, " stride=", stride, " padding=", padding));
+  }
+
+  Parameter<T>& weight() { return weight_; }
+  Parameter<T>& bias() { return bias_; }
+  bool has_bias() const { return has_bias_; }
+
+  std::string name() const override {
+    return detail::cat("Conv2d(", cin_, "->", cout_, ", k", k_, ", s", stride_, ", p", pad_, has_bias_ ? "" : ", no bias", ")");
+  }
+  Shape output_shape(const Shape& in) const override {
+    if (in.rank() != 4 || in[1] != cin_ || in[2] + 2 * pad_ < k_ || in[3] + 2 * pad_ < k_)
+      throw ShapeError(detail::cat(name(), ": expected input [N,", cin_, ",H,W] with H,W >= ", k_ - 2 * pad_,
+                                   ", got ", in));
+    const PatchGeometry p = patch(in);
+    return Shape{in[0], cout_, p.out_h(), p.out_w()};
+  }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode) override {
+    y_.resize(output_shape(x.shape()));
+    x_ = x;
+    geom_ = Conv2dGeometry{x.dim(0), patch(x.shape()), cout_};
+    conv2d_forward(y_.data(), x.data(), weight_.value.data(), has_bias_ ? bias_.value.data() : nullptr, geom_, ws_);
+    return y_;
+  }
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    check_shape(name().c_str(), dy.shape(), y_.shape());
+    T* dx = nullptr;
+    if (this->needs_input_grad_) {
+      dx_.resize(x_.shape());
+      dx = dx_.data();
+    }
+    conv2d_backward(dx, weight_.grad.data(), has_bias_ ? bias_.grad.data() : nullptr, dy.data(), x_.data(),
+                    weight_.value.data(), geom_, ws_);
+    return dx_;
+  }
+  void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
+               std::vector<NamedBuffer<T>>&) override {
+    params.push_back({join_name(prefix, "weight"), &weight_});
+    if (has_bias_) params.push_back({join_name(prefix, "bias"), &bias_});
+  }
+  void reset_parameters(Rng& rng) override { init::torch_default(weight_.value, bias_.value, rng); }
+
+ private:
+  PatchGeometry patch(const Shape& in) const { return PatchGeometry{cin_, in[2], in[3], k_, k_, stride_, pad_}; }
+
+  Index cin_, cout_, k_, stride_, pad_;
+  Parameter<T> weight_, bias_;
+  bool has_bias_;
+  Conv2dGeometry geom_{};
+  Conv2dWorkspace<T> ws_;
+  Tensor<T> x_, y_, dx_;
+};
+
+}  // namespace glia

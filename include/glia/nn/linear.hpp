@@ -1,0 +1,67 @@
+// glia/nn/linear.hpp: the fully connected layer.
+//
+// Contract: input [N, ...] with F = numel/N features per sample (so [N, C, 1, 1] works
+// directly) -> output [N, out].  y = x W^T + b,  W [out, F] (PyTorch's layout), b [out].
+// Backward: dW += dy^T x,  db += sum_n dy_n,  dx = dy W (reshaped to the input's shape).
+// Caches the input. ShapeError if F != in_features.
+#pragma once
+
+#include "glia/nn/init.hpp"
+#include "glia/nn/module.hpp"
+
+namespace glia {
+
+template <typename T>
+class Linear : public Module<T> {
+ public:
+  Linear(Index in_features, Index out_features, bool bias = true)
+      : in_(in_features), out_(out_features), weight_(Shape{out_features, in_features}),
+        bias_(Shape{bias ? out_features : 0}, false), has_bias_(bias) {
+    if (in_features <= 0 || out_features <= 0)
+      throw ValueError(detail::cat("Linear: invalid sizes ", in_features, " -> ", out_features));
+  }
+  Parameter<T>& weight() { return weight_; }
+  Parameter<T>& bias() { return bias_; }
+
+  std::string name() const override { return detail::cat("Linear(", in_, "->", out_, has_bias_ ? "" : ", no bias", ")"); }
+  Shape output_shape(const Shape& in) const override {
+    if (in.rank() < 2 || in[0] == 0 || in.numel() / in[0] != in_)
+      throw ShapeError(detail::cat(name(), ": expected input [N,", in_, "] (or [N,...] with ", in_,
+                                   " features per sample), got ", in));
+    return Shape{in[0], out_};
+  }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode) override {
+    y_.resize(output_shape(x.shape()));
+    x_ = x;
+    const Index n = x.dim(0);
+    auto Y = y_.matrix(n, out_);
+    Y.noalias() = x.matrix(n, in_) * weight_.value.matrix(out_, in_).transpose();
+    if (has_bias_) Y.rowwise() += bias_.value.vector().transpose();
+    return y_;
+  }
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    check_shape(name().c_str(), dy.shape(), y_.shape());
+    const Index n = x_.dim(0);
+    auto DY = dy.matrix(n, out_);
+    weight_.grad.matrix(out_, in_).noalias() += DY.transpose() * x_.matrix(n, in_);
+    if (has_bias_) bias_.grad.vector() += DY.colwise().sum().transpose();
+    if (!this->needs_input_grad_) return dx_;
+    dx_.resize(x_.shape());
+    dx_.matrix(n, in_).noalias() = DY * weight_.value.matrix(out_, in_);
+    return dx_;
+  }
+  void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
+               std::vector<NamedBuffer<T>>&) override {
+    params.push_back({join_name(prefix, "weight"), &weight_});
+    if (has_bias_) params.push_back({join_name(prefix, "bias"), &bias_});
+  }
+  void reset_parameters(Rng& rng) override { init::torch_default(weight_.value, bias_.value, rng); }
+
+ private:
+  Index in_, out_;
+  Parameter<T> weight_, bias_;
+  bool has_bias_;
+  Tensor<T> x_, y_, dx_;
+};
+
+}  // namespace glia

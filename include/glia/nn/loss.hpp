@@ -1,0 +1,97 @@
+// glia/nn/loss.hpp: LogSoftmax (a module), NLLLoss and CrossEntropyLoss (kernels/softmax.hpp).
+//
+// LogSoftmax: input [N, C] or [N, C, 1, 1] (a 1x1-conv head) -> output [N, C], log-probabilities
+//   over C. Caches its output (the backward needs softmax = exp(output)). dx has x's shape.
+// NLLLoss::forward(logp [N, C], targets) -> mean over N of -logp[n, t_n]; backward() returns
+//   dL/dlogp. CrossEntropyLoss does log-softmax and NLL in one step on logits ([N, C] or
+//   [N, C, 1, 1]), with optional label smoothing (PyTorch's definition).
+// Targets are int32 class indices; ShapeError if there are not N of them, ValueError if one is
+// outside [0, C). Both are reduced with mean, so the gradient is already divided by N.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "glia/kernels/softmax.hpp"
+#include "glia/nn/module.hpp"
+
+namespace glia {
+
+// [N, C] view of class scores given as [N, C] or [N, C, 1, 1].
+inline Shape class_scores_shape(const char* op, const Shape& in) {
+  if (in.rank() == 2) return in;
+  if (in.rank() == 4 && in[2] == 1 && in[3] == 1) return Shape{in[0], in[1]};
+  throw ShapeError(detail::cat(op, ": expected class scores [N,C] or [N,C,1,1], got ", in));
+}
+
+inline void check_targets(const char* op, const Shape& scores, const std::vector<std::int32_t>& targets) {
+  if (static_cast<Index>(targets.size()) != scores[0])
+    throw ShapeError(detail::cat(op, ": ", targets.size(), " targets for scores ", scores));
+  for (std::size_t i = 0; i < targets.size(); ++i)
+    if (targets[i] < 0 || targets[i] >= scores[1])
+      throw ValueError(detail::cat(op, ": target ", targets[i], " of sample ", i, " is outside [0,", scores[1], ")"));
+}
+
+template <typename T>
+class LogSoftmax : public Module<T> {
+ public:
+  std::string name() const override { return "LogSoftmax"; }
+  Shape output_shape(const Shape& in) const override { return class_scores_shape("LogSoftmax", in); }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode) override {
+    const Shape s = output_shape(x.shape());
+    in_shape_ = x.shape();
+    y_.resize(s);
+    log_softmax_forward(y_.data(), x.data(), s[0], s[1]);
+    return y_;
+  }
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    check_shape("LogSoftmax::backward", dy.shape(), y_.shape());
+    dx_.resize(in_shape_);
+    log_softmax_backward(dx_.data(), dy.data(), y_.data(), y_.dim(0), y_.dim(1));
+    return dx_;
+  }
+
+ private:
+  Shape in_shape_;
+  Tensor<T> y_, dx_;
+};
+
+template <typename T>
+class NLLLoss {
+ public:
+  T forward(const Tensor<T>& logp, const std::vector<std::int32_t>& targets) {
+    const Shape s = class_scores_shape("NLLLoss", logp.shape());
+    check_targets("NLLLoss", s, targets);
+    grad_.resize(logp.shape());
+    return nll_loss(grad_.data(), logp.data(), targets.data(), s[0], s[1]);
+  }
+  const Tensor<T>& backward() const { return grad_; }
+
+ private:
+  Tensor<T> grad_;
+};
+
+template <typename T>
+class CrossEntropyLoss {
+ public:
+  explicit CrossEntropyLoss(double label_smoothing = 0.0) : smoothing_(label_smoothing) {
+    if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
+      throw ValueError(detail::cat("CrossEntropyLoss: label smoothing must be in [0, 1], got ", label_smoothing));
+  }
+  T forward(const Tensor<T>& logits, const std::vector<std::int32_t>& targets) {
+    const Shape s = class_scores_shape("CrossEntropyLoss", logits.shape());
+    check_targets("CrossEntropyLoss", s, targets);
+    grad_.resize(logits.shape());
+    logp_.resize(s);
+    return cross_entropy_loss(grad_.data(), logp_.data(), logits.data(), targets.data(), s[0], s[1], smoothing_);
+  }
+  const Tensor<T>& backward() const { return grad_; }
+  // Log-probabilities of the last forward, [N, C].
+  const Tensor<T>& log_probs() const { return logp_; }
+
+ private:
+  double smoothing_;
+  Tensor<T> grad_, logp_;
+};
+
+}  // namespace glia

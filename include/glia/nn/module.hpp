@@ -1,0 +1,120 @@
+// glia/nn/module.hpp: the interface every layer and container implements.
+//
+// Contract of Module<T>:
+// - forward(x, mode) returns the output, held in a buffer the module owns and reuses: the
+//   reference stays valid until the next forward of the same module. The module keeps a
+//   (storage-sharing) reference to x for backward, so the caller must not overwrite x before
+//   backward.
+// - backward(dy) takes the gradient of the loss w.r.t. the last forward's output and returns the
+//   gradient w.r.t. its input (again a module-owned buffer). It ADDS the parameter gradients
+//   into each Parameter::grad (accumulation lets shared inputs and skip connections sum
+//   naturally); the optimiser step zeroes them once per step. backward must follow a forward.
+// - If set_needs_input_grad(false) was called, backward may skip computing dx and return an
+//   empty tensor (used for the first layer, whose input is data).
+// - output_shape(s) says what forward would return for an input of shape s, or throws
+//   ShapeError naming the module and the shapes; forward and backward check shapes the same way.
+// - collect() lists parameters (learnable) and buffers (state such as running statistics) with
+//   dotted names ("3.body.0.weight"), for optimisers and checkpoints.
+// - reset_parameters(rng) draws the module's default initialisation (PyTorch's defaults) and
+//   any per-module seeds (dropout) from rng; containers recurse in order.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "glia/tensor/tensor.hpp"
+
+namespace glia {
+
+enum class Mode { Train, Eval };
+
+template <typename T>
+struct Parameter {
+  Tensor<T> value;
+  Tensor<T> grad;
+  bool decay = true;  // false for biases and norm parameters: optimisers may exempt them from decay
+
+  explicit Parameter(const Shape& shape, bool decays = true) : value(shape), grad(shape), decay(decays) {}
+};
+
+template <typename T>
+struct NamedParameter {
+  std::string name;
+  Parameter<T>* param;
+};
+
+template <typename T>
+struct NamedBuffer {
+  std::string name;
+  Tensor<T>* tensor;
+};
+
+inline std::string join_name(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+template <typename T>
+class Module {
+ public:
+  virtual ~Module() = default;
+
+  // A short description, e.g. "Conv2d(3->16, k3, s1, p1)".
+  virtual std::string name() const = 0;
+  virtual Shape output_shape(const Shape& input) const = 0;
+  virtual const Tensor<T>& forward(const Tensor<T>& x, Mode mode) = 0;
+  virtual const Tensor<T>& backward(const Tensor<T>& dy) = 0;
+
+  virtual void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
+                       std::vector<NamedBuffer<T>>& buffers) {
+    (void)prefix;
+    (void)params;
+    (void)buffers;
+  }
+  // Direct sub-modules with their local names (empty for a leaf layer).
+  virtual std::vector<std::pair<std::string, Module<T>*>> children() { return {}; }
+  virtual void reset_parameters(Rng& rng) { (void)rng; }
+  virtual void set_needs_input_grad(bool needed) { needs_input_grad_ = needed; }
+
+ protected:
+  bool needs_input_grad_ = true;
+};
+
+template <typename T>
+std::vector<NamedParameter<T>> parameters(Module<T>& m) {
+  std::vector<NamedParameter<T>> p;
+  std::vector<NamedBuffer<T>> b;
+  m.collect("", p, b);
+  return p;
+}
+
+template <typename T>
+std::vector<NamedBuffer<T>> buffers(Module<T>& m) {
+  std::vector<NamedParameter<T>> p;
+  std::vector<NamedBuffer<T>> b;
+  m.collect("", p, b);
+  return b;
+}
+
+template <typename T>
+Index parameter_count(Module<T>& m) {
+  Index n = 0;
+  for (auto& p : parameters(m)) n += p.param->value.size();
+  return n;
+}
+
+// Calls f(path, module) for m and every module below it, depth first, parents first.
+template <typename T, typename F>
+void visit(Module<T>& m, F&& f, const std::string& path = "") {
+  f(path, m);
+  for (auto& c : m.children()) visit(*c.second, f, join_name(path, c.first));
+}
+
+// Zeroes every parameter gradient of m.
+template <typename T>
+void zero_grad(Module<T>& m) {
+  for (auto& p : parameters(m)) p.param->grad.zero();
+}
+
+}  // namespace glia

@@ -1,0 +1,176 @@
+// glia/nn/normalization.hpp: BatchNorm2d, GroupNorm and LayerNorm (kernels/norm.hpp has the maths).
+//
+// All take [N, C, H, W] (H = W = 1 allowed) and return the same shape, with a learnable
+// per-channel scale "weight" (gamma, init 1) and shift "bias" (beta, init 0), eps = 1e-5 by
+// default; both parameters are exempt from weight decay.
+//
+// BatchNorm2d(C, eps, momentum = 0.1), PyTorch semantics:
+//   Train: normalise with the batch mean and BIASED batch variance over (N, H, W); update the
+//     buffers running_mean <- (1-m) running_mean + m mean and running_var <- (1-m) running_var
+//     + m * var * M/(M-1) (the UNBIASED variance), M = N*H*W. Throws ShapeError if M == 1
+//     (no variance to estimate), as PyTorch does.
+//   Eval: normalise with running_mean / running_var.
+//   Caches the input, and mean and rstd per channel, for backward.
+// GroupNorm(G, C, eps): statistics per sample over the C/G channels of each group and H, W;
+//   same in train and eval. ValueError unless G divides C. Caches input, mean and rstd per (n, g).
+// LayerNorm(C, eps): the reference network's "layer norm": normalise each sample over all of
+//   (C, H, W), then a per-channel affine. It is exactly GroupNorm with one group.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "glia/kernels/norm.hpp"
+#include "glia/nn/module.hpp"
+
+namespace glia {
+
+// The shared part of the norms: the affine parameters and the shape check.
+template <typename T>
+class AffineNorm : public Module<T> {
+ public:
+  AffineNorm(Index channels, double eps)
+      : c_(channels), eps_(eps), weight_(Shape{channels}, false), bias_(Shape{channels}, false) {
+    if (channels <= 0) throw ValueError(detail::cat("norm: channels must be positive, got ", channels));
+    weight_.value.fill(T(1));
+  }
+  Parameter<T>& weight() { return weight_; }
+  Parameter<T>& bias() { return bias_; }
+  Shape output_shape(const Shape& in) const override {
+    if (in.rank() != 4 || in[1] != c_)
+      throw ShapeError(detail::cat(this->name(), ": expected input [N,", c_, ",H,W], got ", in));
+    return in;
+  }
+  void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
+               std::vector<NamedBuffer<T>>&) override {
+    params.push_back({join_name(prefix, "weight"), &weight_});
+    params.push_back({join_name(prefix, "bias"), &bias_});
+  }
+  void reset_parameters(Rng&) override {
+    weight_.value.fill(T(1));
+    bias_.value.zero();
+  }
+
+ protected:
+  Index c_;
+  double eps_;
+  Parameter<T> weight_, bias_;
+  Tensor<T> x_, y_, dx_;
+  std::vector<double> mean_, rstd_;
+};
+
+template <typename T>
+class BatchNorm2d : public AffineNorm<T> {
+ public:
+  explicit BatchNorm2d(Index channels, double eps = 1e-5, double momentum = 0.1)
+      : AffineNorm<T>(channels, eps), momentum_(momentum), running_mean_(Shape{channels}),
+        running_var_(Tensor<T>::full(Shape{channels}, T(1))) {}
+
+  Tensor<T>& running_mean() { return running_mean_; }
+  Tensor<T>& running_var() { return running_var_; }
+
+  std::string name() const override { return detail::cat("BatchNorm2d(", this->c_, ")"); }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
+    this->y_.resize(this->output_shape(x.shape()));
+    this->x_ = x;
+    train_ = mode == Mode::Train;
+    const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
+    this->mean_.resize(static_cast<std::size_t>(c));
+    this->rstd_.resize(static_cast<std::size_t>(c));
+    if (train_) {
+      const Index m = n * hw;
+      if (m < 2) throw ShapeError(detail::cat(name(), ": training needs more than one value per channel, got input ", x.shape()));
+      var_.resize(static_cast<std::size_t>(c));
+      batchnorm_stats(this->mean_.data(), var_.data(), x.data(), n, c, hw);
+      for (Index ch = 0; ch < c; ++ch) {
+        const auto i = static_cast<std::size_t>(ch);
+        this->rstd_[i] = 1.0 / std::sqrt(var_[i] + this->eps_);
+        const double unbiased = var_[i] * static_cast<double>(m) / static_cast<double>(m - 1);
+        running_mean_[ch] = static_cast<T>((1 - momentum_) * running_mean_[ch] + momentum_ * this->mean_[i]);
+        running_var_[ch] = static_cast<T>((1 - momentum_) * running_var_[ch] + momentum_ * unbiased);
+      }
+    } else {
+      for (Index ch = 0; ch < c; ++ch) {
+        const auto i = static_cast<std::size_t>(ch);
+        this->mean_[i] = running_mean_[ch];
+        this->rstd_[i] = 1.0 / std::sqrt(static_cast<double>(running_var_[ch]) + this->eps_);
+      }
+    }
+    batchnorm_apply(this->y_.data(), x.data(), this->mean_.data(), this->rstd_.data(), this->weight_.value.data(),
+                    this->bias_.value.data(), n, c, hw);
+    return this->y_;
+  }
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    check_shape(name().c_str(), dy.shape(), this->y_.shape());
+    const Tensor<T>& x = this->x_;
+    this->dx_.resize(x.shape());
+    const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
+    auto kernel = train_ ? batchnorm_backward<T> : batchnorm_backward_fixed<T>;
+    kernel(this->dx_.data(), this->weight_.grad.data(), this->bias_.grad.data(), dy.data(), x.data(),
+           this->mean_.data(), this->rstd_.data(), this->weight_.value.data(), n, c, hw);
+    return this->dx_;
+  }
+  void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
+               std::vector<NamedBuffer<T>>& buffers) override {
+    AffineNorm<T>::collect(prefix, params, buffers);
+    buffers.push_back({join_name(prefix, "running_mean"), &running_mean_});
+    buffers.push_back({join_name(prefix, "running_var"), &running_var_});
+  }
+  void reset_parameters(Rng& rng) override {
+    AffineNorm<T>::reset_parameters(rng);
+    running_mean_.zero();
+    running_var_.fill(T(1));
+  }
+
+ private:
+  double momentum_;
+  Tensor<T> running_mean_, running_var_;
+  std::vector<double> var_;
+  bool train_ = true;
+};
+
+template <typename T>
+class GroupNorm : public AffineNorm<T> {
+ public:
+  GroupNorm(Index groups, Index channels, double eps = 1e-5) : AffineNorm<T>(channels, eps), groups_(groups) {
+    if (groups <= 0 || channels % groups != 0)
+      throw ValueError(detail::cat("GroupNorm: ", groups, " groups do not divide ", channels, " channels"));
+  }
+  Index groups() const { return groups_; }
+
+  std::string name() const override { return detail::cat("GroupNorm(", groups_, " groups, ", this->c_, ")"); }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode) override {
+    this->y_.resize(this->output_shape(x.shape()));
+    this->x_ = x;
+    const Index n = x.dim(0), hw = x.dim(2) * x.dim(3);
+    this->mean_.resize(static_cast<std::size_t>(n * groups_));
+    this->rstd_.resize(static_cast<std::size_t>(n * groups_));
+    groupnorm_forward(this->y_.data(), this->mean_.data(), this->rstd_.data(), x.data(), this->weight_.value.data(),
+                      this->bias_.value.data(), n, this->c_, hw, groups_, this->eps_);
+    return this->y_;
+  }
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    check_shape(name().c_str(), dy.shape(), this->y_.shape());
+    const Tensor<T>& x = this->x_;
+    this->dx_.resize(x.shape());
+    const Index n = x.dim(0), hw = x.dim(2) * x.dim(3);
+    partial_.resize(static_cast<std::size_t>(2 * n * this->c_));
+    groupnorm_backward(this->dx_.data(), this->weight_.grad.data(), this->bias_.grad.data(), partial_.data(), dy.data(),
+                       x.data(), this->mean_.data(), this->rstd_.data(), this->weight_.value.data(), n, this->c_, hw,
+                       groups_);
+    return this->dx_;
+  }
+
+ private:
+  Index groups_;
+  std::vector<double> partial_;
+};
+
+template <typename T>
+class LayerNorm : public GroupNorm<T> {
+ public:
+  explicit LayerNorm(Index channels, double eps = 1e-5) : GroupNorm<T>(1, channels, eps) {}
+  std::string name() const override { return detail::cat("LayerNorm(", this->c_, ")"); }
+};
+
+}  // namespace glia

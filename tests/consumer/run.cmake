@@ -1,0 +1,22 @@
+# Configures, builds and runs tests/consumer against glia. Called by ctest with
+#   -DGLIA_SOURCE=<glia source> -DWORK=<scratch dir> -DMODE=find_package|add_subdirectory
+file(REMOVE_RECURSE ${WORK})
+set(consumer_src ${CMAKE_CURRENT_LIST_DIR})
+function(run)
+  execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGV}\n${out}\n${err}")
+  endif()
+endfunction()
+if(MODE STREQUAL "find_package")
+  # Install glia (headers + CMake package) into a private prefix, tests and examples off.
+  run(${CMAKE_COMMAND} -S ${GLIA_SOURCE} -B ${WORK}/glia-build -DCMAKE_INSTALL_PREFIX=${WORK}/prefix
+      -DGLIA_BUILD_TESTS=OFF -DGLIA_BUILD_EXAMPLES=OFF -DGLIA_BUILD_BENCHMARKS=OFF)
+  run(${CMAKE_COMMAND} --install ${WORK}/glia-build)
+  run(${CMAKE_COMMAND} -S ${consumer_src} -B ${WORK}/build -DCMAKE_PREFIX_PATH=${WORK}/prefix -DGLIA_MODE=find_package)
+else()
+  run(${CMAKE_COMMAND} -S ${consumer_src} -B ${WORK}/build -DGLIA_SOURCE=${GLIA_SOURCE} -DGLIA_MODE=add_subdirectory)
+endif()
+run(${CMAKE_COMMAND} --build ${WORK}/build)
+run(${WORK}/build/consumer)
+message(STATUS "consumer (${MODE}) built and ran")

@@ -1,0 +1,65 @@
+// Kernel-level properties: im2col/col2im adjointness, fast convolution = naive convolution.
+#include <catch2/catch.hpp>
+
+#include <glia/glia.hpp>
+
+using namespace glia;
+
+TEST_CASE("col2im is the adjoint of im2col", "[kernels][im2col]") {
+  const PatchGeometry geoms[] = {
+      {3, 7, 5, 3, 3, 1, 1}, {2, 8, 6, 3, 3, 2, 0}, {4, 5, 5, 1, 1, 2, 1}, {1, 9, 4, 2, 3, 3, 2}, {2, 6, 6, 5, 5, 1, 2}};
+  for (const PatchGeometry& g : geoms) {
+    Rng rng(1);
+    Tensor<double> x(Shape{g.channels, g.height, g.width}), c(Shape{g.col_rows(), g.col_cols()});
+    x.uniform_(rng, -1, 1);
+    c.uniform_(rng, -1, 1);
+    Tensor<double> colx(c.shape()), xc(x.shape());
+    im2col(colx.data(), x.data(), g);
+    col2im(xc.data(), c.data(), g);
+    double lhs = 0, rhs = 0;
+    for (Index i = 0; i < c.size(); ++i) lhs += colx[i] * c[i];
+    for (Index i = 0; i < x.size(); ++i) rhs += x[i] * xc[i];
+    INFO("C=" << g.channels << " H=" << g.height << " W=" << g.width << " k=" << g.kernel_h << "x" << g.kernel_w
+              << " s=" << g.stride << " p=" << g.pad);
+    CHECK(lhs == Approx(rhs).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("im2col places the right pixel and zero padding", "[kernels][im2col]") {
+  // One channel 3x3 image 1..9, 3x3 kernel, pad 1: the centre row of col is the image itself.
+  Tensor<float> x(Shape{1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  PatchGeometry g{1, 3, 3, 3, 3, 1, 1};
+  Tensor<float> col(Shape{9, 9});
+  im2col(col.data(), x.data(), g);
+  for (Index p = 0; p < 9; ++p) CHECK(col.at(4, p) == x[p]);
+  // Row 0 (kernel offset -1,-1): output (0,0) reads padding, output (1,1) reads pixel (0,0).
+  CHECK(col.at(0, 0) == 0.0f);
+  CHECK(col.at(0, 4) == 1.0f);
+  CHECK(col.at(8, 8) == 0.0f);
+  CHECK(col.at(8, 4) == 9.0f);
+}
+
+TEST_CASE("Fast convolution matches the naive direct convolution", "[kernels][conv]") {
+  struct Case {
+    Index n, cin, h, w, cout, k, s, p;
+  };
+  const Case cases[] = {{2, 3, 32, 32, 16, 3, 1, 1}, {3, 8, 16, 16, 32, 3, 1, 1}, {2, 32, 8, 8, 10, 1, 1, 0},
+                        {1, 5, 7, 5, 4, 3, 2, 0},     {4, 3, 9, 7, 6, 5, 2, 2},     {17, 4, 6, 6, 3, 3, 1, 1}};
+  for (const Case& c : cases) {
+    Conv2dGeometry g{c.n, PatchGeometry{c.cin, c.h, c.w, c.k, c.k, c.s, c.p}, c.cout};
+    Rng rng(2);
+    Tensor<float> x(Shape{c.n, c.cin, c.h, c.w}), w(Shape{c.cout, c.cin, c.k, c.k}), b(Shape{c.cout});
+    x.uniform_(rng, -1, 1);
+    w.uniform_(rng, -1, 1);
+    b.uniform_(rng, -1, 1);
+    const Shape ys{c.n, c.cout, g.patch.out_h(), g.patch.out_w()};
+    Tensor<float> fast(ys), naive(ys);
+    Conv2dWorkspace<float> ws;
+    conv2d_forward(fast.data(), x.data(), w.data(), b.data(), g, ws);
+    conv2d_forward_naive(naive.data(), x.data(), w.data(), b.data(), g);
+    double worst = 0;
+    for (Index i = 0; i < fast.size(); ++i) worst = std::max(worst, double(std::abs(fast[i] - naive[i])));
+    INFO("case cin=" << c.cin << " cout=" << c.cout << " k=" << c.k << " s=" << c.s << " p=" << c.p);
+    CHECK(worst < 1e-4);
+  }
+}
