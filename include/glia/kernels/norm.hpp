@@ -5,7 +5,7 @@
 //   xhat = (x - mu) * rstd,   y = gamma[c] * xhat + beta[c]
 // BatchNorm: one set per channel c, S = {(n, c, hw)}, M = N*HW.
 // GroupNorm: one set per (n, g), S = {(n, c, hw): c in group g}, M = (C/G)*HW.
-// Backward (the derivation is in docs/layers/normalisation.md): with g = dy * gamma[c],
+// Backward (the derivation is in docs/layers/normalization.md): with g = dy * gamma[c],
 //   dbeta[c] += sum dy,   dgamma[c] += sum dy * xhat    (sums over n and hw)
 //   dx = rstd * (g - mean_S(g) - xhat * mean_S(g * xhat))
 // Sums are accumulated in double whatever T is. mean and rstd are cached per set for backward.

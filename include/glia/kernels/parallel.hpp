@@ -1,9 +1,9 @@
 // glia/kernels/parallel.hpp: how glia uses threads.
 //
 // Contract:
-// - glia parallelises its own loops with OpenMP (when compiled with it) and calls Eigen only from
-//   inside them, where Eigen runs single-threaded; the CMake target defines
-//   EIGEN_DONT_PARALLELIZE so that no Eigen product ever threads on its own.
+// - glia parallelises its own loops with OpenMP (when compiled with it). Its big products run
+//   inside those loops; the CMake target defines EIGEN_DONT_PARALLELIZE so that no Eigen
+//   product ever threads on its own (small ones, as in Linear, run on the calling thread).
 // - Work is split into a number of chunks that depends only on the problem size, never on the
 //   thread count; reductions sum per-chunk partial results in chunk order. So every result is
 //   bitwise identical whatever the number of threads.

@@ -29,7 +29,7 @@ class ReLU : public Module<T> {
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    check_shape("ReLU::backward", dy.shape(), x_.shape());
+    this->check_grad_shape(dy.shape(), x_.shape());
     dx_.resize(x_.shape());
     relu_backward(dx_.data(), dy.data(), x_.data(), dy.size());
     return dx_;
@@ -69,13 +69,16 @@ class Dropout : public Module<T> {
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    check_shape("Dropout::backward", dy.shape(), shape_);
+    this->check_grad_shape(dy.shape(), shape_);
     if (!train_) return dy;
     dx_.resize(dy.shape());
     dropout_apply(dx_.data(), dy.data(), mask_.data(), static_cast<T>(1.0 / (1.0 - p_)), dy.size());
     return dx_;
   }
   void reset_parameters(Rng& rng) override { seed_ = rng.next(); }
+  std::vector<std::pair<std::string, std::uint64_t*>> local_counters() override {
+    return {{"seed", &seed_}, {"calls", &calls_}};
+  }
 
  private:
   double p_;

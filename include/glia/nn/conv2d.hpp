@@ -48,7 +48,7 @@ class Conv2d : public Module<T> {
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    check_shape(name().c_str(), dy.shape(), y_.shape());
+    this->check_grad_shape(dy.shape(), y_.shape());
     T* dx = nullptr;
     if (this->needs_input_grad_) {
       dx_.resize(x_.shape());

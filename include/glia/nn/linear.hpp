@@ -40,7 +40,7 @@ class Linear : public Module<T> {
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    check_shape(name().c_str(), dy.shape(), y_.shape());
+    this->check_grad_shape(dy.shape(), y_.shape());
     const Index n = x_.dim(0);
     auto DY = dy.matrix(n, out_);
     weight_.grad.matrix(out_, in_).noalias() += DY.transpose() * x_.matrix(n, in_);

@@ -45,7 +45,7 @@ class LogSoftmax : public Module<T> {
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    check_shape("LogSoftmax::backward", dy.shape(), y_.shape());
+    this->check_grad_shape(dy.shape(), y_.shape());
     dx_.resize(in_shape_);
     log_softmax_backward(dx_.data(), dy.data(), y_.data(), y_.dim(0), y_.dim(1));
     return dx_;

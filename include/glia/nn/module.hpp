@@ -19,6 +19,7 @@
 //   any per-module seeds (dropout) from rng; containers recurse in order.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -75,9 +76,18 @@ class Module {
   // Direct sub-modules with their local names (empty for a leaf layer).
   virtual std::vector<std::pair<std::string, Module<T>*>> children() { return {}; }
   virtual void reset_parameters(Rng& rng) { (void)rng; }
+  // Integer state of this module itself (not its children), e.g. dropout's call counter, so
+  // that a checkpoint can restore a run exactly. Names are local ("calls").
+  virtual std::vector<std::pair<std::string, std::uint64_t*>> local_counters() { return {}; }
   virtual void set_needs_input_grad(bool needed) { needs_input_grad_ = needed; }
 
  protected:
+  // Throws ShapeError unless dy has the output's shape; builds the message only on failure, so
+  // the check costs nothing in the training loop.
+  void check_grad_shape(const Shape& dy, const Shape& output) const {
+    if (dy != output) throw ShapeError(detail::cat(name(), "::backward: expected dy ", output, ", got ", dy));
+  }
+
   bool needs_input_grad_ = true;
 };
 
@@ -109,6 +119,16 @@ template <typename T, typename F>
 void visit(Module<T>& m, F&& f, const std::string& path = "") {
   f(path, m);
   for (auto& c : m.children()) visit(*c.second, f, join_name(path, c.first));
+}
+
+// Every counter of m and the modules below it, named by path ("D1.calls").
+template <typename T>
+std::vector<std::pair<std::string, std::uint64_t*>> counters(Module<T>& m) {
+  std::vector<std::pair<std::string, std::uint64_t*>> out;
+  visit(m, [&](const std::string& path, Module<T>& mod) {
+    for (auto& c : mod.local_counters()) out.emplace_back(join_name(path, c.first), c.second);
+  });
+  return out;
 }
 
 // Zeroes every parameter gradient of m.

@@ -101,7 +101,7 @@ class BatchNorm2d : public AffineNorm<T> {
     return this->y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    check_shape(name().c_str(), dy.shape(), this->y_.shape());
+    this->check_grad_shape(dy.shape(), this->y_.shape());
     const Tensor<T>& x = this->x_;
     this->dx_.resize(x.shape());
     const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
@@ -150,7 +150,7 @@ class GroupNorm : public AffineNorm<T> {
     return this->y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    check_shape(name().c_str(), dy.shape(), this->y_.shape());
+    this->check_grad_shape(dy.shape(), this->y_.shape());
     const Tensor<T>& x = this->x_;
     this->dx_.resize(x.shape());
     const Index n = x.dim(0), hw = x.dim(2) * x.dim(3);

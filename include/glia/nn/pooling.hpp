@@ -34,7 +34,7 @@ class MaxPool2d : public Module<T> {
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    check_shape(name().c_str(), dy.shape(), y_.shape());
+    this->check_grad_shape(dy.shape(), y_.shape());
     dx_.resize(in_shape_);
     maxpool2d_backward(dx_.data(), dy.data(), argmax_.data(), geometry(in_shape_));
     return dx_;
@@ -64,7 +64,7 @@ class GlobalAvgPool2d : public Module<T> {
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    check_shape(name().c_str(), dy.shape(), y_.shape());
+    this->check_grad_shape(dy.shape(), y_.shape());
     dx_.resize(in_shape_);
     global_avgpool_backward(dx_.data(), dy.data(), in_shape_[0] * in_shape_[1], in_shape_[2] * in_shape_[3]);
     return dx_;

@@ -36,10 +36,10 @@ class Residual : public Module<T> {
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    check_shape("Residual::backward dy", dy.shape(), y_.shape());
+    this->check_grad_shape(dy.shape(), y_.shape());
     const Tensor<T>& db = body_->backward(dy);
-    if (!this->needs_input_grad_) return dx_ = Tensor<T>();
-    const Tensor<T>& ds = shortcut_ ? shortcut_->backward(dy) : dy;
+    const Tensor<T>& ds = shortcut_ ? shortcut_->backward(dy) : dy;  // its parameters need it
+    if (!this->needs_input_grad_) return dx_;
     dx_.resize(db.shape());
     add(dx_.data(), db.data(), ds.data(), dx_.size());
     return dx_;

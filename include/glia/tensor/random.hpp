@@ -2,8 +2,8 @@
 //
 // Contract: Rng is xoshiro256** (Blackman & Vigna, 2018) seeded through splitmix64, so a seed
 // gives the same stream of 64-bit integers on every machine and compiler. uniform() turns the
-// top 53 (double) or 24 (float) bits into [0,1) exactly, so uniform numbers are reproducible
-// bit for bit too; normal() uses Box-Muller on top of them (std::log/std::cos, so it is exact
+// top 53 bits into a double in [0,1) exactly, so uniform numbers are reproducible bit for bit
+// too; normal() uses Box-Muller on top of them (std::log/std::cos, so it is exact
 // wherever libm is correctly rounded, which glibc is for these in practice).
 // We do not use <random>'s distributions: their output is implementation-defined.
 // Rng::stream(seed, a, b) derives an independent generator for a (seed, a, b) triple, e.g.
