@@ -1,0 +1,559 @@
+// The report layer: JSON, run records, log.csv, PNG, SVG charts and the HTML pages.
+#include <catch2/catch.hpp>
+
+#include <glia/report/html_report.hpp>
+#include <glia/report/json.hpp>
+#include <glia/report/png.hpp>
+#include <glia/report/run_record.hpp>
+#include <glia/report/svg.hpp>
+
+// stb_image decodes the PNGs back. STB_IMAGE_STATIC keeps its symbols local to this file, so it
+// cannot clash with another test file or header that compiles stb_image too.
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb/stb_image.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace glia;
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "glia-report-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return path + "/" + name; }
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_plain(const std::string& path, const std::string& text) { write_file_atomic(path, text); }
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+std::size_t count_of(const std::string& haystack, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1)) ++n;
+  return n;
+}
+
+EpochRecord make_epoch(int epoch) {
+  EpochRecord e;
+  e.epoch = epoch;
+  e.lr = 0.1 / epoch;
+  e.seconds = 12.25 + epoch;
+  e.train_loss = 2.0 / 3.0 / epoch;
+  e.train_correct = 30000 + 1000 * epoch;
+  e.train_total = 50000;
+  e.train_accuracy = 100.0 * static_cast<double>(e.train_correct) / 50000.0;  // percent, as the trainer records
+  e.test_loss = 0.7 + 0.01 * epoch;
+  e.test_correct = 6000 + 500 * epoch;
+  e.test_total = 10000;
+  e.test_accuracy = 100.0 * static_cast<double>(e.test_correct) / 10000.0;
+  e.images_per_second = 4321.125;
+  return e;
+}
+
+RunRecord make_run(const std::string& name, int epochs) {
+  RunRecord r;
+  r.name = name;
+  r.recipe = "baseline";
+  r.norm = name;
+  r.seed = 18446744073709551557ull;  // > int64 max: must survive JSON exactly
+  r.threads = 2;
+  r.parameters = 48178;
+  for (int i = 1; i <= epochs; ++i) r.epochs.push_back(make_epoch(i));
+  r.class_names = {"cat", "dog", "ship"};
+  r.confusion = {{90, 8, 2}, {20, 75, 5}, {1, 2, 97}};
+  r.train_class_counts = {5000, 4990, 5010};
+  update_run_summary(r);
+  r.seconds = 3723.5;
+  r.train_images_per_second = 4000.5;
+  r.status = "finished";
+  r.command = "glia_train --norm \"bn\" --epochs 3";
+  r.commit = "0e0ee60";
+  r.config = {{"batch_size", "128"}, {"lr", "0.1"}, {"weight_decay", "5e-4"}};
+  return r;
+}
+
+// CHW image k of a test set: every pixel's channel c holds a value that encodes (k, c, y, x).
+std::vector<std::uint8_t> make_images(int count, int h, int w) {
+  std::vector<std::uint8_t> v;
+  for (int k = 0; k < count; ++k)
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) v.push_back(static_cast<std::uint8_t>((k * 50 + c * 17 + y * 5 + x * 3) % 256));
+  return v;
+}
+
+}  // namespace
+
+// ---- JSON ------------------------------------------------------------------------------------
+
+TEST_CASE("JSON round-trips doubles exactly, integers, strings and nesting", "[report]") {
+  const std::vector<double> doubles = {0.1, 1.0 / 3.0, -2.5, 1e-300, 5e-324, DBL_MAX, -DBL_MIN, 3.141592653589793,
+                                        123456.789, 1.152921504606847e18, 1e21, 0.0, 4.0};
+  json::Value arr = json::Value::array();
+  for (double d : doubles) arr.push_back(d);
+  json::Value root = json::Value::object();
+  root.set("doubles", arr);
+  root.set("neg_zero", -0.0);
+  root.set("i64_min", std::numeric_limits<std::int64_t>::min());
+  root.set("i64_max", std::numeric_limits<std::int64_t>::max());
+  root.set("u64_max", std::numeric_limits<std::uint64_t>::max());
+  const std::string tricky = "quote \" backslash \\ slash / newline \n tab \t cr \r ctrl \x01 bell \x07 e\xCC\x81 \xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x98\x80";
+  root.set("string", tricky);
+  root.set("empty", "");
+  json::Value inner = json::Value::object();
+  inner.set("z", true);
+  inner.set("a", nullptr);
+  inner.set("list", json::Value(json::Array{json::Value(1), json::Value("two"), json::Value::object(), json::Value::array()}));
+  root.set("nested", json::Value(json::Array{inner, json::Value(json::Array{json::Value(json::Array{})})}));
+
+  for (int indent : {2, 0}) {
+    const std::string text = json::dump(root, indent);
+    const json::Value back = json::parse(text);
+    CHECK(back == root);
+    const auto& ds = back.at("doubles").as_array();
+    REQUIRE(ds.size() == doubles.size());
+    for (std::size_t i = 0; i < doubles.size(); ++i) CHECK(same_bits(ds[i].as_double(), doubles[i]));
+    CHECK(std::signbit(back.at("neg_zero").as_double()));
+    CHECK(back.at("i64_min").as_int64() == std::numeric_limits<std::int64_t>::min());
+    CHECK(back.at("i64_max").as_int64() == std::numeric_limits<std::int64_t>::max());
+    CHECK(back.at("u64_max").as_uint64() == std::numeric_limits<std::uint64_t>::max());
+    CHECK(back.at("string").as_string() == tricky);
+    // Insertion order of keys survives.
+    const auto& obj = back.at("nested")[0].as_object();
+    REQUIRE(obj.size() == 3);
+    CHECK(obj[0].first == "z");
+    CHECK(obj[1].first == "a");
+    CHECK(obj[2].first == "list");
+    CHECK(back.at("nested")[0].at("list")[1].as_string() == "two");
+  }
+  CHECK(json::dump(json::Value(0.1)) == "0.1");
+  CHECK(json::dump(json::Value(std::nan(""))) == "null");
+  CHECK(json::dump(json::Value(-HUGE_VAL)) == "null");
+  CHECK(json::dump(json::Value("a\"b\n\x01")) == "\"a\\\"b\\n\\u0001\"");
+  CHECK(json::dump(json::Value("bad \xFF byte")) == "\"bad \xEF\xBF\xBD byte\"");
+  // Pretty layout: objects one key per line, arrays of scalars on one line.
+  json::Value small = json::Value::object();
+  small.set("a", json::Value(json::Array{json::Value(1), json::Value(2)}));
+  small.set("b", json::Value::object());
+  CHECK(json::dump(small) == "{\n  \"a\": [1, 2],\n  \"b\": {}\n}");
+  CHECK(json::dump(small, 0) == "{\"a\":[1,2],\"b\":{}}");
+  // Escapes and surrogate pairs in the input.
+  CHECK(json::parse(R"("\u00e9\u4e2d\ud83d\ude00\/\b\f")").as_string() == "\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80/\b\f");
+  CHECK(json::parse(" [1.5e2, -0, 12345678901234567890123] ")[0].as_double() == 150.0);
+  CHECK(std::signbit(json::parse("-0").as_double()));
+  CHECK(json::parse("12345678901234567890123").as_double() == 12345678901234567890123.0);
+  // Type errors name what was found.
+  CHECK_THROWS_AS(json::parse("\"x\"").as_double(), FormatError);
+  CHECK_THROWS_WITH(json::parse("{}").at("seed"), Contains("missing key 'seed'"));
+  CHECK_THROWS_WITH(json::parse("3.5").as_int64(), Contains("3.5"));
+}
+
+TEST_CASE("JSON parser rejects bad input and names the offset", "[report]") {
+  const auto error_of = [](const std::string& text) -> std::string {
+    try {
+      json::parse(text, "t.json");
+    } catch (const FormatError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  CHECK_THAT(error_of("[1, 2,]"), Contains("t.json: invalid JSON at offset 6") && Contains("expected a value, found ']'"));
+  CHECK_THAT(error_of("{\"a\": 1,}"), Contains("offset 8") && Contains("expected a string key"));
+  CHECK_THAT(error_of("01"), Contains("offset 1") && Contains("leading zero"));
+  CHECK_THAT(error_of("1 2"), Contains("offset 2") && Contains("unexpected text after"));
+  CHECK_THAT(error_of("[tru]"), Contains("offset 1") && Contains("expected 'true'"));
+  CHECK_THAT(error_of("\"abc"), Contains("offset 4") && Contains("unterminated string"));
+  CHECK_THAT(error_of("\"a\nb\""), Contains("offset 2") && Contains("control character"));
+  CHECK_THAT(error_of("\"a\\qb\""), Contains("offset 2") && Contains("invalid escape"));
+  CHECK_THAT(error_of("\"\\ud800x\""), Contains("offset 1") && Contains("surrogate"));
+  CHECK_THAT(error_of("\"\xC3(\""), Contains("offset 1") && Contains("invalid UTF-8"));
+  CHECK_THAT(error_of("{\"k\": 1, \"k\": 2}"), Contains("offset 9") && Contains("duplicate key \"k\""));
+  CHECK_THAT(error_of("[1.]"), Contains("offset 3") && Contains("digit after '.'"));
+  CHECK_THAT(error_of("1e999"), Contains("offset 0") && Contains("out of range"));
+  CHECK_THAT(error_of("NaN"), Contains("offset 0"));
+  CHECK_THAT(error_of(""), Contains("offset 0") && Contains("end of input"));
+  CHECK_THAT(error_of("{\n  \"a\": [1,\n  2 3]\n}"), Contains("offset 17 (line 3, column 5)") && Contains("expected ',' or ']'"));
+  CHECK_THAT(error_of(std::string(300, '[') + std::string(300, ']')), Contains("nesting deeper than 256"));
+  CHECK(json::parse(std::string(200, '[') + std::string(200, ']')).is_array());
+  CHECK_THROWS_AS(json::parse_file("/nonexistent/glia/x.json"), IoError);
+}
+
+// ---- RunRecord, metrics.json, log.csv --------------------------------------------------------
+
+TEST_CASE("RunRecord round-trips through metrics.json", "[report]") {
+  TempDir tmp;
+  RunRecord run = make_run("bn", 3);
+  run.epochs[1].test_loss = std::nan("");  // a diverged evaluation is written as null
+  CHECK(run.best_epoch == 3);
+  CHECK(run.best_test_accuracy == 75.0);
+  CHECK(run.final_train_accuracy == 66.0);
+
+  const std::string dir = tmp / "runs/bn";  // created on demand
+  const std::string path = save_metrics_json(dir, run);
+  CHECK(path == dir + "/metrics.json");
+  CHECK_THAT(read_file(path), Contains("\"test_loss\": null") && Contains("\"seed\": 18446744073709551557"));
+  const RunRecord back = load_run_record(dir);
+  CHECK(back.name == run.name);
+  CHECK(back.recipe == run.recipe);
+  CHECK(back.norm == run.norm);
+  CHECK(back.seed == run.seed);
+  CHECK(back.threads == 2);
+  CHECK(back.parameters == 48178);
+  CHECK(back.class_names == run.class_names);
+  CHECK(back.confusion == run.confusion);
+  CHECK(back.train_class_counts == run.train_class_counts);
+  CHECK(back.best_test_accuracy == run.best_test_accuracy);
+  CHECK(back.best_epoch == run.best_epoch);
+  CHECK(back.final_test_accuracy == run.final_test_accuracy);
+  CHECK(back.final_train_accuracy == run.final_train_accuracy);
+  CHECK(back.seconds == run.seconds);
+  CHECK(back.train_images_per_second == run.train_images_per_second);
+  CHECK(back.status == "finished");
+  CHECK(back.command == run.command);
+  CHECK(back.commit == run.commit);
+  CHECK(back.config == run.config);
+  REQUIRE(back.epochs.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const EpochRecord &a = run.epochs[i], &b = back.epochs[i];
+    CHECK(b.epoch == a.epoch);
+    CHECK(same_bits(b.lr, a.lr));
+    CHECK(b.seconds == a.seconds);
+    CHECK(same_bits(b.train_loss, a.train_loss));
+    CHECK(b.train_correct == a.train_correct);
+    CHECK(b.train_total == a.train_total);
+    CHECK(b.train_accuracy == a.train_accuracy);
+    if (i == 1) CHECK(std::isnan(b.test_loss));
+    else CHECK(b.test_loss == a.test_loss);
+    CHECK(b.test_correct == a.test_correct);
+    CHECK(b.test_total == a.test_total);
+    CHECK(b.test_accuracy == a.test_accuracy);
+    CHECK(b.images_per_second == a.images_per_second);
+  }
+  // Saving again replaces the file whole (no temporary left behind).
+  run.status = "stopped: interrupted";
+  save_metrics_json(dir, run);
+  CHECK(load_run_record(dir).status == "stopped: interrupted");
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) files += entry.is_regular_file() ? 1 : 0;
+  CHECK(files == 1);
+}
+
+TEST_CASE("load_run_record names the file and the missing or bad key", "[report]") {
+  TempDir tmp;
+  json::Value v = to_json(make_run("gn", 2));
+  // Remove epochs[1].test_loss.
+  auto& epoch = v.as_object();
+  for (auto& kv : epoch) {
+    if (kv.first != "epochs") continue;
+    auto& members = kv.second.as_array()[1].as_object();
+    for (std::size_t i = 0; i < members.size(); ++i)
+      if (members[i].first == "test_loss") members.erase(members.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  write_plain(tmp / "metrics.json", json::dump(v));
+  const std::string file = tmp / "metrics.json";
+  CHECK_THROWS_WITH(load_run_record(tmp.path), Contains(file) && Contains("missing key 'epochs[1].test_loss'"));
+
+  json::Value w = to_json(make_run("gn", 1));
+  w.set("threads", "two");
+  write_plain(file, json::dump(w));
+  CHECK_THROWS_WITH(load_run_record(tmp.path), Contains(file) && Contains("key 'threads'") && Contains("expected number"));
+
+  json::Value c = to_json(make_run("gn", 1));
+  c.set("confusion", json::parse("[[1, 2], [3]]"));
+  write_plain(file, json::dump(c));
+  CHECK_THROWS_WITH(load_run_record(tmp.path), Contains("confusion[1]") && Contains("square"));
+
+  write_plain(file, "{\"name\": \"x\",}");
+  CHECK_THROWS_WITH(load_run_record(tmp.path), Contains(file) && Contains("offset 13"));
+  CHECK_THROWS_AS(load_run_record(tmp / "missing"), IoError);
+}
+
+TEST_CASE("log.csv: header once, one line per epoch, read back", "[report]") {
+  TempDir tmp;
+  const std::string dir = tmp / "run";
+  std::vector<EpochRecord> epochs = {make_epoch(1), make_epoch(2), make_epoch(3)};
+  epochs[2].train_loss = std::nan("");
+  epochs[2].test_loss = HUGE_VAL;
+  std::string path;
+  for (const auto& e : epochs) path = append_log_csv(dir, e);
+  CHECK(path == dir + "/log.csv");
+  const std::string text = read_file(path);
+  CHECK(count_of(text, "\n") == 4);
+  CHECK(text.rfind(
+            "epoch,lr,seconds,train_loss,train_correct,train_total,train_accuracy,test_loss,test_correct,test_total,"
+            "test_accuracy,images_per_second\n1,0.1,13.25,0.6666666666666666,31000,50000,62,0.71,6500,10000,65,4321.125\n",
+            0) == 0);
+  std::vector<EpochRecord> back = read_log_csv(path);
+  REQUIRE(back.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(back[i].epoch == epochs[i].epoch);
+    CHECK(same_bits(back[i].lr, epochs[i].lr));
+    CHECK(back[i].train_correct == epochs[i].train_correct);
+    CHECK(back[i].test_total == epochs[i].test_total);
+    CHECK(back[i].test_accuracy == epochs[i].test_accuracy);
+    CHECK(back[i].images_per_second == epochs[i].images_per_second);
+  }
+  CHECK(same_bits(back[0].train_loss, epochs[0].train_loss));
+  CHECK(std::isnan(back[2].train_loss));
+  CHECK(back[2].test_loss == HUGE_VAL);
+
+  // A killed run's torn last line (no newline) is skipped; a bad complete line is an error.
+  {
+    std::ofstream out(path, std::ios::app);
+    out << "4,0.05,1";
+  }
+  CHECK(read_log_csv(path).size() == 3);
+  append_line(path, "");  // completes the torn line: now it is a bad line 5
+  CHECK_THROWS_WITH(read_log_csv(path), Contains(path + ":5: expected 12 fields, got 3"));
+  write_plain(path, log_csv_header() + "\n" + log_csv_line(epochs[0]) + "\n2,0.1,x,1,1,1,1,1,1,1,1,1\n");
+  CHECK_THROWS_WITH(read_log_csv(path), Contains(path + ":3: column 'seconds': not a number 'x'"));
+  // Columns are found by name, in any order; extra columns are ignored.
+  write_plain(path, "note,images_per_second,test_accuracy,test_total,test_correct,test_loss,train_accuracy,train_total,"
+                    "train_correct,train_loss,seconds,lr,epoch\nhi,1,0.5,10,5,0.25,0.75,20,15,0.125,2.5,0.01,7\n");
+  back = read_log_csv(path);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].epoch == 7);
+  CHECK(back[0].lr == 0.01);
+  CHECK(back[0].train_correct == 15);
+  CHECK(back[0].test_accuracy == 0.5);
+  write_plain(path, "epoch,lr\n1,0.1\n");
+  CHECK_THROWS_WITH(read_log_csv(path), Contains(":1: missing column 'seconds'"));
+  CHECK_THROWS_AS(read_log_csv(tmp / "none.csv"), IoError);
+}
+
+// ---- PNG ------------------------------------------------------------------------------------
+
+TEST_CASE("encode_png decodes back to the same pixels", "[report]") {
+  RgbImage img(5, 7);
+  for (std::size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<std::uint8_t>((i * 37 + 11) % 256);
+  const std::vector<std::uint8_t> png = encode_png(img);
+  REQUIRE(png.size() > 8);
+  CHECK(std::vector<std::uint8_t>(png.begin(), png.begin() + 8) ==
+        std::vector<std::uint8_t>{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
+  int w = 0, h = 0, c = 0;
+  unsigned char* decoded = stbi_load_from_memory(png.data(), static_cast<int>(png.size()), &w, &h, &c, 3);
+  REQUIRE(decoded != nullptr);
+  CHECK(w == 7);
+  CHECK(h == 5);
+  CHECK(c == 3);
+  CHECK(std::vector<std::uint8_t>(decoded, decoded + 7 * 5 * 3) == img.pixels);
+  stbi_image_free(decoded);
+
+  TempDir tmp;
+  write_png(tmp / "x.png", img);
+  const std::string file = read_file(tmp / "x.png");
+  CHECK(file == std::string(png.begin(), png.end()));
+  CHECK_THROWS_AS(encode_png(RgbImage()), ValueError);
+  RgbImage bad(2, 2);
+  bad.pixels.pop_back();
+  CHECK_THROWS_AS(encode_png(bad), ValueError);
+  CHECK_THROWS_AS(write_png(tmp / "no/such/dir/x.png", img), IoError);
+}
+
+TEST_CASE("image_grid places image k at row k / cols, column k % cols", "[report]") {
+  const int h = 3, w = 4, count = 5;
+  const std::vector<std::uint8_t> chw = make_images(count, h, w);
+  const Index rows = 2, cols = 3, scale = 2, margin = 1;
+  const RgbImage g = image_grid(chw, h, w, rows, cols, scale, margin, {9, 8, 7});
+  CHECK(g.height == rows * (h * scale + margin) + margin);
+  CHECK(g.width == cols * (w * scale + margin) + margin);
+  for (int k = 0; k < count; ++k) {
+    const Index y0 = margin + (k / cols) * (h * scale + margin), x0 = margin + (k % cols) * (w * scale + margin);
+    for (int y = 0; y < h * scale; ++y)
+      for (int x = 0; x < w * scale; ++x)
+        for (int c = 0; c < 3; ++c) {
+          const std::uint8_t want = chw[static_cast<std::size_t>(((k * 3 + c) * h + y / scale) * w + x / scale)];
+          if (g.at(y0 + y, x0 + x)[c] != want) FAIL("image " << k << " pixel (" << y << "," << x << "," << c << ")");
+        }
+  }
+  // Margins and the empty sixth cell are background.
+  CHECK(g.at(0, 0)[0] == 9);
+  CHECK(g.at(0, 0)[2] == 7);
+  CHECK(g.at(margin + h * scale, 5)[1] == 8);  // the margin row between grid rows
+  const Index y5 = margin + (h * scale + margin), x5 = margin + 2 * (w * scale + margin);
+  CHECK(g.at(y5 + 1, x5 + 1)[0] == 9);
+  CHECK(g.at(g.height - 1, g.width - 1)[0] == 9);
+  CHECK_THROWS_AS(image_grid(chw, h, w, 2, 2), ValueError);  // 5 images, 4 cells
+  CHECK_THROWS_AS(image_grid(std::vector<std::uint8_t>(10), h, w, 2, 2), ValueError);
+}
+
+// ---- SVG ------------------------------------------------------------------------------------
+
+TEST_CASE("SVG charts hold their series, labels and values", "[report]") {
+  svg::Series train("train <acc>", {50, 60, 70});
+  svg::Series test("test & co", {45, std::nan(""), 65}, "#123456", true);
+  svg::LineChartOptions o;
+  o.title = "Accuracy";
+  o.y_label = "accuracy (%)";
+  const std::string chart = svg::line_chart({train, test}, o);
+  CHECK(chart.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"360\"", 0) == 0);
+  CHECK_THAT(chart, Contains("data-name=\"train &lt;acc&gt;\"") && Contains("data-name=\"test &amp; co\""));
+  CHECK_THAT(chart, Contains(">Accuracy</text>") && Contains(">accuracy (%)</text>") && Contains(">epoch</text>"));
+  CHECK_THAT(chart, Contains("stroke=\"#123456\"") && Contains("stroke-dasharray"));
+  CHECK(count_of(chart, "class=\"legend\"") == 2);
+  CHECK(count_of(chart, "<path d=\"M") == 2);
+  CHECK(count_of(chart, " M") == 1);  // the NaN makes a gap: the test series restarts its line once
+  // Integer epoch ticks 1..3 and y ticks on a 1-2-5 step.
+  CHECK_THAT(chart, Contains(">1</text>") && Contains(">3</text>") && Contains(">50</text>") && Contains(">70</text>"));
+  CHECK(chart.find("<script") == std::string::npos);
+  CHECK(svg::line_chart({train, test}, o) == chart);  // deterministic
+  svg::Series bad("bad", {1, 2});
+  bad.x = {1};
+  CHECK_THROWS_AS(svg::line_chart({bad}), ValueError);
+  CHECK_THAT(svg::line_chart({}), Contains("no data"));
+
+  const std::string bars = svg::bar_chart({"airplane", "cat"}, {5000, 4990});
+  CHECK_THAT(bars, Contains("data-label=\"airplane\"") && Contains(">5000</text>") && Contains(">4990</text>"));
+  CHECK_THROWS_AS(svg::bar_chart({"a"}, {1, 2}), ValueError);
+
+  const std::string cm = svg::confusion_matrix({"cat", "dog"}, {{90, 10}, {25, 1075}});
+  CHECK(count_of(cm, "class=\"cell\"") == 4);
+  CHECK_THAT(cm, Contains(">90</text>") && Contains(">10</text>") && Contains(">25</text>") && Contains(">1075</text>"));
+  CHECK_THAT(cm, Contains("true cat, predicted dog: 10"));
+  CHECK(count_of(cm, "class=\"true-label\"") == 2);
+  CHECK(count_of(cm, "class=\"pred-label\"") == 2);
+  CHECK_THAT(cm, Contains(">predicted</text>") && Contains(">true</text>"));
+  CHECK_THROWS_AS(svg::confusion_matrix({}, {{1, 2}}), ValueError);
+  // Fewer names than classes: the rest are labelled by number.
+  const std::string numbered = svg::confusion_matrix({"a"}, {{1, 2}, {3, 4}});
+  CHECK_THAT(numbered, Contains(">a</text>") && Contains(">1</text>") && Contains("true 1, predicted a: 3"));
+}
+
+// ---- HTML ------------------------------------------------------------------------------------
+
+TEST_CASE("write_report writes index.html with the table, charts and image grids", "[report]") {
+  TempDir tmp;
+  const std::string dir = tmp / "bn";
+  RunRecord run = make_run("bn", 3);
+  ReportImages images;
+  images.height = 4;
+  images.width = 5;
+  images.misclassified = make_images(12, 4, 5);  // more than the 5x2 grid shows
+  for (int k = 0; k < 12; ++k) {
+    images.mis_true.push_back(k % 3);
+    images.mis_pred.push_back((k + 1) % 3);
+  }
+  images.mis_true[0] = 0;
+  images.mis_pred[0] = 1;  // "cat/dog"
+  images.samples = make_images(3, 4, 5);
+  images.sample_labels = {2, 0, 7};  // 7 has no name: shown as the number
+
+  const std::string index = write_report(dir, run, &images);
+  CHECK(index == dir + "/index.html");
+  const std::string page = read_file(index);
+  CHECK(page.rfind("<!DOCTYPE html>", 0) == 0);
+  // Per-epoch table: epoch, LR, time, train loss, train correct, train accuracy, test loss, test correct, test accuracy.
+  CHECK_THAT(page, Contains("<tr><td class=\"num\">1</td><td class=\"num\">0.1</td><td class=\"num\">13.2&nbsp;s</td>"
+                            "<td class=\"num\">0.6667</td><td class=\"num\">31000 / 50000</td><td class=\"num\">62.00&nbsp;%</td>"
+                            "<td class=\"num\">0.7100</td><td class=\"num\">6500 / 10000</td><td class=\"num\">65.00&nbsp;%</td></tr>"));
+  CHECK_THAT(page, Contains("<td class=\"num\">3</td><td class=\"num\">0.03333</td>"));
+  CHECK(count_of(page, "<tr><td class=\"num\">") == 3);
+  // Charts: LR, loss, accuracy, confusion matrix, class counts.
+  CHECK(count_of(page, "<svg ") == 5);
+  CHECK_THAT(page, Contains("data-name=\"learning rate\"") && Contains("data-name=\"train loss\"") &&
+                       Contains("data-name=\"test loss\"") && Contains("data-name=\"train accuracy\"") &&
+                       Contains("data-name=\"test accuracy\""));
+  CHECK_THAT(page, Contains("true cat, predicted dog: 8") && Contains("data-label=\"ship\""));
+  // Summary and config.
+  CHECK_THAT(page, Contains("18446744073709551557") && Contains("<th>threads</th><td>2</td>") && Contains("48178"));
+  CHECK_THAT(page, Contains("75.00&nbsp;% (epoch 3)") && Contains("1&nbsp;h&nbsp;02&nbsp;min"));
+  CHECK_THAT(page, Contains("<th>weight_decay</th><td>5e-4</td>") && Contains("--norm &quot;bn&quot;"));
+  CHECK_THAT(page, Contains("class=\"status finished\""));
+  CHECK(page.find("http-equiv=\"refresh\"") == std::string::npos);
+  // Image grids: 10 misclassified tiles captioned true/predicted, 3 samples.
+  CHECK(count_of(page, "src=\"misclassified.png\"") == 10);
+  CHECK(count_of(page, "src=\"samples.png\"") == 3);
+  CHECK_THAT(page, Contains("<figcaption>cat/dog</figcaption>") && Contains("title=\"true: cat, predicted: dog\""));
+  CHECK_THAT(page, Contains("<figcaption>ship</figcaption>") && Contains("<figcaption>7</figcaption>"));
+  // Offline: no scripts and no links outside the folder.
+  CHECK(page.find("<script") == std::string::npos);
+  CHECK(page.find("https:") == std::string::npos);
+  CHECK(count_of(page, "http:") == count_of(page, "xmlns=\"http://www.w3.org/2000/svg\""));
+
+  // The PNGs exist and hold the 5x2 and 10x1 grids at scale 3 with a margin of 4.
+  int w = 0, h = 0, c = 0;
+  unsigned char* mis = stbi_load((dir + "/misclassified.png").c_str(), &w, &h, &c, 3);
+  REQUIRE(mis != nullptr);
+  CHECK(w == 5 * (5 * 3 + 4) + 4);
+  CHECK(h == 2 * (4 * 3 + 4) + 4);
+  const RgbImage expected = image_grid(images.misclassified.data(), 10, 4, 5, 2, 5, 3, 4);
+  CHECK(std::vector<std::uint8_t>(mis, mis + w * h * 3) == expected.pixels);
+  stbi_image_free(mis);
+  unsigned char* samples = stbi_load((dir + "/samples.png").c_str(), &w, &h, &c, 3);
+  REQUIRE(samples != nullptr);
+  CHECK(w == 10 * (5 * 3 + 4) + 4);
+  CHECK(h == 1 * (4 * 3 + 4) + 4);
+  stbi_image_free(samples);
+  CHECK(std::filesystem::exists(dir + "/report_images.json"));
+
+  // Without images, the PNGs and their captions are reused; a running run reloads itself.
+  run.status = "running";
+  run.epochs.push_back(make_epoch(4));
+  write_report(dir, run, nullptr);
+  const std::string again = read_file(index);
+  CHECK(count_of(again, "<tr><td class=\"num\">") == 4);
+  CHECK(count_of(again, "src=\"misclassified.png\"") == 10);
+  CHECK_THAT(again, Contains("<figcaption>cat/dog</figcaption>") && Contains("<figcaption>7</figcaption>"));
+  CHECK_THAT(again, Contains("http-equiv=\"refresh\"") && Contains("class=\"status running\""));
+  // Without the layout file, an existing PNG is still shown, whole and without captions.
+  std::filesystem::remove(dir + "/report_images.json");
+  const std::string plain = read_file(write_report(dir, run, nullptr));
+  CHECK(count_of(plain, "src=\"misclassified.png\"") == 1);
+  CHECK(count_of(plain, "src=\"samples.png\"") == 1);
+  CHECK(plain.find("<figcaption>") == std::string::npos);
+
+  // A fresh folder without images: sections say there is nothing; empty run still renders.
+  const std::string empty_page = read_file(write_report(tmp / "empty", RunRecord{}, nullptr));
+  CHECK_THAT(empty_page, Contains("No epoch finished yet.") && Contains("No misclassified images recorded."));
+  CHECK(empty_page.find("misclassified.png") == std::string::npos);
+
+  images.mis_pred.pop_back();
+  CHECK_THROWS_AS(write_report(dir, run, &images), ValueError);
+}
+
+TEST_CASE("write_comparison lists every run and their test-accuracy curves", "[report]") {
+  TempDir tmp;
+  std::vector<RunRecord> runs = {make_run("bn", 3), make_run("gn", 2), make_run("ln", 1)};
+  runs[1].epochs[1].test_accuracy = 81.25;
+  update_run_summary(runs[1]);
+  runs[2].status = "stopped: diverged";
+  const std::string path = write_comparison(tmp.path, runs, {"bn/index.html", "gn/index.html", ""});
+  CHECK(path == tmp / "comparison.html");
+  const std::string page = read_file(path);
+  CHECK_THAT(page, Contains("Comparison of 3 run(s)"));
+  for (const char* name : {"bn", "gn", "ln"}) CHECK(count_of(page, std::string("data-name=\"") + name + "\"") == 2);
+  CHECK_THAT(page, Contains("<a href=\"bn/index.html\">bn</a>") && Contains("<a href=\"gn/index.html\">gn</a>") &&
+                       Contains("<tr><td>ln</td>"));
+  CHECK_THAT(page, Contains("81.25&nbsp;%") && Contains("class=\"status stopped\">stopped: diverged"));
+  CHECK(count_of(page, "<tr><td>") == 3);
+  CHECK(page.find("<script") == std::string::npos);
+  CHECK_THROWS_AS(write_comparison(tmp.path, runs, {"x"}), ValueError);
+}
