@@ -47,11 +47,13 @@ inline int thread_index() {
 #endif
 }
 
-// Runs f(i) for i in [0, n), statically scheduled over the threads.
+// Runs f(i) for i in [0, n), statically scheduled over the threads. A single item runs on
+// the calling thread: a parallel region costs a wake-up of every thread, which is slow when
+// the machine is busy.
 template <typename F>
 void parallel_for(Index n, F&& f) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > 1)
   for (Index i = 0; i < n; ++i) f(i);
 #else
   for (Index i = 0; i < n; ++i) f(i);

@@ -14,6 +14,12 @@
 // - Mismatched shapes throw ShapeError naming the operation and both shapes.
 #pragma once
 
+// glia threads its own loops and calls Eigen's products inside them, so Eigen must not thread on
+// its own (that would also make results depend on the thread count). The CMake target defines
+// this too; defining it here covers builds without the target, unless Eigen came first.
+#if !defined(EIGEN_DONT_PARALLELIZE) && !defined(EIGEN_CORE_H)
+#define EIGEN_DONT_PARALLELIZE
+#endif
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstring>

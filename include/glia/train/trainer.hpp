@@ -1,0 +1,268 @@
+// glia/train/trainer.hpp: the training loop.
+//
+// Trainer<T>(model, optimizer, schedule, config) trains a classifier whose output is class
+// scores (logits [N, K] or [N, K, 1, 1]) with cross-entropy (= log-softmax + NLL; optional label
+// smoothing). fit(train, test, augment) runs config.epochs epochs; each epoch:
+//   - shuffles the training set with (seed, epoch) (data/loader.hpp) and walks it in batches of
+//     config.batch, keeping the last partial batch;
+//   - per step: builds the batch (augmentation seeded by (seed, step), data/augment.hpp),
+//     zeroes gradients, forward (train mode), loss, backward, optimiser step at schedule.lr(step);
+//   - evaluates on the test set (eval mode) and records an EpochRecord;
+//   - if config.out_dir is set: appends the epoch to log.csv, saves last.ckpt (and best.ckpt
+//     when the test accuracy improved) atomically, and rewrites metrics.json atomically.
+// Everything random derives from config.seed and the step/epoch numbers, so a run is bitwise
+// reproducible for any thread count, and resume(checkpoint) continues a run so that the result
+// equals an uninterrupted one. A non-finite loss stops training with NumericError naming the
+// epoch and step; metrics.json then says "stopped: ..." and the last good checkpoint is kept.
+// The trainer never prints: progress goes to the on_batch / on_epoch callbacks
+// (train/progress.hpp has a console printer). It knows no particular layer.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+#include "glia/data/augment.hpp"
+#include "glia/data/dataset.hpp"
+#include "glia/data/loader.hpp"
+#include "glia/nn/flat_parameters.hpp"
+#include "glia/nn/loss.hpp"
+#include "glia/optim/lr_schedule.hpp"
+#include "glia/optim/optimizer.hpp"
+#include "glia/report/run_record.hpp"
+#include "glia/train/checkpoint.hpp"
+#include "glia/train/metrics.hpp"
+
+namespace glia {
+
+struct TrainerConfig {
+  int epochs = 20;
+  Index batch = 32;
+  Index eval_batch = 500;
+  std::uint64_t seed = 1;
+  double label_smoothing = 0.0;
+  std::string out_dir;  // empty: write nothing
+};
+
+struct BatchEvent {
+  int epoch;                 // 1-based
+  Index batch, batches;      // 1-based index in the epoch, and the count
+  std::int64_t step;         // optimiser steps before this one
+  double lr, loss;           // this batch
+  double epoch_loss;         // mean over the epoch so far
+  double epoch_accuracy;     // fraction correct so far in the epoch
+  Index images;              // seen in the epoch so far
+  double seconds;            // since the epoch began
+};
+
+struct EvalResult {
+  double loss = 0;
+  std::int64_t correct = 0, total = 0;
+  ConfusionMatrix confusion;
+  std::vector<std::int32_t> predictions;
+  double accuracy() const { return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0; }
+};
+
+// Evaluates model (eval mode) on d in batches; mean cross-entropy, accuracy, confusion matrix.
+template <typename T>
+EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 500, Index classes = 10) {
+  EvalResult r;
+  r.confusion = ConfusionMatrix(classes);
+  r.predictions.reserve(static_cast<std::size_t>(d.size()));
+  Tensor<T> x;
+  std::vector<std::int32_t> y, pred;
+  std::vector<Index> idx;
+  CrossEntropyLoss<T> loss;
+  double sum = 0;
+  for (Index b = 0; b < d.size(); b += batch) {
+    const Index n = std::min(batch, d.size() - b);
+    idx.resize(static_cast<std::size_t>(n));
+    for (Index i = 0; i < n; ++i) idx[static_cast<std::size_t>(i)] = b + i;
+    make_batch(x, y, d, idx.data(), n, nullptr, 0, 0);
+    const Tensor<T>& out = model.forward(x, Mode::Eval);
+    sum += static_cast<double>(loss.forward(out, y)) * static_cast<double>(n);
+    r.correct += r.confusion.add(out, y, &pred);
+    r.predictions.insert(r.predictions.end(), pred.begin(), pred.end());
+  }
+  r.total = d.size();
+  r.loss = d.size() ? sum / static_cast<double>(d.size()) : 0.0;
+  return r;
+}
+
+template <typename T>
+class Trainer {
+ public:
+  Trainer(Module<T>& model, Optimizer<T>& optimizer, const LrSchedule& schedule, TrainerConfig config)
+      : model_(model), opt_(optimizer), schedule_(schedule), cfg_(std::move(config)), flat_(model),
+        loss_(cfg_.label_smoothing) {
+    if (cfg_.epochs < 1) throw ValueError(detail::cat("Trainer: epochs must be >= 1, got ", cfg_.epochs));
+    if (cfg_.batch < 1) throw ValueError(detail::cat("Trainer: batch size must be >= 1, got ", cfg_.batch));
+    if (cfg_.eval_batch < 1) throw ValueError(detail::cat("Trainer: eval batch size must be >= 1, got ", cfg_.eval_batch));
+    opt_.resize_state(flat_.size());
+  }
+
+  std::function<void(const BatchEvent&)> on_batch;
+  std::function<void(const EpochRecord&)> on_epoch;
+
+  // The run's record (filled by fit; set name/recipe/config before fit to have them saved).
+  RunRecord& record() { return record_; }
+  FlatParameters<T>& parameters() { return flat_; }
+  const EvalResult& last_eval() const { return last_eval_; }
+  int epochs_done() const { return epochs_done_; }
+
+  RunRecord fit(const ImageDataset& train, const ImageDataset& test, const AugmentConfig* augment) {
+    if (train.size() == 0) throw ValueError("Trainer::fit: the training set is empty");
+    if (cfg_.batch > train.size())
+      throw ValueError(detail::cat("Trainer: batch size ", cfg_.batch, " is larger than the training set (", train.size(), " images)"));
+    if (!cfg_.out_dir.empty()) ensure_dir(cfg_.out_dir);
+    record_.seed = cfg_.seed;
+    record_.parameters = flat_.size();
+    record_.class_names = train.class_names;
+    record_.train_class_counts.clear();
+    for (Index c : class_counts(train)) record_.train_class_counts.push_back(c);
+    record_.status = "running";
+    const Index steps_per_epoch = (train.size() + cfg_.batch - 1) / cfg_.batch;
+    const auto run_start = std::chrono::steady_clock::now();
+    double train_seconds = 0;
+    std::int64_t train_images = 0;
+    for (int epoch = epochs_done_ + 1; epoch <= cfg_.epochs; ++epoch) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::vector<Index> order = shuffled_indices(train.size(), cfg_.seed, static_cast<std::uint64_t>(epoch));
+      double loss_sum = 0;
+      std::int64_t correct = 0, seen = 0;
+      double lr = 0;
+      for (Index b = 0; b < steps_per_epoch; ++b) {
+        const Index begin = b * cfg_.batch, n = std::min(cfg_.batch, train.size() - begin);
+        const std::int64_t step = static_cast<std::int64_t>(opt_.steps());
+        make_batch(x_, y_, train, order.data() + begin, n, augment, cfg_.seed, static_cast<std::uint64_t>(step));
+        flat_.zero_grad();
+        const Tensor<T>& out = model_.forward(x_, Mode::Train);
+        const double loss = static_cast<double>(loss_.forward(out, y_));
+        if (!std::isfinite(loss)) stop(detail::cat("non-finite loss (", loss, ") at epoch ", epoch, ", batch ", b + 1, ", step ", step));
+        correct += count_correct(out, y_);
+        model_.backward(loss_.backward());
+        lr = schedule_.lr(step);
+        opt_.step(flat_, lr);
+        loss_sum += loss * static_cast<double>(n);
+        seen += n;
+        if (on_batch) {
+          const double secs = seconds_since(t0);
+          on_batch(BatchEvent{epoch, b + 1, steps_per_epoch, step, lr, loss, loss_sum / static_cast<double>(seen),
+                              static_cast<double>(correct) / static_cast<double>(seen), static_cast<Index>(seen), secs});
+        }
+      }
+      const double train_secs = seconds_since(t0);
+      train_seconds += train_secs;
+      train_images += seen;
+      last_eval_ = evaluate(model_, test, cfg_.eval_batch, static_cast<Index>(std::max<std::size_t>(10, train.class_names.size())));
+      EpochRecord e{};
+      e.epoch = epoch;
+      e.lr = lr;
+      e.seconds = seconds_since(t0);
+      e.train_loss = loss_sum / static_cast<double>(seen);
+      e.train_correct = correct;
+      e.train_total = seen;
+      e.train_accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(seen);
+      e.test_loss = last_eval_.loss;
+      e.test_correct = last_eval_.correct;
+      e.test_total = last_eval_.total;
+      e.test_accuracy = 100.0 * last_eval_.accuracy();
+      e.images_per_second = static_cast<double>(seen) / train_secs;
+      epochs_done_ = epoch;
+      finish_epoch(e);
+    }
+    record_.status = "finished";
+    record_.seconds += seconds_since(run_start);
+    if (train_seconds > 0) record_.train_images_per_second = static_cast<double>(train_images) / train_seconds;
+    if (!cfg_.out_dir.empty()) save_metrics_json(cfg_.out_dir, record_);
+    return record_;
+  }
+
+  // Checkpoint of everything a resume needs: model, optimiser, progress and the run record.
+  Checkpoint checkpoint() {
+    Checkpoint c;
+    put_module(c, model_);
+    for (auto& s : opt_.state()) c.put("optim/" + s.first, *s.second);
+    c.put_u64("optim/steps", opt_.steps_counter(), 1);
+    c.meta["format"] = "glia training checkpoint";
+    c.meta["optimizer"] = opt_.name();
+    c.meta["epoch"] = std::to_string(epochs_done_);
+    c.meta["seed"] = std::to_string(cfg_.seed);
+    c.meta["run"] = json::dump(to_json(record_));
+    for (const auto& kv : record_.config) c.meta["config." + kv.first] = kv.second;
+    return c;
+  }
+  // Restores a checkpoint written by checkpoint(): training continues after its epoch.
+  void resume(const Checkpoint& c) {
+    get_module(c, model_);
+    for (auto& s : opt_.state()) c.get("optim/" + s.first, *s.second);
+    c.get_u64("optim/steps", opt_.steps_counter(), 1);
+    epochs_done_ = std::stoi(c.meta_at("epoch"));
+    const std::uint64_t seed = std::stoull(c.meta_at("seed"));
+    if (seed != cfg_.seed)
+      throw ValueError(detail::cat(c.source, ": checkpoint was trained with seed ", seed, ", this run has seed ", cfg_.seed));
+    from_json(json::parse(c.meta_at("run"), c.source), record_, c.source);
+  }
+
+ private:
+  static double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  static void ensure_dir(const std::string& dir) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) throw IoError(detail::cat("output folder '", dir, "' exists and is not a folder"));
+    } else if (::mkdir(dir.c_str(), 0755) != 0) {
+      throw IoError(detail::cat("cannot create output folder '", dir, "': ", std::strerror(errno)));
+    }
+    if (::access(dir.c_str(), W_OK) != 0) throw IoError(detail::cat("output folder '", dir, "' is not writable"));
+  }
+  Index count_correct(const Tensor<T>& out, const std::vector<std::int32_t>& y) const {
+    const Index k = out.size() / out.dim(0);
+    Index c = 0;
+    for (Index i = 0; i < out.dim(0); ++i) c += argmax_row(out.data() + i * k, k) == y[static_cast<std::size_t>(i)];
+    return c;
+  }
+  void finish_epoch(const EpochRecord& e) {
+    record_.epochs.push_back(e);
+    record_.final_test_accuracy = e.test_accuracy;
+    record_.final_train_accuracy = e.train_accuracy;
+    record_.confusion = last_eval_.confusion.rows();
+    const bool best = record_.best_epoch == 0 || e.test_accuracy > record_.best_test_accuracy;
+    if (best) {
+      record_.best_test_accuracy = e.test_accuracy;
+      record_.best_epoch = e.epoch;
+    }
+    if (!cfg_.out_dir.empty()) {
+      append_log_csv(cfg_.out_dir, e);
+      const Checkpoint c = checkpoint();
+      save_checkpoint(cfg_.out_dir + "/last.ckpt", c);
+      if (best) save_checkpoint(cfg_.out_dir + "/best.ckpt", c);
+      save_metrics_json(cfg_.out_dir, record_);
+    }
+    if (on_epoch) on_epoch(e);
+  }
+  [[noreturn]] void stop(const std::string& why) {
+    record_.status = "stopped: " + why;
+    if (!cfg_.out_dir.empty()) save_metrics_json(cfg_.out_dir, record_);
+    throw NumericError(detail::cat("training stopped: ", why,
+                                   cfg_.out_dir.empty() ? std::string() : "; the last good checkpoint is " + cfg_.out_dir + "/last.ckpt"));
+  }
+
+  Module<T>& model_;
+  Optimizer<T>& opt_;
+  const LrSchedule& schedule_;
+  TrainerConfig cfg_;
+  FlatParameters<T> flat_;
+  CrossEntropyLoss<T> loss_;
+  RunRecord record_;
+  EvalResult last_eval_;
+  int epochs_done_ = 0;
+  Tensor<T> x_;
+  std::vector<std::int32_t> y_;
+};
+
+}  // namespace glia
