@@ -1,6 +1,6 @@
 // glia/kernels/elementwise.hpp: ReLU, dropout and addition, element by element over n values.
 //
-//   relu:     y = max(x, 0)                 dx = dy * [x > 0]
+//   relu:     y = max(x, 0)                 dx = dy * [x > 0]     (NaN stays NaN, as in PyTorch)
 //   dropout:  y = x * mask / (1 - p)        dx = dy * mask / (1 - p)   (mask in {0,1}, uint8)
 //   add:      y = a + b                     da = db = dy
 // Memory-bound; split into fixed blocks over threads.
@@ -24,7 +24,7 @@ void parallel_blocks(Index n, F&& f) {
 template <typename T>
 void relu_forward(T* y, const T* x, Index n) {
   parallel_blocks(n, [&](Index b, Index e) {
-    for (Index i = b; i < e; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+    for (Index i = b; i < e; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
   });
 }
 
