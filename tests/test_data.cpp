@@ -474,7 +474,7 @@ TEST_CASE("loader: seeded Fisher-Yates order, batches keep the last partial one"
   std::sort(sorted.begin(), sorted.end());
   CHECK(sorted == sequential_indices(1000));
   // Pinned: the order depends only on xoshiro256** and splitmix64, so on no machine or library.
-  CHECK(shuffled_indices(10, 1, 0) == std::vector<Index>{7, 6, 5, 0, 3, 8, 1, 9, 4, 2});
+  CHECK(shuffled_indices(10, 1, 0) == std::vector<Index>{6, 3, 4, 2, 9, 0, 8, 7, 5, 1});
   CHECK(shuffled_indices(0, 1, 0).empty());
   CHECK(shuffled_indices(1, 1, 0) == std::vector<Index>{0});
   CHECK_THROWS_AS(shuffled_indices(-1, 1, 0), ValueError);

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -45,8 +46,8 @@ const char* kUsage = R"(usage:
                        [--optimizer sgd|nesterov|adam|adamw] [--lr X] [--momentum X]
                        [--weight-decay X] [--l1 X] [--schedule piecewise|onecycle|cosine|step|constant]
                        [--dropout X] [--label-smoothing X] [--init xavier_uniform|kaiming_normal|torch|...]
-                       [--crop-pad N] [--hflip] [--cutout N] [--no-augment]
-  glia-cifar10 eval    --checkpoint FILE [--data DIR] [--test-limit N]
+                       [--crop-pad N] [--hflip] [--cutout N] [--no-augment] [--eval-batch N]
+  glia-cifar10 eval    --checkpoint FILE [--data DIR] [--test-limit N] [--threads N] [--eval-batch N]
   glia-cifar10 predict --checkpoint FILE IMAGE...
   glia-cifar10 report  RUN_DIR... --out DIR
 
@@ -193,6 +194,11 @@ int cmd_train(int argc, char** argv) {
   tc.eval_batch = a.integer("--eval-batch", 500, 1, 1 << 20);
   tc.out_dir = out;
   Trainer<float> trainer(*model, *optimizer, *schedule, tc);
+  if (a.has("--resume")) {
+    const std::string ck = a.str("--resume", "");
+    trainer.resume(load_checkpoint(ck));
+    std::printf("resumed from %s after epoch %d\n", ck.c_str(), trainer.epochs_done());
+  }
   RunRecord& rec = trainer.record();
   rec.name = norm_kind_name(norm);
   rec.norm = norm_kind_name(norm);
@@ -211,11 +217,6 @@ int cmd_train(int argc, char** argv) {
                 {"seed", std::to_string(seed)}, {"threads", std::to_string(num_threads())},
                 {"train_images", std::to_string(train.size())}, {"test_images", std::to_string(test.size())},
                 {"data", dir}};
-  if (a.has("--resume")) {
-    const std::string ck = a.str("--resume", "");
-    trainer.resume(load_checkpoint(ck));
-    std::printf("resumed from %s after epoch %d\n", ck.c_str(), trainer.epochs_done());
-  }
   std::printf("model: reference net, norm %s, %s parameters; recipe %s, %d epochs, batch %ld, %d threads, seed %llu\n",
               norm_kind_name(norm), thousands(parameter_count(*model)).c_str(), r.name.c_str(), r.epochs,
               static_cast<long>(r.batch), num_threads(), static_cast<unsigned long long>(seed));
@@ -246,13 +247,13 @@ int cmd_train(int argc, char** argv) {
 }
 
 int cmd_eval(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--data", "--checkpoint", "--test-limit", "--threads"}, {});
+  Args a(argc, argv, 2, {"--data", "--checkpoint", "--test-limit", "--threads", "--eval-batch"}, {});
   set_threads(a);
   if (!a.has("--checkpoint")) throw UsageError("eval needs --checkpoint FILE");
   std::vector<std::string> names;
   auto model = load_model(a.str("--checkpoint", ""), &names);
   const ImageDataset test = load_dataset(data_dir(a), false, a.integer("--test-limit", 0, 0, 1 << 30));
-  const EvalResult r = evaluate(*model, test, 500);
+  const EvalResult r = evaluate(*model, test, a.integer("--eval-batch", 500, 1, 1 << 20));
   std::printf("test loss %.4f, accuracy %.2f%% (%lld/%lld)\n", r.loss, 100.0 * r.accuracy(), static_cast<long long>(r.correct),
               static_cast<long long>(r.total));
   std::printf("%-12s %8s\n", "class", "accuracy");
@@ -291,8 +292,24 @@ int cmd_report(int argc, char** argv) {
   if (!a.has("--out") || a.positional.empty()) throw UsageError("report needs RUN_DIR... and --out DIR");
   std::vector<RunRecord> runs;
   for (const std::string& d : a.positional) runs.push_back(load_run_record(d));
+  namespace fs = std::filesystem;
   const std::string out = a.str("--out", "");
-  const std::string page = runs.size() == 1 ? write_report(out, runs.front(), nullptr) : write_comparison(out, runs);
+  fs::create_directories(out);
+  std::string page;
+  if (runs.size() == 1) {
+    // Rebuilding elsewhere: bring the run's image grids along (write_report reuses them).
+    const fs::path from = fs::path(a.positional.front()) / "report";
+    for (const char* f : {"misclassified.png", "samples.png", "report_images.json"})
+      if (fs::exists(from / f) && !fs::exists(fs::path(out) / f)) fs::copy_file(from / f, fs::path(out) / f);
+    page = write_report(out, runs.front(), nullptr);
+  } else {
+    std::vector<std::string> links;  // each run's own report, relative to the comparison page
+    for (const std::string& d : a.positional) {
+      const fs::path report = fs::path(d) / "report" / "index.html";
+      links.push_back(fs::exists(report) ? fs::relative(report, out).string() : std::string());
+    }
+    page = write_comparison(out, runs, links);
+  }
   std::printf("wrote %s\n", page.c_str());
   return 0;
 }

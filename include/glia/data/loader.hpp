@@ -2,7 +2,7 @@
 //
 // Contract:
 // - shuffled_indices(n, seed, epoch) is a permutation of 0..n-1 made by Fisher-Yates with
-//   Rng::stream(seed, epoch): the same (seed, epoch) gives the same order on every machine,
+//   Rng::stream(seed, epoch, kShuffleStream): the same (seed, epoch) gives the same order on every machine,
 //   compiler and thread count; each epoch gets an independent order. n < 0 or n >= 2^32 throws
 //   ValueError.
 // - sequential_indices(n) is 0..n-1 (evaluation order).
@@ -30,6 +30,10 @@
 
 namespace glia {
 
+// The third index of the shuffle's Rng::stream: augmentation uses (seed, step, sample < 2^32),
+// so this value keeps the two kinds of stream apart.
+constexpr std::uint64_t kShuffleStream = 0xF0F0F0F0F0F0F0F0ull;
+
 inline std::vector<Index> sequential_indices(Index n) {
   if (n < 0) throw ValueError(detail::cat("sequential_indices: negative size ", n));
   std::vector<Index> order(static_cast<std::size_t>(n));
@@ -40,7 +44,7 @@ inline std::vector<Index> sequential_indices(Index n) {
 inline std::vector<Index> shuffled_indices(Index n, std::uint64_t seed, std::uint64_t epoch) {
   if (n > Index(UINT32_MAX)) throw ValueError(detail::cat("shuffled_indices: size ", n, " not below 2^32"));
   std::vector<Index> order = sequential_indices(n);
-  Rng rng = Rng::stream(seed, epoch);
+  Rng rng = Rng::stream(seed, epoch, kShuffleStream);
   // Fisher-Yates from the back: position i takes a uniformly chosen element of [0, i].
   for (Index i = n - 1; i > 0; --i)
     std::swap(order[static_cast<std::size_t>(i)], order[rng.below(static_cast<std::uint32_t>(i + 1))]);

@@ -4,8 +4,9 @@
 // their values into one buffer values() and rebinds every Parameter::value to a view of it;
 // likewise every Parameter::grad to a view of grads() (zeroed). After that, an optimiser step is
 // one loop over values()/grads(), zero_grad() is one fill, and a checkpoint is a copy. The
-// model must outlive this object and must not be restructured afterwards; flattening twice is
-// harmless (the values are copied again). entries() gives each parameter's name, offset, shape
+// model must outlive this object and must not be restructured afterwards. Flattening a model
+// again rebinds its parameters to the new buffers and DETACHES the earlier FlatParameters
+// (updates through it no longer reach the model): keep one per model (a Trainer owns one). entries() gives each parameter's name, offset, shape
 // and decay flag.
 #pragma once
 

@@ -5,7 +5,8 @@
 // that think in epochs take steps_per_epoch. ValueError for invalid settings.
 //   ConstantLr(lr)
 //   StepLr(lr, step_size, gamma):   lr * gamma^floor(step / step_size)
-//   CosineLr(lr, total, warmup, min_lr): linear from 0 to lr over `warmup` steps, then cosine
+//   CosineLr(lr, total, warmup, min_lr): linear warm-up lr*(step+1)/warmup over the first
+//       `warmup` steps, then cosine
 //       from lr down to min_lr at step `total`
 //   OneCycleLr(max_lr, total, pct_start=0.3, anneal=Cos|Linear, div_factor=25,
 //       final_div_factor=1e4, three_phase=false): PyTorch's OneCycleLR: from max_lr/div_factor

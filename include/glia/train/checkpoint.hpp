@@ -28,6 +28,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -260,33 +261,33 @@ void put_module(Checkpoint& c, Module<T>& m) {
   for (auto& k : counters(m)) c.put_u64("counter/" + k.first, k.second, 1);
 }
 
+// Checks every tensor first and copies only when all of them match, so a failed load leaves
+// the module untouched.
 template <typename T>
 void get_module(const Checkpoint& c, Module<T>& m) {
-  std::size_t expected = 0;
-  for (auto& p : parameters(m)) {
-    c.get("param/" + p.name, p.param->value);
-    ++expected;
+  std::vector<std::pair<std::string, Tensor<T>*>> tensors;
+  for (auto& p : parameters(m)) tensors.emplace_back("param/" + p.name, &p.param->value);
+  for (auto& b : buffers(m)) tensors.emplace_back("buffer/" + b.name, b.tensor);
+  const auto ctrs = counters(m);
+  std::set<std::string> known;
+  for (auto& t : tensors) {
+    Tensor<T> probe(t.second->shape());
+    c.get(t.first, probe);  // throws, naming the tensor, on a missing name, shape or type
+    known.insert(t.first);
   }
-  for (auto& b : buffers(m)) {
-    c.get("buffer/" + b.name, *b.tensor);
-    ++expected;
-  }
-  for (auto& k : counters(m)) {
-    c.get_u64("counter/" + k.first, k.second, 1);
-    ++expected;
+  for (auto& k : ctrs) {
+    std::uint64_t v;
+    c.get_u64("counter/" + k.first, &v, 1);
+    known.insert("counter/" + k.first);
   }
   for (const auto& kv : c.tensors()) {
     const std::string& n = kv.first;
-    if (n.rfind("param/", 0) == 0 || n.rfind("buffer/", 0) == 0 || n.rfind("counter/", 0) == 0) {
-      if (expected == 0) break;
-      // Every model tensor was found; any other model tensor in the file does not belong here.
-      bool known = false;
-      for (auto& p : parameters(m)) known = known || n == "param/" + p.name;
-      for (auto& b : buffers(m)) known = known || n == "buffer/" + b.name;
-      for (auto& k : counters(m)) known = known || n == "counter/" + k.first;
-      if (!known) throw FormatError(detail::cat(c.source, ": tensor '", n, "' in the checkpoint is not part of this model"));
-    }
+    const bool model_part = n.rfind("param/", 0) == 0 || n.rfind("buffer/", 0) == 0 || n.rfind("counter/", 0) == 0;
+    if (model_part && !known.count(n))
+      throw FormatError(detail::cat(c.source, ": tensor '", n, "' in the checkpoint is not part of this model"));
   }
+  for (auto& t : tensors) c.get(t.first, *t.second);
+  for (auto& k : ctrs) c.get_u64("counter/" + k.first, k.second, 1);
 }
 
 }  // namespace glia

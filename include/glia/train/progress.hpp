@@ -23,7 +23,7 @@ inline bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
 class ConsoleProgress {
  public:
   explicit ConsoleProgress(std::FILE* out = stdout, bool interactive = stdout_is_terminal(), double interval_seconds = 15.0)
-      : out_(out), interactive_(interactive), interval_(interval_seconds) {}
+      : out_(out), interactive_(interactive), interval_(interval_seconds), next_print_(interval_seconds) {}
 
   void batch(const BatchEvent& e) {
     const double rate = e.seconds > 0 ? static_cast<double>(e.images) / e.seconds : 0.0;
@@ -69,7 +69,7 @@ class ConsoleProgress {
  private:
   std::FILE* out_;
   bool interactive_;
-  double interval_, next_print_ = 15.0;
+  double interval_, next_print_;
   bool header_done_ = false;
 };
 

@@ -8,8 +8,10 @@
 //   - per step: builds the batch (augmentation seeded by (seed, step), data/augment.hpp),
 //     zeroes gradients, forward (train mode), loss, backward, optimiser step at schedule.lr(step);
 //   - evaluates on the test set (eval mode) and records an EpochRecord;
-//   - if config.out_dir is set: appends the epoch to log.csv, saves last.ckpt (and best.ckpt
-//     when the test accuracy improved) atomically, and rewrites metrics.json atomically.
+//   - if config.out_dir is set: saves last.ckpt (and best.ckpt when the test accuracy
+//     improved), then rewrites log.csv and metrics.json, each atomically (temp file + rename).
+// The model's output dimension 1 must cover the data's classes, and the training and test
+// sets must have the same class names (ValueError/ShapeError before anything is trained).
 // Everything random derives from config.seed and the step/epoch numbers, so a run is bitwise
 // reproducible for any thread count, and resume(checkpoint) continues a run so that the result
 // equals an uninterrupted one. A non-finite loss stops training with NumericError naming the
@@ -66,9 +68,28 @@ struct EvalResult {
   double accuracy() const { return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0; }
 };
 
-// Evaluates model (eval mode) on d in batches; mean cross-entropy, accuracy, confusion matrix.
+// The number of classes a model scores for images of d's size (its output's dimension 1).
 template <typename T>
-EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 500, Index classes = 10) {
+Index model_classes(Module<T>& model, const ImageDataset& d) {
+  return model.output_shape(Shape{1, d.channels, d.height, d.width})[1];
+}
+
+// Evaluates model (eval mode) on d in batches: mean cross-entropy, accuracy, confusion matrix.
+// Images are normalised with normalization's mean/std (its augmentations are ignored), by
+// default the CIFAR-10 ones.
+template <typename T>
+EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 500,
+                    const AugmentConfig* normalization = nullptr) {
+  if (batch < 1) throw ValueError(detail::cat("evaluate: batch size must be >= 1, got ", batch));
+  AugmentConfig plain;
+  plain.ssr_p = plain.bc_p = 0;
+  plain.crop_pad = plain.cutout = 0;
+  plain.hflip = false;
+  if (normalization) {
+    plain.mean = normalization->mean;
+    plain.std = normalization->std;
+  }
+  const Index classes = model_classes(model, d);
   EvalResult r;
   r.confusion = ConfusionMatrix(classes);
   r.predictions.reserve(static_cast<std::size_t>(d.size()));
@@ -81,7 +102,7 @@ EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 500, 
     const Index n = std::min(batch, d.size() - b);
     idx.resize(static_cast<std::size_t>(n));
     for (Index i = 0; i < n; ++i) idx[static_cast<std::size_t>(i)] = b + i;
-    make_batch(x, y, d, idx.data(), n, nullptr, 0, 0);
+    make_batch(x, y, d, idx.data(), n, &plain, 0, 0);
     const Tensor<T>& out = model.forward(x, Mode::Eval);
     sum += static_cast<double>(loss.forward(out, y)) * static_cast<double>(n);
     r.correct += r.confusion.add(out, y, &pred);
@@ -117,6 +138,14 @@ class Trainer {
     if (train.size() == 0) throw ValueError("Trainer::fit: the training set is empty");
     if (cfg_.batch > train.size())
       throw ValueError(detail::cat("Trainer: batch size ", cfg_.batch, " is larger than the training set (", train.size(), " images)"));
+    if (train.class_names != test.class_names)
+      throw ValueError(detail::cat("Trainer::fit: the training set '", train.source, "' and the test set '", test.source,
+                                   "' have different classes (", train.class_names.size(), " vs ", test.class_names.size(),
+                                   "): their labels would not mean the same"));
+    const Index classes = model_classes(model_, train);
+    if (classes < static_cast<Index>(train.class_names.size()))
+      throw ShapeError(detail::cat("Trainer::fit: the model scores ", classes, " classes, the data has ",
+                                   train.class_names.size()));
     if (!cfg_.out_dir.empty()) ensure_dir(cfg_.out_dir);
     record_.seed = cfg_.seed;
     record_.parameters = flat_.size();
@@ -125,9 +154,6 @@ class Trainer {
     for (Index c : class_counts(train)) record_.train_class_counts.push_back(c);
     record_.status = "running";
     const Index steps_per_epoch = (train.size() + cfg_.batch - 1) / cfg_.batch;
-    const auto run_start = std::chrono::steady_clock::now();
-    double train_seconds = 0;
-    std::int64_t train_images = 0;
     for (int epoch = epochs_done_ + 1; epoch <= cfg_.epochs; ++epoch) {
       const auto t0 = std::chrono::steady_clock::now();
       const std::vector<Index> order = shuffled_indices(train.size(), cfg_.seed, static_cast<std::uint64_t>(epoch));
@@ -155,9 +181,9 @@ class Trainer {
         }
       }
       const double train_secs = seconds_since(t0);
-      train_seconds += train_secs;
-      train_images += seen;
-      last_eval_ = evaluate(model_, test, cfg_.eval_batch, static_cast<Index>(std::max<std::size_t>(10, train.class_names.size())));
+      train_seconds_ += train_secs;
+      train_images_ += seen;
+      last_eval_ = evaluate(model_, test, cfg_.eval_batch, augment);
       EpochRecord e{};
       e.epoch = epoch;
       e.lr = lr;
@@ -175,8 +201,6 @@ class Trainer {
       finish_epoch(e);
     }
     record_.status = "finished";
-    record_.seconds += seconds_since(run_start);
-    if (train_seconds > 0) record_.train_images_per_second = static_cast<double>(train_images) / train_seconds;
     if (!cfg_.out_dir.empty()) save_metrics_json(cfg_.out_dir, record_);
     return record_;
   }
@@ -191,20 +215,44 @@ class Trainer {
     c.meta["optimizer"] = opt_.name();
     c.meta["epoch"] = std::to_string(epochs_done_);
     c.meta["seed"] = std::to_string(cfg_.seed);
+    c.meta["batch"] = std::to_string(cfg_.batch);
+    c.meta["train_seconds"] = detail::cat(train_seconds_);
+    c.meta["train_images"] = std::to_string(train_images_);
     c.meta["run"] = json::dump(to_json(record_));
     for (const auto& kv : record_.config) c.meta["config." + kv.first] = kv.second;
     return c;
   }
   // Restores a checkpoint written by checkpoint(): training continues after its epoch.
+  // Everything is checked before anything changes: a refused checkpoint leaves the trainer as
+  // it was. The seed, batch size and optimiser must be the ones the checkpoint was made with.
   void resume(const Checkpoint& c) {
-    get_module(c, model_);
+    auto require_same = [&](const char* key, const std::string& ours) {
+      const std::string& theirs = c.meta_at(key);
+      if (theirs != ours)
+        throw ValueError(detail::cat(c.source, ": the checkpoint was trained with ", key, " ", theirs, ", this run has ", ours));
+    };
+    require_same("seed", std::to_string(cfg_.seed));
+    require_same("batch", std::to_string(cfg_.batch));
+    require_same("optimizer", opt_.name());
+    const int epoch = std::stoi(c.meta_at("epoch"));
+    RunRecord record;
+    from_json(json::parse(c.meta_at("run"), c.source), record, c.source);
+    for (auto& s : opt_.state()) {
+      Tensor<T> probe(s.second->shape());
+      c.get("optim/" + s.first, probe);
+    }
+    get_module(c, model_);  // checks all, then copies
     for (auto& s : opt_.state()) c.get("optim/" + s.first, *s.second);
     c.get_u64("optim/steps", opt_.steps_counter(), 1);
-    epochs_done_ = std::stoi(c.meta_at("epoch"));
-    const std::uint64_t seed = std::stoull(c.meta_at("seed"));
-    if (seed != cfg_.seed)
-      throw ValueError(detail::cat(c.source, ": checkpoint was trained with seed ", seed, ", this run has seed ", cfg_.seed));
-    from_json(json::parse(c.meta_at("run"), c.source), record_, c.source);
+    epochs_done_ = epoch;
+    train_seconds_ = std::stod(c.meta_at("train_seconds"));
+    train_images_ = std::stoll(c.meta_at("train_images"));
+    const std::string keep_name = record_.name, keep_command = record_.command;
+    const int keep_threads = record_.threads;
+    record_ = record;
+    if (!keep_command.empty()) record_.command = keep_command;  // this session's, not the first one's
+    if (keep_threads) record_.threads = keep_threads;
+    if (!keep_name.empty()) record_.name = keep_name;
   }
 
  private:
@@ -236,11 +284,18 @@ class Trainer {
       record_.best_test_accuracy = e.test_accuracy;
       record_.best_epoch = e.epoch;
     }
+    record_.seconds = 0;
+    for (const EpochRecord& r : record_.epochs) record_.seconds += r.seconds;
+    if (train_seconds_ > 0) record_.train_images_per_second = static_cast<double>(train_images_) / train_seconds_;
     if (!cfg_.out_dir.empty()) {
-      append_log_csv(cfg_.out_dir, e);
+      // The checkpoint first: the log and metrics are then rewritten whole from the record, so
+      // a run killed anywhere in between never lists an epoch twice after a resume.
       const Checkpoint c = checkpoint();
       save_checkpoint(cfg_.out_dir + "/last.ckpt", c);
       if (best) save_checkpoint(cfg_.out_dir + "/best.ckpt", c);
+      std::string log = log_csv_header() + "\n";
+      for (const EpochRecord& r : record_.epochs) log += log_csv_line(r) + "\n";
+      write_file_atomic(cfg_.out_dir + "/log.csv", log);
       save_metrics_json(cfg_.out_dir, record_);
     }
     if (on_epoch) on_epoch(e);
@@ -261,6 +316,8 @@ class Trainer {
   RunRecord record_;
   EvalResult last_eval_;
   int epochs_done_ = 0;
+  double train_seconds_ = 0;  // time spent in training steps, over all sessions of the run
+  std::int64_t train_images_ = 0;
   Tensor<T> x_;
   std::vector<std::int32_t> y_;
 };
