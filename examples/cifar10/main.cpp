@@ -256,6 +256,11 @@ int cmd_eval(int argc, char** argv) {
   const EvalResult r = evaluate(*model, test, a.integer("--eval-batch", 500, 1, 1 << 20));
   std::printf("test loss %.4f, accuracy %.2f%% (%lld/%lld)\n", r.loss, 100.0 * r.accuracy(), static_cast<long long>(r.correct),
               static_cast<long long>(r.total));
+  // A fingerprint of every parameter and buffer, to compare runs bit for bit.
+  std::string bytes;
+  for (auto& p : parameters(*model)) bytes.append(reinterpret_cast<const char*>(p.param->value.data()), p.param->value.size() * sizeof(float));
+  for (auto& b : buffers(*model)) bytes.append(reinterpret_cast<const char*>(b.tensor->data()), b.tensor->size() * sizeof(float));
+  std::printf("weights fnv1a64 %016llx\n", static_cast<unsigned long long>(fnv1a64(bytes.data(), bytes.size())));
   std::printf("%-12s %8s\n", "class", "accuracy");
   for (Index c = 0; c < r.confusion.classes(); ++c)
     std::printf("%-12s %7.2f%%\n", c < static_cast<Index>(names.size()) ? names[static_cast<std::size_t>(c)].c_str() : "?",

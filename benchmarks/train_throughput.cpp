@@ -1,0 +1,248 @@
+// benchmarks/train_throughput.cpp: glia's training and inference throughput of the reference
+// network, timed and printed exactly as ../shared/reference/torch_ref.py does for PyTorch, so a
+// script (benchmarks/compare-pytorch) can alternate the two and compare like with like.
+//
+//   glia_train_throughput --norm bn --threads 2 --batch 32 128 --infer-batch 256
+//
+// Protocol (torch_ref.py's timed_runs): --warmup steps, then steps for ~0.3 s to calibrate the
+// steps per run (at least 3, about --run-seconds each), then --runs timed runs; prints the min,
+// median and max images/s over the runs. A training step is zero_grad, forward (train mode),
+// CrossEntropyLoss (torch_ref uses log_softmax + nll_loss: the same maths), backward and an SGD
+// step with momentum 0.95, on a fixed random batch (randn images, random labels). Inference is
+// the eval-mode forward. Output lines:
+//   GLIA TRAIN norm=bn threads=2 batch=32: img/s min X med Y max Z  (N steps/run)  ~G GFLOP/s
+//   GLIA INFER norm=bn threads=2 batch=256: img/s min X med Y max Z  (N steps/run)  ~G GFLOP/s
+//   GLIA MEM norm=bn threads=2: maxrss M MiB
+// (GFLOP/s counts convolution FLOPs only, as torch_ref.py does.) --batch 0 or --infer-batch 0
+// skips that part.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <glia/models/reference_net.hpp>
+#include <glia/nn/flat_parameters.hpp>
+#include <glia/nn/loss.hpp>
+#include <glia/optim/optimizer.hpp>
+
+using glia::Index;
+using glia::NormKind;
+using glia::Shape;
+using glia::Tensor;
+
+namespace {
+
+// torch_ref.py CONV_SHAPES: (cin, cout, k, H=W, count in the model).
+struct ConvCount {
+  double cin, cout, k, hw, count;
+};
+constexpr ConvCount kConvs[] = {{3, 16, 3, 32, 1}, {16, 16, 3, 32, 1}, {16, 8, 1, 32, 1},
+                                {8, 32, 3, 16, 1}, {32, 32, 3, 16, 2}, {32, 16, 1, 16, 1},
+                                {16, 32, 3, 8, 1}, {32, 32, 3, 8, 2},  {32, 10, 1, 1, 1}};
+double forward_flops_per_image() {
+  double macs = 0;
+  for (const ConvCount& c : kConvs) macs += c.cin * c.cout * c.k * c.k * c.hw * c.hw * c.count;
+  return 2 * macs;
+}
+double train_flops_per_image() { return 3 * forward_flops_per_image() - 2.0 * 3 * 16 * 9 * 32 * 32; }
+
+struct Options {
+  std::string norm = "bn";
+  int threads = 2;
+  std::vector<Index> batch{32, 128};
+  std::vector<Index> infer_batch{256};
+  int runs = 7;
+  double run_seconds = 1.5;
+  int warmup = 10;
+};
+
+[[noreturn]] void usage(int code) {
+  (code ? std::cerr : std::cout)
+      << "usage: glia_train_throughput [--norm bn|gn|ln] [--threads T] [--batch B [B...]]\n"
+         "                             [--infer-batch B [B...]] [--runs R] [--run-seconds S] [--warmup W]\n"
+         "Times training steps and inference of the reference net like torch_ref.py (defaults as\n"
+         "there: bn, 2 threads, batch 32 128, infer batch 256, 7 runs of 1.5 s, 10 warm-up steps).\n"
+         "A batch of 0 skips that part.\n";
+  std::exit(code);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  std::vector<std::string> a(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    std::string flag = a[i], inline_value;
+    bool has_inline = false;
+    if (const auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+      inline_value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+      has_inline = true;
+    }
+    auto values = [&]() {  // one value (--flag=v) or every following non-flag argument
+      std::vector<std::string> v;
+      if (has_inline) {
+        v.push_back(inline_value);
+      } else {
+        while (i + 1 < a.size() && a[i + 1].rfind("--", 0) != 0) v.push_back(a[++i]);
+      }
+      if (v.empty()) {
+        std::cerr << "glia_train_throughput: " << flag << " needs a value\n";
+        usage(2);
+      }
+      return v;
+    };
+    auto one = [&]() {
+      auto v = values();
+      if (v.size() != 1) {
+        std::cerr << "glia_train_throughput: " << flag << " takes one value\n";
+        usage(2);
+      }
+      return v[0];
+    };
+    auto batches = [&]() {
+      std::vector<Index> b;
+      for (const auto& s : values()) {
+        const long long n = std::stoll(s);
+        if (n < 0) usage(2);
+        if (n > 0) b.push_back(static_cast<Index>(n));
+      }
+      return b;
+    };
+    try {
+      if (flag == "--help" || flag == "-h") usage(0);
+      else if (flag == "--norm") o.norm = one();
+      else if (flag == "--threads") o.threads = std::stoi(one());
+      else if (flag == "--batch") o.batch = batches();
+      else if (flag == "--infer-batch") o.infer_batch = batches();
+      else if (flag == "--runs") o.runs = std::stoi(one());
+      else if (flag == "--run-seconds") o.run_seconds = std::stod(one());
+      else if (flag == "--warmup") o.warmup = std::stoi(one());
+      else {
+        std::cerr << "glia_train_throughput: unknown argument '" << a[i] << "'\n";
+        usage(2);
+      }
+    } catch (const std::logic_error&) {  // std::stoi and friends
+      std::cerr << "glia_train_throughput: bad value for " << flag << "\n";
+      usage(2);
+    }
+  }
+  if (o.threads < 1 || o.runs < 1 || o.run_seconds <= 0 || o.warmup < 0) usage(2);
+  return o;
+}
+
+struct Rates {
+  double min, med, max;
+  long steps;
+};
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// torch_ref.py's timed_runs.
+Rates timed_runs(const std::function<void()>& step, Index imgs_per_step, const Options& o) {
+  for (int i = 0; i < o.warmup; ++i) step();
+  double t0 = now_seconds();
+  long n = 0;
+  while (now_seconds() - t0 < 0.3) {
+    step();
+    ++n;
+  }
+  const double per = (now_seconds() - t0) / static_cast<double>(n);
+  const long steps = std::max(3L, static_cast<long>(o.run_seconds / per));
+  std::vector<double> rates;
+  for (int r = 0; r < o.runs; ++r) {
+    t0 = now_seconds();
+    for (long k = 0; k < steps; ++k) step();
+    const double dt = now_seconds() - t0;
+    rates.push_back(static_cast<double>(steps * imgs_per_step) / dt);
+  }
+  std::sort(rates.begin(), rates.end());
+  const std::size_t m = rates.size();
+  const double med = m % 2 ? rates[m / 2] : 0.5 * (rates[m / 2 - 1] + rates[m / 2]);  // statistics.median
+  return {rates.front(), med, rates.back(), steps};
+}
+
+struct Model {
+  std::unique_ptr<glia::Sequential<float>> net;
+  std::unique_ptr<glia::FlatParameters<float>> flat;
+  std::unique_ptr<glia::Sgd<float>> sgd;
+  glia::CrossEntropyLoss<float> loss;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  try {
+    glia::set_num_threads(o.threads);
+    glia::ReferenceNetConfig cfg;
+    cfg.norm = glia::parse_norm_kind(o.norm);
+    Model m;
+    m.net = glia::make_reference_net<float>(cfg);
+    glia::Rng rng(0);
+    m.net->reset_parameters(rng);
+    m.flat = std::make_unique<glia::FlatParameters<float>>(*m.net);
+    glia::OptimizerOptions opt;
+    opt.momentum = 0.95;
+    m.sgd = std::make_unique<glia::Sgd<float>>(opt);
+    std::printf("glia norm=%s params=%lld threads=%d\n", o.norm.c_str(), static_cast<long long>(m.flat->size()),
+                glia::num_threads());
+    std::printf("conv FLOPs/image: forward %.2f MFLOP, training step %.2f MFLOP\n", forward_flops_per_image() / 1e6,
+                train_flops_per_image() / 1e6);
+    std::fflush(stdout);
+
+    for (Index b : o.batch) {
+      Tensor<float> x(Shape{b, 3, 32, 32});
+      x.normal_(rng, 0.0, 1.0);
+      std::vector<std::int32_t> y;
+      for (Index i = 0; i < b; ++i) y.push_back(static_cast<std::int32_t>(rng.below(10)));
+      bool finite = true;
+      auto step = [&]() {
+        m.flat->zero_grad();
+        const Tensor<float>& out = m.net->forward(x, glia::Mode::Train);
+        finite = std::isfinite(m.loss.forward(out, y)) && finite;
+        m.net->backward(m.loss.backward());
+        m.sgd->step(*m.flat, 0.01);
+      };
+      const Rates r = timed_runs(step, b, o);
+      std::printf("GLIA TRAIN norm=%s threads=%d batch=%lld: img/s min %.0f med %.0f max %.0f  (%ld steps/run)  "
+                  "~%.1f GFLOP/s%s\n",
+                  o.norm.c_str(), glia::num_threads(), static_cast<long long>(b), r.min, r.med, r.max, r.steps,
+                  r.med * train_flops_per_image() / 1e9, finite ? "" : "  (WARNING: non-finite loss)");
+      std::fflush(stdout);
+    }
+    for (Index b : o.infer_batch) {
+      Tensor<float> x(Shape{b, 3, 32, 32});
+      x.normal_(rng, 0.0, 1.0);
+      auto infer = [&]() {
+        const Tensor<float>& out = m.net->forward(x, glia::Mode::Eval);
+        volatile float sink = out[0];
+        (void)sink;
+      };
+      const Rates r = timed_runs(infer, b, o);
+      std::printf("GLIA INFER norm=%s threads=%d batch=%lld: img/s min %.0f med %.0f max %.0f  (%ld steps/run)  "
+                  "~%.1f GFLOP/s\n",
+                  o.norm.c_str(), glia::num_threads(), static_cast<long long>(b), r.min, r.med, r.max, r.steps,
+                  r.med * forward_flops_per_image() / 1e9);
+      std::fflush(stdout);
+    }
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    std::printf("GLIA MEM norm=%s threads=%d: maxrss %.1f MiB\n", o.norm.c_str(), glia::num_threads(),
+                static_cast<double>(ru.ru_maxrss) / 1024.0);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "glia_train_throughput: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

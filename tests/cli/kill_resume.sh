@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Crash safety: SIGKILL a training run at random moments, resume it from its last checkpoint
+# each time, and check that (1) the run folder always holds a loadable last.ckpt once one was
+# written, never a half-written one, and (2) the finished run's weights are bitwise identical
+# to an uninterrupted run's.
+#   kill_resume.sh GLIA_CIFAR10 DATA_DIR WORK_DIR
+set -euo pipefail
+bin="$1"; data="$2"; work="$3"
+rm -rf "$work"; mkdir -p "$work"
+args=(train --data "$data" --train-limit 640 --test-limit 128 --epochs 8 --batch 32 --threads 2 --seed 11 --dropout 0.1)
+
+t0=$(date +%s.%N)
+"$bin" "${args[@]}" --out "$work/whole" > "$work/whole.log"
+duration=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+want=$("$bin" eval --checkpoint "$work/whole/last.ckpt" --data "$data" --test-limit 128 | grep fnv1a64)
+
+RANDOM=20261125  # the kill times are random but reproducible
+kills=0
+run() {  # one training session into killed/, resuming when a checkpoint exists
+  local resume=()
+  [ -f "$work/killed/last.ckpt" ] && resume=(--resume "$work/killed/last.ckpt")
+  "$bin" "${args[@]}" --out "$work/killed" "${resume[@]}" > "$work/session-$1.log" 2>&1
+}
+for attempt in 1 2 3 4 5 6; do
+  run "$attempt" &
+  pid=$!
+  # kill somewhere in the first 5-45% of an uninterrupted run's time (which includes start-up)
+  sleep "$(awk -v d="$duration" -v r="$RANDOM" 'BEGIN { printf "%.3f", d * (5 + r % 40) / 100 }')"
+  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  wait "$pid" 2>/dev/null || true
+  if [ -f "$work/killed/last.ckpt" ]; then
+    "$bin" eval --checkpoint "$work/killed/last.ckpt" --data "$data" --test-limit 16 > /dev/null \
+      || { echo "FAIL: last.ckpt not loadable after attempt $attempt"; exit 1; }
+  fi
+done
+run final || { echo "FAIL: the final session failed:"; cat "$work/session-final.log"; exit 1; }
+got=$("$bin" eval --checkpoint "$work/killed/last.ckpt" --data "$data" --test-limit 128 | grep fnv1a64)
+echo "killed $kills times; uninterrupted: $want; killed and resumed: $got"
+[ "$want" = "$got" ] || { echo "FAIL: weights differ"; exit 1; }
+[ "$kills" -ge 2 ] || { echo "FAIL: only $kills of 6 sessions were still running when killed"; exit 1; }
+lines=$(($(wc -l < "$work/killed/log.csv") - 1))
+[ "$lines" -eq 8 ] || { echo "FAIL: log.csv lists $lines epochs, expected 8"; exit 1; }
+echo "1 passed, 0 failed"
