@@ -31,7 +31,8 @@ void relu_forward(T* y, const T* x, Index n) {
 template <typename T>
 void relu_backward(T* dx, const T* dy, const T* x, Index n) {
   parallel_blocks(n, [&](Index b, Index e) {
-    for (Index i = b; i < e; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
+    // Multiplying by a 0/1 mask (not a conditional load) lets the compiler vectorise this.
+    for (Index i = b; i < e; ++i) dx[i] = dy[i] * (x[i] > T(0) ? T(1) : T(0));
   });
 }
 

@@ -26,6 +26,23 @@ struct PoolGeometry {
 template <typename T>
 void maxpool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolGeometry& g) {
   const Index ho = g.out_h(), wo = g.out_w(), hw = g.height * g.width;
+  if (g.kernel == 2 && g.stride == 2) {  // the common case, without the window loops
+    parallel_for(g.planes, [&](Index p) {
+      const T* xp = x + p * hw;
+      for (Index oh = 0; oh < ho; ++oh)
+        for (Index ow = 0; ow < wo; ++ow) {
+          const Index i0 = 2 * oh * g.width + 2 * ow, i1 = i0 + 1, i2 = i0 + g.width, i3 = i2 + 1;
+          Index best = i0;
+          if (xp[i1] > xp[best] || (std::isnan(xp[i1]) && !std::isnan(xp[best]))) best = i1;
+          if (xp[i2] > xp[best] || (std::isnan(xp[i2]) && !std::isnan(xp[best]))) best = i2;
+          if (xp[i3] > xp[best] || (std::isnan(xp[i3]) && !std::isnan(xp[best]))) best = i3;
+          const Index o = p * ho * wo + oh * wo + ow;
+          y[o] = xp[best];
+          argmax[o] = static_cast<std::int32_t>(best);
+        }
+    });
+    return;
+  }
   parallel_for(g.planes, [&](Index p) {
     const T* xp = x + p * hw;
     for (Index oh = 0; oh < ho; ++oh)

@@ -20,6 +20,12 @@
 #if !defined(EIGEN_DONT_PARALLELIZE) && !defined(EIGEN_CORE_H)
 #define EIGEN_DONT_PARALLELIZE
 #endif
+// Eigen's products take their packing buffers from the stack up to this size and from malloc
+// above it; glia's convolution products need up to ~300 KB, so raising the default 128 KB keeps
+// the training step free of heap allocation (threads have MBs of stack).
+#if !defined(EIGEN_STACK_ALLOCATION_LIMIT) && !defined(EIGEN_CORE_H)
+#define EIGEN_STACK_ALLOCATION_LIMIT 524288
+#endif
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
