@@ -28,10 +28,7 @@
 #include <string>
 #include <vector>
 
-#include <glia/models/reference_net.hpp>
-#include <glia/nn/flat_parameters.hpp>
-#include <glia/nn/loss.hpp>
-#include <glia/optim/optimizer.hpp>
+#include "reference_step.hpp"
 
 using glia::Index;
 using glia::NormKind;
@@ -41,73 +38,11 @@ using benchmark::Counter;
 
 namespace {
 
-// torch_ref.py CONV_SHAPES: (cin, cout, k, H=W, count in the model).
-struct ConvCount {
-  double cin, cout, k, hw, count;
-};
-constexpr ConvCount kConvs[] = {{3, 16, 3, 32, 1}, {16, 16, 3, 32, 1}, {16, 8, 1, 32, 1},
-                                {8, 32, 3, 16, 1}, {32, 32, 3, 16, 2}, {32, 16, 1, 16, 1},
-                                {16, 32, 3, 8, 1}, {32, 32, 3, 8, 2},  {32, 10, 1, 1, 1}};
-
-double forward_flops_per_image() {
-  double macs = 0;
-  for (const ConvCount& c : kConvs) macs += c.cin * c.cout * c.k * c.k * c.hw * c.hw * c.count;
-  return 2 * macs;
-}
-// Forward + weight gradient + input gradient, without the first layer's input gradient.
-double train_flops_per_image() { return 3 * forward_flops_per_image() - 2.0 * 3 * 16 * 9 * 32 * 32; }
-
-double maxrss_mib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // KiB on Linux
-}
-
-double rss_mib() {
-  long pages = 0, resident = 0;
-  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
-
-glia::OptimizerOptions reference_sgd() {
-  glia::OptimizerOptions o;
-  o.momentum = 0.95;
-  return o;
-}
-
-// The model, its flat parameters, optimiser, loss and a fixed random batch.
-struct Setup {
-  std::unique_ptr<glia::Sequential<float>> net;
-  std::unique_ptr<glia::FlatParameters<float>> flat;
-  glia::Sgd<float> sgd{reference_sgd()};
-  glia::CrossEntropyLoss<float> loss;
-  Tensor<float> x;
-  std::vector<std::int32_t> y;
-
-  Setup(NormKind norm, Index batch) {
-    glia::ReferenceNetConfig cfg;
-    cfg.norm = norm;
-    net = glia::make_reference_net<float>(cfg);
-    glia::Rng rng(2024);
-    net->reset_parameters(rng);
-    flat = std::make_unique<glia::FlatParameters<float>>(*net);
-    x = Tensor<float>(Shape{batch, 3, 32, 32});
-    x.normal_(rng, 0.0, 1.0);
-    for (Index i = 0; i < batch; ++i) y.push_back(static_cast<std::int32_t>(rng.below(10)));
-  }
-  float train_step() {
-    flat->zero_grad();
-    const Tensor<float>& out = net->forward(x, glia::Mode::Train);
-    const float l = loss.forward(out, y);
-    net->backward(loss.backward());
-    sgd.step(*flat, 0.01);
-    return l;
-  }
-  const Tensor<float>& infer() { return net->forward(x, glia::Mode::Eval); }
-};
+using glia::bench::forward_flops_per_image;
+using glia::bench::maxrss_mib;
+using glia::bench::rss_mib;
+using glia::bench::train_flops_per_image;
+using Setup = glia::bench::ReferenceStep;
 
 // "images": images per second (a rate counter over the items processed); "conv_GFLOP": the
 // convolution FLOPs per second (both shown per second, in wall-clock time).

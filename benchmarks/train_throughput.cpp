@@ -30,10 +30,7 @@
 #include <string>
 #include <vector>
 
-#include <glia/models/reference_net.hpp>
-#include <glia/nn/flat_parameters.hpp>
-#include <glia/nn/loss.hpp>
-#include <glia/optim/optimizer.hpp>
+#include "reference_step.hpp"
 
 using glia::Index;
 using glia::NormKind;
@@ -42,19 +39,8 @@ using glia::Tensor;
 
 namespace {
 
-// torch_ref.py CONV_SHAPES: (cin, cout, k, H=W, count in the model).
-struct ConvCount {
-  double cin, cout, k, hw, count;
-};
-constexpr ConvCount kConvs[] = {{3, 16, 3, 32, 1}, {16, 16, 3, 32, 1}, {16, 8, 1, 32, 1},
-                                {8, 32, 3, 16, 1}, {32, 32, 3, 16, 2}, {32, 16, 1, 16, 1},
-                                {16, 32, 3, 8, 1}, {32, 32, 3, 8, 2},  {32, 10, 1, 1, 1}};
-double forward_flops_per_image() {
-  double macs = 0;
-  for (const ConvCount& c : kConvs) macs += c.cin * c.cout * c.k * c.k * c.hw * c.hw * c.count;
-  return 2 * macs;
-}
-double train_flops_per_image() { return 3 * forward_flops_per_image() - 2.0 * 3 * 16 * 9 * 32 * 32; }
+using glia::bench::forward_flops_per_image;
+using glia::bench::train_flops_per_image;
 
 struct Options {
   std::string norm = "bn";
@@ -172,48 +158,22 @@ Rates timed_runs(const std::function<void()>& step, Index imgs_per_step, const O
   return {rates.front(), med, rates.back(), steps};
 }
 
-struct Model {
-  std::unique_ptr<glia::Sequential<float>> net;
-  std::unique_ptr<glia::FlatParameters<float>> flat;
-  std::unique_ptr<glia::Sgd<float>> sgd;
-  glia::CrossEntropyLoss<float> loss;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   try {
     glia::set_num_threads(o.threads);
-    glia::ReferenceNetConfig cfg;
-    cfg.norm = glia::parse_norm_kind(o.norm);
-    Model m;
-    m.net = glia::make_reference_net<float>(cfg);
-    glia::Rng rng(0);
-    m.net->reset_parameters(rng);
-    m.flat = std::make_unique<glia::FlatParameters<float>>(*m.net);
-    glia::OptimizerOptions opt;
-    opt.momentum = 0.95;
-    m.sgd = std::make_unique<glia::Sgd<float>>(opt);
-    std::printf("glia norm=%s params=%lld threads=%d\n", o.norm.c_str(), static_cast<long long>(m.flat->size()),
+    std::printf("glia norm=%s params=%lld threads=%d\n", o.norm.c_str(), static_cast<long long>(glia::bench::ReferenceStep(glia::parse_norm_kind(o.norm), 1).flat->size()),
                 glia::num_threads());
     std::printf("conv FLOPs/image: forward %.2f MFLOP, training step %.2f MFLOP\n", forward_flops_per_image() / 1e6,
                 train_flops_per_image() / 1e6);
     std::fflush(stdout);
 
     for (Index b : o.batch) {
-      Tensor<float> x(Shape{b, 3, 32, 32});
-      x.normal_(rng, 0.0, 1.0);
-      std::vector<std::int32_t> y;
-      for (Index i = 0; i < b; ++i) y.push_back(static_cast<std::int32_t>(rng.below(10)));
+      glia::bench::ReferenceStep m(glia::parse_norm_kind(o.norm), b, 0);
       bool finite = true;
-      auto step = [&]() {
-        m.flat->zero_grad();
-        const Tensor<float>& out = m.net->forward(x, glia::Mode::Train);
-        finite = std::isfinite(m.loss.forward(out, y)) && finite;
-        m.net->backward(m.loss.backward());
-        m.sgd->step(*m.flat, 0.01);
-      };
+      auto step = [&]() { finite = std::isfinite(m.train_step()) && finite; };
       const Rates r = timed_runs(step, b, o);
       std::printf("GLIA TRAIN norm=%s threads=%d batch=%lld: img/s min %.0f med %.0f max %.0f  (%ld steps/run)  "
                   "~%.1f GFLOP/s%s\n",
@@ -222,11 +182,9 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
     for (Index b : o.infer_batch) {
-      Tensor<float> x(Shape{b, 3, 32, 32});
-      x.normal_(rng, 0.0, 1.0);
+      glia::bench::ReferenceStep m(glia::parse_norm_kind(o.norm), b, 0);
       auto infer = [&]() {
-        const Tensor<float>& out = m.net->forward(x, glia::Mode::Eval);
-        volatile float sink = out[0];
+        volatile float sink = m.infer()[0];
         (void)sink;
       };
       const Rates r = timed_runs(infer, b, o);
@@ -236,10 +194,8 @@ int main(int argc, char** argv) {
                   r.med * forward_flops_per_image() / 1e9);
       std::fflush(stdout);
     }
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
     std::printf("GLIA MEM norm=%s threads=%d: maxrss %.1f MiB\n", o.norm.c_str(), glia::num_threads(),
-                static_cast<double>(ru.ru_maxrss) / 1024.0);
+                glia::bench::maxrss_mib());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "glia_train_throughput: %s\n", e.what());
     return 1;

@@ -195,7 +195,7 @@ class Trainer {
       e.test_loss = last_eval_.loss;
       e.test_correct = last_eval_.correct;
       e.test_total = last_eval_.total;
-      e.test_accuracy = 100.0 * last_eval_.accuracy();
+      e.test_accuracy = 100.0 * static_cast<double>(last_eval_.correct) / static_cast<double>(std::max<std::int64_t>(1, last_eval_.total));
       e.images_per_second = static_cast<double>(seen) / train_secs;
       epochs_done_ = epoch;
       finish_epoch(e);
