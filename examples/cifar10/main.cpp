@@ -207,6 +207,9 @@ int cmd_train(int argc, char** argv) {
   std::string command;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   rec.command = command;
+#ifdef GLIA_GIT_COMMIT
+  rec.commit = GLIA_GIT_COMMIT;  // as of the last CMake configure
+#endif
   rec.config = {{"norm", norm_kind_name(norm)}, {"recipe", r.name}, {"epochs", std::to_string(r.epochs)},
                 {"batch", std::to_string(r.batch)}, {"optimizer", r.optimizer}, {"lr", detail::cat(r.lr)},
                 {"momentum", detail::cat(r.opt.momentum)}, {"weight_decay", detail::cat(r.opt.weight_decay)},
