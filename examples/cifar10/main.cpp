@@ -191,7 +191,7 @@ int cmd_train(int argc, char** argv) {
   tc.batch = r.batch;
   tc.seed = seed;
   tc.label_smoothing = r.label_smoothing;
-  tc.eval_batch = a.integer("--eval-batch", 500, 1, 1 << 20);
+  tc.eval_batch = a.integer("--eval-batch", 100, 1, 1 << 20);
   tc.out_dir = out;
   Trainer<float> trainer(*model, *optimizer, *schedule, tc);
   if (a.has("--resume")) {
@@ -256,7 +256,7 @@ int cmd_eval(int argc, char** argv) {
   std::vector<std::string> names;
   auto model = load_model(a.str("--checkpoint", ""), &names);
   const ImageDataset test = load_dataset(data_dir(a), false, a.integer("--test-limit", 0, 0, 1 << 30));
-  const EvalResult r = evaluate(*model, test, a.integer("--eval-batch", 500, 1, 1 << 20));
+  const EvalResult r = evaluate(*model, test, a.integer("--eval-batch", 100, 1, 1 << 20));
   std::printf("test loss %.4f, accuracy %.2f%% (%lld/%lld)\n", r.loss, 100.0 * r.accuracy(), static_cast<long long>(r.correct),
               static_cast<long long>(r.total));
   // A fingerprint of every parameter and buffer, to compare runs bit for bit.

@@ -229,7 +229,9 @@ inline Checkpoint parse_checkpoint(const std::string& buf, const std::string& fi
       if (dim < 0 || dim > (std::int64_t{1} << 40))
         throw FormatError(cat(file, ": tensor '", name, "' (offset ", at, ") has invalid dimension ", dim));
       s.push(static_cast<Index>(dim));
-      count *= static_cast<std::uint64_t>(dim);
+      // Saturate above 2^40 instead of wrapping: four dimensions of 2^16 would multiply to 2^64 = 0.
+      const auto u = static_cast<std::uint64_t>(dim);
+      count = u == 0 ? 0 : count > (std::uint64_t{1} << 40) / u ? (std::uint64_t{1} << 40) + 1 : count * u;
     }
     const std::uint64_t bytes = count * dtype_size(static_cast<DType>(dtype));
     if (count > (std::uint64_t{1} << 40)) throw FormatError(cat(file, ": tensor '", name, "' is impossibly large"));

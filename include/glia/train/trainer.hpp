@@ -43,7 +43,7 @@ namespace glia {
 struct TrainerConfig {
   int epochs = 20;
   Index batch = 32;
-  Index eval_batch = 500;
+  Index eval_batch = 100;  // modules keep their buffers at the largest batch seen: keep it small
   std::uint64_t seed = 1;
   double label_smoothing = 0.0;
   std::string out_dir;  // empty: write nothing
@@ -78,7 +78,7 @@ Index model_classes(Module<T>& model, const ImageDataset& d) {
 // Images are normalised with normalization's mean/std (its augmentations are ignored), by
 // default the CIFAR-10 ones.
 template <typename T>
-EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 500,
+EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 100,
                     const AugmentConfig* normalization = nullptr) {
   if (batch < 1) throw ValueError(detail::cat("evaluate: batch size must be >= 1, got ", batch));
   AugmentConfig plain;
