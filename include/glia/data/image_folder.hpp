@@ -189,6 +189,50 @@ inline int png_channels(unsigned char colour_type) {
   return colour_type == 0 ? 1 : colour_type == 4 ? 2 : colour_type == 6 ? 4 : 3;
 }
 
+// stb_image 2.27 (Debian's) builds a Huffman table without checking that it declares at most
+// 256 codes, and then writes past the table (upstream stb issue 1289; found by fuzz/fuzz_image).
+// glia refuses such a JPEG before stb sees it.
+// Offset of the first DHT segment stb_image could read whose tables declare more than 256
+// codes, or -1. Every marker stb_image acts on is an FF (fill FFs) xx pair outside the payload
+// of the length-delimited segments before it; this walk visits all of them: it skips each
+// segment by its length and scans anything else (padding, entropy-coded data) byte by byte.
+// Tables are read the way stb reads them (bytes past the end count as 0, as stbi__get8 gives).
+inline long long jpeg_oversized_dht_at(const std::uint8_t* b, long long n) {
+  auto at0 = [&](long long i) -> int { return i < n ? b[i] : 0; };
+  long long at = 2;  // after SOI
+  while (at < n) {
+    if (b[at] != 0xFF) {
+      ++at;
+      continue;
+    }
+    long long m = at + 1;
+    while (m < n && b[m] == 0xFF) ++m;  // fill bytes
+    if (m >= n) break;
+    const int marker = b[m];
+    if (marker == 0xD9) break;  // EOI
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {  // stuffing, TEM, RSTn, SOI
+      at = m + 1;
+      continue;
+    }
+    const long long len = (at0(m + 1) << 8) | at0(m + 2);
+    if (marker == 0xC4) {
+      long long left = len - 2, t = m + 3;
+      while (left > 0) {
+        const int q = at0(t);
+        if ((q >> 4) > 1 || (q & 15) > 3) break;  // stb refuses the table
+        long long codes = 0;
+        for (int i = 0; i < 16; ++i) codes += at0(t + 1 + i);
+        if (codes > 256) return at;
+        left -= 17 + codes;
+        t += 17 + codes;
+      }
+    }
+    at = m + 1 + len;
+  }
+  return -1;
+}
+
+
 // Decodes an image file of exactly height x width x 3 into chw (3*height*width bytes).
 inline void decode_image_into(const std::string& path, Index height, Index width, std::uint8_t* chw) {
   const std::vector<unsigned char> b = read_image_bytes(path);
@@ -208,6 +252,10 @@ inline void decode_image_into(const std::string& path, Index height, Index width
   if (format == "PNG" && n >= 24 && std::memcmp(&b[12], "IHDR", 4) == 0 &&
       (be32(&b[16]) != static_cast<std::uint32_t>(width) || be32(&b[20]) != static_cast<std::uint32_t>(height)))
     throw size_error(be32(&b[20]), be32(&b[16]), n > 25 ? png_channels(b[25]) : 0);
+  if (format == "JPEG")
+    if (const long long at = jpeg_oversized_dht_at(b.data(), n); at >= 0)
+      throw FormatError(cat("'", path, "': corrupt JPEG: the Huffman table segment at byte offset ", at,
+                            " declares more than 256 codes"));
   int w = 0, h = 0, c = 0;
   if (!stbi_info_from_memory(b.data(), static_cast<int>(n), &w, &h, &c))
     throw FormatError(cat("'", path, "': corrupt ", format, " header (stb_image: ", stbi_failure_reason(), ")"));

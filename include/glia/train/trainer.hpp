@@ -234,7 +234,17 @@ class Trainer {
     require_same("seed", std::to_string(cfg_.seed));
     require_same("batch", std::to_string(cfg_.batch));
     require_same("optimizer", opt_.name());
-    const int epoch = std::stoi(c.meta_at("epoch"));
+    auto number = [&](const char* key) {  // a metadata value that must be a number
+      const std::string& v = c.meta_at(key);
+      char* end = nullptr;
+      const double x = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !std::isfinite(x) || x < 0)
+        throw FormatError(detail::cat(c.source, ": metadata '", key, "' is '", v, "', not a number"));
+      return x;
+    };
+    const int epoch = static_cast<int>(number("epoch"));
+    const double train_seconds = number("train_seconds");
+    const auto train_images = static_cast<std::int64_t>(number("train_images"));
     RunRecord record;
     from_json(json::parse(c.meta_at("run"), c.source), record, c.source);
     for (auto& s : opt_.state()) {
@@ -245,8 +255,8 @@ class Trainer {
     for (auto& s : opt_.state()) c.get("optim/" + s.first, *s.second);
     c.get_u64("optim/steps", opt_.steps_counter(), 1);
     epochs_done_ = epoch;
-    train_seconds_ = std::stod(c.meta_at("train_seconds"));
-    train_images_ = std::stoll(c.meta_at("train_images"));
+    train_seconds_ = train_seconds;
+    train_images_ = train_images;
     const std::string keep_name = record_.name, keep_command = record_.command;
     const int keep_threads = record_.threads;
     record_ = record;

@@ -1,0 +1,111 @@
+// libFuzzer harness: parse_checkpoint (include/glia/train/checkpoint.hpp), then get_module into
+// a small model, which exercises the name, dtype and shape checks.
+//
+// Each input is parsed twice:
+//   1. as it is: parse_checkpoint(std::string(data, size), "fuzz.ckpt"), the header, size and
+//      hash checks;
+//   2. when it starts with the magic and is at least 32 bytes, with the header's payload size
+//      and the trailing FNV-1a hash recomputed, so that the fuzzer's mutations of the payload
+//      get past the hash and reach the metadata and tensor parser (a random mutation almost
+//      never keeps a 64-bit hash right).
+// A checkpoint that parses is checked (every tensor holds exactly dims product x dtype size
+// bytes, computed without overflow), serialised and parsed again (must succeed and give the
+// same bytes), and loaded into the model with get_module. Expected failures are glia::Error;
+// anything else (a crash, a sanitizer report, another exception, a huge allocation, a hang, a
+// broken invariant) is a finding.
+#include <glia/nn/activation.hpp>
+#include <glia/nn/conv2d.hpp>
+#include <glia/nn/linear.hpp>
+#include <glia/nn/normalization.hpp>
+#include <glia/nn/sequential.hpp>
+#include <glia/train/checkpoint.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "fuzz_checkpoint: invariant broken: %s\n", what.c_str());
+  std::abort();
+}
+
+// The model the seed checkpoint (fuzz/make_corpus.cpp, small_model) is made from: parameters of
+// rank 1, 2 and 4, buffers and a counter. Keep the two in step.
+glia::Sequential<float>& model() {
+  static std::unique_ptr<glia::Sequential<float>> m = [] {
+    auto s = std::make_unique<glia::Sequential<float>>();
+    s->emplace<glia::Conv2d<float>>(3, 4, 3, 1, 1);
+    s->emplace<glia::BatchNorm2d<float>>(4);
+    s->emplace<glia::ReLU<float>>();
+    s->emplace<glia::Dropout<float>>(0.1);
+    s->emplace<glia::Linear<float>>(4, 2);
+    glia::Rng rng(1);
+    s->reset_parameters(rng);
+    return s;
+  }();
+  return *m;
+}
+
+void check_parsed(const glia::Checkpoint& c, const std::string& bytes) {
+  for (const auto& kv : c.tensors()) {
+    const glia::Checkpoint::Entry& e = kv.second;
+    std::uint64_t n = glia::dtype_size(e.dtype);
+    for (int i = 0; i < e.shape.rank(); ++i) {
+      if (e.shape[i] < 0) fail("tensor '" + kv.first + "' has a negative dimension");
+      if (__builtin_mul_overflow(n, static_cast<std::uint64_t>(e.shape[i]), &n))
+        fail("tensor '" + kv.first + "' has shape " + e.shape.str() + ": its size overflows 64 bits, yet it parsed");
+    }
+    if (n != e.bytes.size())
+      fail("tensor '" + kv.first + "' has shape " + e.shape.str() + " (" + std::to_string(n) + " bytes) but holds " +
+           std::to_string(e.bytes.size()) + " bytes");
+  }
+  // Serialising gives back the bytes when the input's keys are sorted and unique (they are
+  // after one round trip), and always parses again.
+  const std::string again = glia::serialize_checkpoint(c);
+  glia::Checkpoint c2;
+  try {
+    c2 = glia::parse_checkpoint(again, "fuzz-reserialised.ckpt");
+  } catch (const glia::Error& e) {
+    fail(std::string("a re-serialised checkpoint does not parse: ") + e.what());
+  }
+  if (glia::serialize_checkpoint(c2) != again) fail("serialise(parse(serialise(c))) != serialise(c)");
+  (void)bytes;
+}
+
+void run(const std::string& bytes) {
+  glia::Checkpoint c;
+  try {
+    c = glia::parse_checkpoint(bytes, "fuzz.ckpt");
+  } catch (const glia::Error&) {
+    return;
+  }
+  check_parsed(c, bytes);
+  try {
+    glia::get_module(c, model());
+  } catch (const glia::Error&) {
+  }
+  try {
+    (void)c.meta_at("epoch");
+  } catch (const glia::Error&) {
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string bytes(reinterpret_cast<const char*>(data), size);
+  run(bytes);
+  if (size >= 32 && std::memcmp(data, glia::kCheckpointMagic, 8) == 0) {
+    const std::uint64_t payload = size - 32;
+    std::memcpy(&bytes[16], &payload, 8);
+    const std::uint64_t hash = glia::fnv1a64(bytes.data() + 24, payload);
+    std::memcpy(&bytes[size - 8], &hash, 8);
+    run(bytes);
+  }
+  return 0;
+}

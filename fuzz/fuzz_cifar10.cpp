@@ -1,0 +1,121 @@
+// libFuzzer harness: load_cifar10 (include/glia/data/cifar10.hpp) on files made of the input.
+//
+// The reader has no in-memory entry point (it stats and reads files by name), so every input is
+// written into a per-process temporary folder, reused across iterations, and the test split is
+// loaded from it. Input layout (so that the class-name file and the limit are fuzzed too):
+//   byte 0        flags: bits 0-1 pick the limit (0, 1, 2 or 3 records; 0 = all);
+//                 bit 2: the folder gets a batches.meta.txt (else it has none)
+//   if bit 2:     bytes 1-2 = L (little-endian, capped at what is left), then L bytes of
+//                 batches.meta.txt
+//   the rest      test_batch.bin
+// An empty input writes an empty test_batch.bin. Expected failures are glia::Error; anything
+// else (a crash, a sanitizer report, another exception, a huge allocation) is a finding.
+// The loaded data set is checked against the bytes: right size, labels 0..9, pixels copied.
+#include <glia/data/cifar10.hpp>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <signal.h>
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string g_dir;  // the per-process folder
+
+void remove_dir() {
+  std::error_code ec;
+  if (!g_dir.empty()) fs::remove_all(g_dir, ec);
+}
+
+// The per-process folder, glia-fuzz-cifar10-<pid> in /dev/shm (else the temporary folder). A
+// process that crashes cannot remove its folder, so folders of processes that no longer exist
+// (minimising a crash starts hundreds) are removed when the next one starts.
+const std::string& dir() {
+  if (g_dir.empty()) {
+    std::error_code ec;
+    const fs::path base = fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0
+                              ? fs::path("/dev/shm")
+                              : fs::temp_directory_path();
+    const std::string prefix = "glia-fuzz-cifar10-";
+    std::vector<fs::path> stale;
+    for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.rfind(prefix, 0) != 0) continue;
+      const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+      if (pid > 0 && (pid == ::getpid() || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)))
+        stale.push_back(it->path());
+    }
+    for (const fs::path& p : stale) fs::remove_all(p, ec);
+    ec.clear();
+    const fs::path d = base / (prefix + std::to_string(::getpid()));
+    if (!fs::create_directory(d, ec)) {
+      std::fprintf(stderr, "fuzz_cifar10: cannot create %s: %s\n", d.c_str(), ec.message().c_str());
+      std::abort();
+    }
+    g_dir = d.string();
+    std::atexit(remove_dir);
+  }
+  return g_dir;
+}
+
+void write_file(const std::string& path, const std::uint8_t* data, std::size_t size) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f || (size && std::fwrite(data, 1, size, f) != size) || std::fclose(f) != 0) {
+    std::perror(("fuzz_cifar10: cannot write " + path).c_str());
+    std::abort();
+  }
+}
+
+[[noreturn]] void fail(const char* what) {
+  std::fprintf(stderr, "fuzz_cifar10: invariant broken: %s\n", what);
+  std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string& d = dir();
+  const std::uint8_t flags = size ? data[0] : 0;
+  std::size_t at = size ? 1 : 0;
+  const glia::Index limit = flags & 3;
+  const std::string meta = d + "/batches.meta.txt";
+  std::remove(meta.c_str());
+  if (flags & 4) {
+    std::size_t len = 0;
+    if (at + 2 <= size) len = data[at] | (std::size_t(data[at + 1]) << 8);
+    at = std::min(at + 2, size);
+    len = std::min(len, size - at);
+    write_file(meta, data + at, len);
+    at += len;
+  }
+  const std::uint8_t* batch = data + at;
+  const std::size_t batch_size = size - at;
+  write_file(d + "/test_batch.bin", batch, batch_size);
+
+  try {
+    const glia::ImageDataset ds = glia::load_cifar10(d, glia::CifarSplit::Test, limit);
+    // It loaded: the file must have been whole records with labels 0..9, copied as they are.
+    const std::size_t rec = 3073;
+    if (batch_size == 0 || batch_size % rec != 0) fail("loaded a file that is not whole records");
+    std::size_t records = batch_size / rec;
+    if (limit > 0 && records > static_cast<std::size_t>(limit)) records = static_cast<std::size_t>(limit);
+    if (ds.labels.size() != records || ds.pixels.size() != records * 3072) fail("wrong number of records");
+    if (ds.class_names.size() != 10) fail("not ten class names");
+    for (std::size_t r = 0; r < records; ++r) {
+      if (ds.labels[r] != batch[r * rec] || ds.labels[r] > 9) fail("label differs from the file");
+      if (std::memcmp(ds.pixels.data() + r * 3072, batch + r * rec + 1, 3072) != 0) fail("pixels differ");
+    }
+  } catch (const glia::Error&) {
+    // expected for malformed input
+  }
+  return 0;
+}

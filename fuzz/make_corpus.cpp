@@ -1,0 +1,387 @@
+// glia_make_corpus OUT: writes the fuzzers' seed corpora, valid inputs made by code:
+//   OUT/cifar10/     CIFAR-10 batches of a few records, with and without batches.meta.txt, in
+//                    fuzz_cifar10's input layout (a flags byte, the optional meta file, the batch)
+//   OUT/image/       32 x 32 RGB images in fuzz_image's layout (a byte picking the extension,
+//                    then the file): PNGs from stb_image_write and hand-made ones (every filter
+//                    type, Adam7 interlacing, 16-bit samples, 8/4/1-bit palettes), JPEGs from
+//                    stb_image_write (4:2:0 and 4:4:4), BMPs (24-bit from stb_image_write,
+//                    top-down, 8- and 4-bit palettes, 16- and 32-bit BI_BITFIELDS)
+//   OUT/checkpoint/  checkpoints from serialize_checkpoint: the small model of fuzz_checkpoint
+//                    with put_module, the same with float64/uint64 tensors and metadata, an
+//                    empty one
+// Not instrumented (stb_image_write's JPEG encoder shifts negative ints, which the sanitizers
+// would stop on). The corpora go into the build folder; nothing here is committed.
+#include <glia/nn/activation.hpp>
+#include <glia/nn/conv2d.hpp>
+#include <glia/nn/linear.hpp>
+#include <glia/nn/normalization.hpp>
+#include <glia/nn/sequential.hpp>
+#include <glia/train/checkpoint.hpp>
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using Bytes = std::vector<std::uint8_t>;
+
+namespace {
+
+int g_files = 0;
+
+void write(const fs::path& path, const Bytes& b) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  if (!out) {
+    std::cerr << "glia_make_corpus: cannot write " << path << "\n";
+    std::exit(1);
+  }
+  ++g_files;
+}
+
+void put16le(Bytes& b, std::uint32_t v) {
+  b.push_back(static_cast<std::uint8_t>(v));
+  b.push_back(static_cast<std::uint8_t>(v >> 8));
+}
+void put32le(Bytes& b, std::uint32_t v) {
+  put16le(b, v & 0xFFFF);
+  put16le(b, v >> 16);
+}
+void put32be(Bytes& b, std::uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<std::uint8_t>(v >> s));
+}
+
+// --- CIFAR-10 ----------------------------------------------------------------------------------
+
+Bytes cifar_records(int count, int label0) {
+  Bytes b;
+  for (int r = 0; r < count; ++r) {
+    b.push_back(static_cast<std::uint8_t>((label0 + r) % 10));
+    for (int c = 0; c < 3; ++c)
+      for (int k = 0; k < 1024; ++k) b.push_back(static_cast<std::uint8_t>(r * 31 + c * 85 + k * 7));
+  }
+  return b;
+}
+
+// fuzz_cifar10's layout: flags, [meta length + meta], batch.
+Bytes cifar_input(std::uint8_t flags, const std::string& meta, const Bytes& batch) {
+  Bytes b{flags};
+  if (flags & 4) {
+    put16le(b, static_cast<std::uint32_t>(meta.size()));
+    b.insert(b.end(), meta.begin(), meta.end());
+  }
+  b.insert(b.end(), batch.begin(), batch.end());
+  return b;
+}
+
+void cifar_corpus(const fs::path& dir) {
+  const std::string names = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
+  const std::string names_crlf = "a\r\nb \r\n\r\nc\r\nd\r\ne\r\nf\r\ng\r\nh\r\ni\r\nj";
+  write(dir / "plain-3-records", cifar_input(0, "", cifar_records(3, 0)));
+  write(dir / "meta-2-records", cifar_input(4, names, cifar_records(2, 5)));
+  write(dir / "meta-crlf-limit-2", cifar_input(4 | 2, names_crlf, cifar_records(3, 8)));
+  write(dir / "limit-1", cifar_input(1, "", cifar_records(2, 9)));
+}
+
+// --- Images ------------------------------------------------------------------------------------
+
+constexpr int kSize = 32;
+
+// A 32 x 32 RGB picture with edges and gradients (HWC).
+Bytes picture() {
+  Bytes b(kSize * kSize * 3);
+  for (int y = 0; y < kSize; ++y)
+    for (int x = 0; x < kSize; ++x) {
+      std::uint8_t* p = &b[static_cast<std::size_t>((y * kSize + x) * 3)];
+      p[0] = static_cast<std::uint8_t>(x * 8);
+      p[1] = static_cast<std::uint8_t>(y * 8);
+      p[2] = static_cast<std::uint8_t>(((x / 8 + y / 8) % 2) ? 230 : 20);
+    }
+  return b;
+}
+
+void to_vector(void* ctx, void* data, int size) {
+  auto* b = static_cast<Bytes*>(ctx);
+  b->insert(b->end(), static_cast<std::uint8_t*>(data), static_cast<std::uint8_t*>(data) + size);
+}
+
+// fuzz_image's layout: the extension byte (0 .png, 1 .jpg, 2 .bmp), then the file.
+Bytes image_input(int ext, const Bytes& file) {
+  Bytes b{static_cast<std::uint8_t>(ext)};
+  b.insert(b.end(), file.begin(), file.end());
+  return b;
+}
+
+std::uint32_t crc32(const std::uint8_t* p, std::size_t n) {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+void png_chunk(Bytes& png, const char* type, const Bytes& data) {
+  put32be(png, static_cast<std::uint32_t>(data.size()));
+  const std::size_t start = png.size();
+  png.insert(png.end(), type, type + 4);
+  png.insert(png.end(), data.begin(), data.end());
+  put32be(png, crc32(&png[start], png.size() - start));
+}
+
+int paeth(int a, int b, int c) {
+  const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+  return (pa <= pb && pa <= pc) ? a : pb <= pc ? b : c;
+}
+
+// A PNG of `samples` (row-major, channels samples per pixel, each < 2^depth), colour type
+// `type` (2 RGB, 3 palette), bit depth `depth`, Adam7 when interlaced. Rows use the five
+// filter types in turn.
+Bytes make_png(int type, int depth, bool interlaced, int channels, const std::vector<int>& samples,
+               const Bytes& palette = {}) {
+  struct Pass {
+    int x0, y0, dx, dy;
+  };
+  const std::vector<Pass> passes = interlaced ? std::vector<Pass>{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
+                                                                  {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}}
+                                              : std::vector<Pass>{{0, 0, 1, 1}};
+  const int bits = channels * depth;
+  const int bpp = std::max(1, bits / 8);
+  Bytes raw;  // filtered scanlines of every pass
+  int row_counter = 0;
+  for (const Pass& p : passes) {
+    const int w = (kSize - p.x0 + p.dx - 1) / p.dx, h = (kSize - p.y0 + p.dy - 1) / p.dy;
+    if (w == 0 || h == 0) continue;
+    const int row_bytes = (w * bits + 7) / 8;
+    Bytes prev(static_cast<std::size_t>(row_bytes), 0);
+    for (int j = 0; j < h; ++j) {
+      Bytes row(static_cast<std::size_t>(row_bytes), 0);
+      int bit = 0;
+      for (int i = 0; i < w; ++i) {
+        const int x = p.x0 + i * p.dx, y = p.y0 + j * p.dy;
+        for (int c = 0; c < channels; ++c) {
+          const int v = samples[static_cast<std::size_t>((y * kSize + x) * channels + c)];
+          if (depth == 16) {
+            row[static_cast<std::size_t>(bit / 8)] = static_cast<std::uint8_t>(v >> 8);
+            row[static_cast<std::size_t>(bit / 8 + 1)] = static_cast<std::uint8_t>(v);
+          } else if (depth == 8) {
+            row[static_cast<std::size_t>(bit / 8)] = static_cast<std::uint8_t>(v);
+          } else {
+            row[static_cast<std::size_t>(bit / 8)] |= static_cast<std::uint8_t>(v << (8 - depth - bit % 8));
+          }
+          bit += depth;
+        }
+      }
+      const int filter = row_counter++ % 5;
+      raw.push_back(static_cast<std::uint8_t>(filter));
+      for (int i = 0; i < row_bytes; ++i) {
+        const int x = row[static_cast<std::size_t>(i)];
+        const int a = i >= bpp ? row[static_cast<std::size_t>(i - bpp)] : 0;
+        const int b = prev[static_cast<std::size_t>(i)];
+        const int c = i >= bpp ? prev[static_cast<std::size_t>(i - bpp)] : 0;
+        const int pred = filter == 0 ? 0 : filter == 1 ? a : filter == 2 ? b : filter == 3 ? (a + b) / 2 : paeth(a, b, c);
+        raw.push_back(static_cast<std::uint8_t>(x - pred));
+      }
+      prev = row;
+    }
+  }
+  int zlen = 0;
+  unsigned char* z = stbi_zlib_compress(raw.data(), static_cast<int>(raw.size()), &zlen, 8);
+  const Bytes idat(z, z + zlen);
+  std::free(z);
+
+  Bytes png{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  Bytes ihdr;
+  put32be(ihdr, kSize);
+  put32be(ihdr, kSize);
+  ihdr.push_back(static_cast<std::uint8_t>(depth));
+  ihdr.push_back(static_cast<std::uint8_t>(type));
+  ihdr.push_back(0);  // deflate
+  ihdr.push_back(0);  // adaptive filtering
+  ihdr.push_back(interlaced ? 1 : 0);
+  png_chunk(png, "IHDR", ihdr);
+  if (!palette.empty()) png_chunk(png, "PLTE", palette);
+  // Split the image data over two IDAT chunks (stb must join them).
+  const std::size_t half = idat.size() / 2;
+  png_chunk(png, "IDAT", Bytes(idat.begin(), idat.begin() + static_cast<std::ptrdiff_t>(half)));
+  png_chunk(png, "IDAT", Bytes(idat.begin() + static_cast<std::ptrdiff_t>(half), idat.end()));
+  png_chunk(png, "IEND", {});
+  return png;
+}
+
+std::vector<int> rgb_samples(int depth) {
+  const Bytes pic = picture();
+  std::vector<int> s(pic.size());
+  for (std::size_t i = 0; i < pic.size(); ++i) s[i] = depth == 16 ? pic[i] * 257 + static_cast<int>(i % 7) : pic[i];
+  return s;
+}
+
+// Palette indices (one sample per pixel) below 2^depth, and a palette of that many colours.
+std::vector<int> index_samples(int depth) {
+  std::vector<int> s(kSize * kSize);
+  for (int y = 0; y < kSize; ++y)
+    for (int x = 0; x < kSize; ++x) s[static_cast<std::size_t>(y * kSize + x)] = ((x / 4) ^ (y / 3)) % (1 << depth);
+  return s;
+}
+Bytes make_palette(int colours) {
+  Bytes p;
+  for (int i = 0; i < colours; ++i) {
+    p.push_back(static_cast<std::uint8_t>(i * 37));
+    p.push_back(static_cast<std::uint8_t>(255 - i * 11));
+    p.push_back(static_cast<std::uint8_t>(i * 91));
+  }
+  return p;
+}
+
+// A BMP with a BITMAPINFOHEADER: bpp 4/8 (palette), 16/32 (BI_BITFIELDS, no alpha mask) or
+// 24; bottom-up unless top_down.
+Bytes make_bmp(int bpp, bool top_down) {
+  const Bytes pic = picture();
+  const int row_bytes = (bpp * kSize + 31) / 32 * 4;
+  const bool paletted = bpp <= 8;
+  const int colours = paletted ? (1 << bpp) : 0;
+  const bool bitfields = bpp == 16 || bpp == 32;
+  const std::uint32_t offset = 14 + 40 + (bitfields ? 12 : 0) + 4 * static_cast<std::uint32_t>(colours);
+  const std::uint32_t image = static_cast<std::uint32_t>(row_bytes * kSize);
+  Bytes b{'B', 'M'};
+  put32le(b, offset + image);
+  put32le(b, 0);
+  put32le(b, offset);
+  put32le(b, 40);
+  put32le(b, kSize);
+  put32le(b, static_cast<std::uint32_t>(top_down ? -kSize : kSize));
+  put16le(b, 1);
+  put16le(b, static_cast<std::uint32_t>(bpp));
+  put32le(b, bitfields ? 3 : 0);
+  put32le(b, image);
+  put32le(b, 2835);
+  put32le(b, 2835);
+  put32le(b, static_cast<std::uint32_t>(colours));
+  put32le(b, 0);
+  if (bpp == 16) {  // 5-6-5
+    put32le(b, 0xF800);
+    put32le(b, 0x07E0);
+    put32le(b, 0x001F);
+  } else if (bpp == 32) {
+    put32le(b, 0x00FF0000);
+    put32le(b, 0x0000FF00);
+    put32le(b, 0x000000FF);
+  }
+  const Bytes pal = make_palette(colours);
+  for (int i = 0; i < colours; ++i) {  // B, G, R, 0
+    b.push_back(pal[static_cast<std::size_t>(i * 3 + 2)]);
+    b.push_back(pal[static_cast<std::size_t>(i * 3 + 1)]);
+    b.push_back(pal[static_cast<std::size_t>(i * 3)]);
+    b.push_back(0);
+  }
+  const std::vector<int> idx = index_samples(paletted ? bpp : 1);
+  for (int r = 0; r < kSize; ++r) {
+    const int y = top_down ? r : kSize - 1 - r;
+    Bytes row(static_cast<std::size_t>(row_bytes), 0);
+    for (int x = 0; x < kSize; ++x) {
+      const std::uint8_t* p = &pic[static_cast<std::size_t>((y * kSize + x) * 3)];
+      if (paletted) {
+        const int v = idx[static_cast<std::size_t>(y * kSize + x)];
+        const int bit = x * bpp;
+        row[static_cast<std::size_t>(bit / 8)] |= static_cast<std::uint8_t>(v << (8 - bpp - bit % 8));
+      } else if (bpp == 16) {
+        const std::uint32_t v = (std::uint32_t(p[0] >> 3) << 11) | (std::uint32_t(p[1] >> 2) << 5) | (p[2] >> 3);
+        row[static_cast<std::size_t>(x * 2)] = static_cast<std::uint8_t>(v);
+        row[static_cast<std::size_t>(x * 2 + 1)] = static_cast<std::uint8_t>(v >> 8);
+      } else {  // 24 or 32: B, G, R (, 0)
+        const int at = x * (bpp / 8);
+        row[static_cast<std::size_t>(at)] = p[2];
+        row[static_cast<std::size_t>(at + 1)] = p[1];
+        row[static_cast<std::size_t>(at + 2)] = p[0];
+      }
+    }
+    b.insert(b.end(), row.begin(), row.end());
+  }
+  return b;
+}
+
+void image_corpus(const fs::path& dir) {
+  const Bytes pic = picture();
+  Bytes png, jpg90, jpg95, bmp;
+  stbi_write_png_to_func(to_vector, &png, kSize, kSize, 3, pic.data(), kSize * 3);
+  stbi_write_jpg_to_func(to_vector, &jpg90, kSize, kSize, 3, pic.data(), 90);  // 4:2:0
+  stbi_write_jpg_to_func(to_vector, &jpg95, kSize, kSize, 3, pic.data(), 95);  // 4:4:4
+  stbi_write_bmp_to_func(to_vector, &bmp, kSize, kSize, 3, pic.data());
+  write(dir / "stb-rgb.png", image_input(0, png));
+  write(dir / "stb-q90.jpg", image_input(1, jpg90));
+  write(dir / "stb-q95.jpg", image_input(1, jpg95));
+  write(dir / "stb-24bit.bmp", image_input(2, bmp));
+
+  write(dir / "rgb8-filters.png", image_input(0, make_png(2, 8, false, 3, rgb_samples(8))));
+  write(dir / "rgb8-adam7.png", image_input(0, make_png(2, 8, true, 3, rgb_samples(8))));
+  write(dir / "rgb16.png", image_input(0, make_png(2, 16, false, 3, rgb_samples(16))));
+  write(dir / "palette8.png", image_input(0, make_png(3, 8, false, 1, index_samples(8), make_palette(256))));
+  write(dir / "palette4-adam7.png", image_input(0, make_png(3, 4, true, 1, index_samples(4), make_palette(16))));
+  write(dir / "palette1.png", image_input(0, make_png(3, 1, false, 1, index_samples(1), make_palette(2))));
+
+  write(dir / "top-down-24bit.bmp", image_input(2, make_bmp(24, true)));
+  write(dir / "palette8.bmp", image_input(2, make_bmp(8, false)));
+  write(dir / "palette4.bmp", image_input(2, make_bmp(4, false)));
+  write(dir / "bitfields565.bmp", image_input(2, make_bmp(16, false)));
+  write(dir / "bitfields32.bmp", image_input(2, make_bmp(32, false)));
+}
+
+// --- Checkpoints -------------------------------------------------------------------------------
+
+// The model fuzz_checkpoint loads into (keep the two in step).
+std::unique_ptr<glia::Sequential<float>> small_model() {
+  auto s = std::make_unique<glia::Sequential<float>>();
+  s->emplace<glia::Conv2d<float>>(3, 4, 3, 1, 1);
+  s->emplace<glia::BatchNorm2d<float>>(4);
+  s->emplace<glia::ReLU<float>>();
+  s->emplace<glia::Dropout<float>>(0.1);
+  s->emplace<glia::Linear<float>>(4, 2);
+  glia::Rng rng(7);
+  s->reset_parameters(rng);
+  return s;
+}
+
+Bytes to_bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+void checkpoint_corpus(const fs::path& dir) {
+  auto m = small_model();
+  glia::Checkpoint c;
+  glia::put_module(c, *m);
+  write(dir / "small-model.ckpt", to_bytes(glia::serialize_checkpoint(c)));
+
+  c.meta["epoch"] = "3";
+  c.meta["optimizer"] = "SGD";
+  glia::Tensor<double> d(glia::Shape{2, 3});
+  for (glia::Index i = 0; i < d.size(); ++i) d[i] = 0.5 * static_cast<double>(i);
+  c.put("optim/momentum_buffer", d);
+  const std::uint64_t steps = 42;
+  c.put_u64("optim/steps", &steps, 1);
+  write(dir / "small-model-meta-f64-u64.ckpt", to_bytes(glia::serialize_checkpoint(c)));
+
+  write(dir / "empty.ckpt", to_bytes(glia::serialize_checkpoint(glia::Checkpoint{})));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: glia_make_corpus OUT_DIR\n";
+    return 2;
+  }
+  const fs::path out = argv[1];
+  for (const char* sub : {"cifar10", "image", "checkpoint"}) fs::create_directories(out / sub);
+  cifar_corpus(out / "cifar10");
+  image_corpus(out / "image");
+  checkpoint_corpus(out / "checkpoint");
+  std::cout << "glia_make_corpus: " << g_files << " seed files in " << out.string() << "\n";
+  return 0;
+}

@@ -1,0 +1,204 @@
+// Regression inputs for the fuzz targets (fuzz/, scripts/fuzz, docs/reliability.md).
+// Each file in tests/fuzz-regressions/ is named <target>-<short-name> (target: cifar10, image or
+// checkpoint) and holds one input in that fuzz target's layout; it is fed to the same code path
+// as the harness (fuzz/fuzz_<target>.cpp) and must give success or a glia::Error: anything else
+// (another exception, a crash, a sanitizer report under scripts/test asan) fails.
+// Findings not fixed yet are listed in kOpen: their test is hidden ([.]) so that the suite stays
+// green; run it with `glia_tests "[fuzz-open]"` in the asan build to check a fix, then move the
+// name out of kOpen.
+#include <catch2/catch.hpp>
+
+#include <glia/data/cifar10.hpp>
+#include <glia/data/image_folder.hpp>
+#include <glia/nn/activation.hpp>
+#include <glia/nn/conv2d.hpp>
+#include <glia/nn/linear.hpp>
+#include <glia/nn/normalization.hpp>
+#include <glia/nn/sequential.hpp>
+#include <glia/train/checkpoint.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+using namespace glia;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kRegressions = fs::path(GLIA_TEST_FIXTURES).parent_path() / "fuzz-regressions";
+
+// Open findings, in Debian's stb_image 2.27 (libstb-dev 0.0~git20220908), which glia compiles
+// into image_folder.hpp (docs/reliability.md). The oversized-Huffman-table write is closed by
+// glia's own check (image_folder.hpp, jpeg_oversized_dht_at); the shift below only trips
+// UndefinedBehaviorSanitizer (garbage bits, then a decode error; AddressSanitizer sees no
+// memory error), so it stays hidden in sanitizer builds.
+const std::set<std::string> kOpen = {
+    "image-jpeg-bit-reader-underflow",  // stbi__grow_buffer_unsafe: shift by more than 31 bits
+};
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "glia-fuzzreg-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+void write_bytes(const fs::path& p, const char* data, std::size_t n) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(data, static_cast<std::streamsize>(n));
+  REQUIRE(out.good());
+}
+
+// fuzz/fuzz_cifar10.cpp: flags byte (limit, meta file), [meta length, meta], batch file.
+void run_cifar10(const std::string& in) {
+  TempDir dir;
+  const std::size_t size = in.size();
+  const std::uint8_t flags = size ? static_cast<std::uint8_t>(in[0]) : 0;
+  std::size_t at = size ? 1 : 0;
+  if (flags & 4) {
+    std::size_t len = 0;
+    if (at + 2 <= size) len = static_cast<std::uint8_t>(in[at]) | (std::size_t(static_cast<std::uint8_t>(in[at + 1])) << 8);
+    at = std::min(at + 2, size);
+    len = std::min(len, size - at);
+    write_bytes(dir.path / "batches.meta.txt", in.data() + at, len);
+    at += len;
+  }
+  write_bytes(dir.path / "test_batch.bin", in.data() + at, size - at);
+  load_cifar10(dir.path.string(), CifarSplit::Test, flags & 3);
+}
+
+// fuzz/fuzz_image.cpp: byte 0 picks the extension, the rest is the file.
+void run_image(const std::string& in) {
+  if (in.empty()) return;
+  TempDir dir;
+  static const char* const kExt[3] = {".png", ".jpg", ".bmp"};
+  const fs::path file = dir.path / (std::string("image") + kExt[static_cast<std::uint8_t>(in[0]) % 3]);
+  write_bytes(file, in.data() + 1, in.size() - 1);
+  const std::vector<std::uint8_t> chw = decode_image_file(file.string(), 32, 32);
+  CHECK(chw.size() == 3 * 32 * 32);
+}
+
+// fuzz/fuzz_checkpoint.cpp: parse as is and with the payload size and hash fixed up; load what
+// parses into the harness's small model.
+void run_checkpoint(const std::string& in) {
+  auto model = std::make_unique<Sequential<float>>();
+  model->emplace<Conv2d<float>>(3, 4, 3, 1, 1);
+  model->emplace<BatchNorm2d<float>>(4);
+  model->emplace<ReLU<float>>();
+  model->emplace<Dropout<float>>(0.1);
+  model->emplace<Linear<float>>(4, 2);
+  auto one = [&](const std::string& bytes) {
+    Checkpoint c;
+    try {
+      c = parse_checkpoint(bytes, "fuzz.ckpt");
+    } catch (const Error&) {
+      return;
+    }
+    for (const auto& kv : c.tensors()) {  // every tensor holds exactly its shape's bytes
+      std::uint64_t n = dtype_size(kv.second.dtype);
+      for (int i = 0; i < kv.second.shape.rank(); ++i)
+        REQUIRE_FALSE(__builtin_mul_overflow(n, static_cast<std::uint64_t>(kv.second.shape[i]), &n));
+      REQUIRE(n == kv.second.bytes.size());
+    }
+    REQUIRE_NOTHROW(parse_checkpoint(serialize_checkpoint(c), "again.ckpt"));
+    try {
+      get_module(c, *model);
+    } catch (const Error&) {
+    }
+  };
+  one(in);
+  if (in.size() >= 32 && std::memcmp(in.data(), kCheckpointMagic, 8) == 0) {
+    std::string fixed = in;
+    const std::uint64_t payload = in.size() - 32;
+    std::memcpy(&fixed[16], &payload, 8);
+    const std::uint64_t hash = fnv1a64(fixed.data() + 24, payload);
+    std::memcpy(&fixed[in.size() - 8], &hash, 8);
+    one(fixed);
+  }
+}
+
+// Runs one saved input; true when it gave success or a glia::Error.
+bool run_saved(const fs::path& file) {
+  const std::string name = file.filename().string();
+  const std::string in = read_bytes(file);
+  try {
+    if (name.rfind("cifar10-", 0) == 0)
+      run_cifar10(in);
+    else if (name.rfind("image-", 0) == 0)
+      run_image(in);
+    else if (name.rfind("checkpoint-", 0) == 0)
+      run_checkpoint(in);
+    else
+      FAIL("tests/fuzz-regressions/" << name << ": the name must start with cifar10-, image- or checkpoint-");
+  } catch (const Error&) {
+  }
+  return true;
+}
+
+std::vector<fs::path> saved_inputs(bool open) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(kRegressions))
+    if (e.is_regular_file() && kOpen.count(e.path().filename().string()) == (open ? 1u : 0u)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+TEST_CASE("Fuzz regressions: every saved input gives success or a glia::Error", "[fuzz]") {
+  const std::vector<fs::path> files = saved_inputs(false);
+  REQUIRE_FALSE(files.empty());
+  for (const fs::path& f : files) {
+    INFO("input " << f.string());
+    CHECK(run_saved(f));
+  }
+}
+
+TEST_CASE("Fuzz regression: a tensor whose dimensions multiply past 2^64 is refused, not read as empty",
+          "[fuzz][checkpoint][errors]") {
+  // Four dimensions of 2^16: the element count 2^64 used to wrap to 0, so the tensor parsed
+  // with no values (and Shape::numel() overflowed).
+  const std::string bytes = read_bytes(kRegressions / "checkpoint-dims-product-wraps-to-zero");
+  REQUIRE(bytes.size() == 95);
+  REQUIRE_THROWS_MATCHES(parse_checkpoint(bytes, "wrap.ckpt"), FormatError,
+                         Catch::Matchers::Message("wrap.ckpt: tensor 'param/0.weight' is impossibly large"));
+}
+
+TEST_CASE("Fuzz regression: a JPEG Huffman table of more than 256 codes is refused before stb_image reads it",
+          "[fuzz][data][errors]") {
+  TempDir d;
+  const fs::path p = d.path / "dht.jpg";
+  // The saved input has the harness's layout: byte 0 picks the extension, the rest is the file.
+  std::ofstream(p, std::ios::binary) << read_bytes(kRegressions / "image-jpeg-dht-over-256-codes").substr(1);
+  CHECK_THROWS_WITH(decode_image_file(p.string(), 32, 32),
+                    Catch::Contains("dht.jpg") && Catch::Contains("Huffman table") && Catch::Contains("byte offset 2"));
+}
+
+TEST_CASE("Fuzz regressions: open findings in stb_image 2.27 (hidden until fixed)", "[.][fuzz][fuzz-open]") {
+  const std::vector<fs::path> files = saved_inputs(true);
+  REQUIRE(files.size() == kOpen.size());
+  for (const fs::path& f : files) {
+    INFO("input " << f.string());
+    CHECK(run_saved(f));
+  }
+}
