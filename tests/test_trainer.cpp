@@ -104,6 +104,10 @@ TEST_CASE("Resuming from a checkpoint finishes bitwise identical to an uninterru
   const Run resumed = train(NormKind::Batch, 2, 3, part.path, part.path + "/last.ckpt");
   CHECK(same_bits(uninterrupted.weights, resumed.weights));
   REQUIRE(resumed.record.epochs.size() == 3);
+  // Resuming a run that already finished trains nothing and changes nothing.
+  const Run again = train(NormKind::Batch, 2, 3, part.path, part.path + "/last.ckpt");
+  CHECK(same_bits(uninterrupted.weights, again.weights));
+  CHECK(again.record.epochs.size() == 3);
   CHECK(resumed.record.epochs[2].test_accuracy == uninterrupted.record.epochs[2].test_accuracy);
   // The run folder holds everything, readable.
   for (const char* f : {"log.csv", "metrics.json", "last.ckpt", "best.ckpt"}) CHECK(fs::exists(full.path + "/" + f));

@@ -19,7 +19,8 @@ kills=0
 run() {  # one training session into killed/, resuming when a checkpoint exists
   local resume=()
   [ -f "$work/killed/last.ckpt" ] && resume=(--resume "$work/killed/last.ckpt")
-  "$bin" "${args[@]}" --out "$work/killed" "${resume[@]}" > "$work/session-$1.log" 2>&1
+  # exec: the background job's pid is then the trainer's own, so kill -9 hits the trainer
+  exec "$bin" "${args[@]}" --out "$work/killed" "${resume[@]}" > "$work/session-$1.log" 2>&1
 }
 for attempt in 1 2 3 4 5 6; do
   run "$attempt" &
@@ -33,7 +34,7 @@ for attempt in 1 2 3 4 5 6; do
       || { echo "FAIL: last.ckpt not loadable after attempt $attempt"; exit 1; }
   fi
 done
-run final || { echo "FAIL: the final session failed:"; cat "$work/session-final.log"; exit 1; }
+(run final) || { echo "FAIL: the final session failed:"; cat "$work/session-final.log"; exit 1; }
 got=$("$bin" eval --checkpoint "$work/killed/last.ckpt" --data "$data" --test-limit 128 | grep fnv1a64)
 echo "killed $kills times; uninterrupted: $want; killed and resumed: $got"
 [ "$want" = "$got" ] || { echo "FAIL: weights differ"; exit 1; }

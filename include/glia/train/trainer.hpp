@@ -200,6 +200,9 @@ class Trainer {
       epochs_done_ = epoch;
       finish_epoch(e);
     }
+    // Resuming a run that had already finished trains nothing: evaluate once, so last_eval()
+    // describes the final model all the same.
+    if (last_eval_.total != test.size()) last_eval_ = evaluate(model_, test, cfg_.eval_batch, augment);
     record_.status = "finished";
     if (!cfg_.out_dir.empty()) save_metrics_json(cfg_.out_dir, record_);
     return record_;
