@@ -108,7 +108,7 @@ struct InOperatorNew {};
 #endif
 
 void* raw_alloc(std::size_t n, std::size_t align) {
-  const InOperatorNew guard;
+  [[maybe_unused]] const InOperatorNew guard;
   if (n == 0) n = 1;
   if (align <= alignof(std::max_align_t)) return std::malloc(n);
   void* p = nullptr;
