@@ -8,7 +8,7 @@
 //                with p = 0.5, Xavier-uniform conv weights with zero bias, dropout 0.01, 20 epochs.
 //   "improved"   the same network trained for accuracy: random crop (pad 4) + horizontal flip,
 //                SGD with Nesterov momentum 0.9 and weight decay 5e-4 (not on biases or norm
-//                parameters), OneCycle learning rate peaking at 0.2, batch 64, label smoothing 0.1,
+//                parameters), OneCycle learning rate peaking at 0.05, batch 32, label smoothing 0.1,
 //                30 epochs.
 // Either can be changed field by field (the example's flags do that). make_optimizer,
 // make_schedule and init_model turn a recipe into objects. ValueError for an unknown name.
@@ -63,13 +63,13 @@ inline Recipe improved_recipe() {
   Recipe r;
   r.name = "improved";
   r.epochs = 30;
-  r.batch = 64;
+  r.batch = 32;
   r.optimizer = "nesterov";
   r.opt.momentum = 0.9;
   r.opt.nesterov = true;
   r.opt.weight_decay = 5e-4;
   r.schedule = "onecycle";
-  r.lr = 0.2;
+  r.lr = 0.05;
   r.augment = AugmentConfig{};
   r.augment.crop_pad = 4;
   r.augment.hflip = true;
