@@ -24,7 +24,8 @@
 #include <cmath>
 #include <functional>
 #include <string>
-#include <sys/stat.h>
+#include <filesystem>
+#include <unistd.h>
 #include <vector>
 
 #include "glia/data/augment.hpp"
@@ -272,13 +273,14 @@ class Trainer {
   static double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
+  // Creates the folder and its parents (runs/bn); IoError if that fails or it is not writable.
   static void ensure_dir(const std::string& dir) {
-    struct stat st;
-    if (::stat(dir.c_str(), &st) == 0) {
-      if (!S_ISDIR(st.st_mode)) throw IoError(detail::cat("output folder '", dir, "' exists and is not a folder"));
-    } else if (::mkdir(dir.c_str(), 0755) != 0) {
-      throw IoError(detail::cat("cannot create output folder '", dir, "': ", std::strerror(errno)));
-    }
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+      throw IoError(detail::cat("output folder '", dir, "' exists and is not a folder"));
+    if (!fs::create_directories(dir, ec) && ec)
+      throw IoError(detail::cat("cannot create output folder '", dir, "': ", ec.message()));
     if (::access(dir.c_str(), W_OK) != 0) throw IoError(detail::cat("output folder '", dir, "' is not writable"));
   }
   Index count_correct(const Tensor<T>& out, const std::vector<std::int32_t>& y) const {
