@@ -11,6 +11,7 @@
 // An empty input writes an empty test_batch.bin. Expected failures are glia::Error; anything
 // else (a crash, a sanitizer report, another exception, a huge allocation) is a finding.
 // The loaded data set is checked against the bytes: right size, labels 0..9, pixels copied.
+#include "scratch_dir.hpp"
 #include <glia/data/cifar10.hpp>
 
 #include <cerrno>
@@ -29,43 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string g_dir;  // the per-process folder
-
-void remove_dir() {
-  std::error_code ec;
-  if (!g_dir.empty()) fs::remove_all(g_dir, ec);
-}
-
-// The per-process folder, glia-fuzz-cifar10-<pid> in /dev/shm (else the temporary folder). A
-// process that crashes cannot remove its folder, so folders of processes that no longer exist
-// (minimising a crash starts hundreds) are removed when the next one starts.
-const std::string& dir() {
-  if (g_dir.empty()) {
-    std::error_code ec;
-    const fs::path base = fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0
-                              ? fs::path("/dev/shm")
-                              : fs::temp_directory_path();
-    const std::string prefix = "glia-fuzz-cifar10-";
-    std::vector<fs::path> stale;
-    for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (name.rfind(prefix, 0) != 0) continue;
-      const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
-      if (pid > 0 && (pid == ::getpid() || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)))
-        stale.push_back(it->path());
-    }
-    for (const fs::path& p : stale) fs::remove_all(p, ec);
-    ec.clear();
-    const fs::path d = base / (prefix + std::to_string(::getpid()));
-    if (!fs::create_directory(d, ec)) {
-      std::fprintf(stderr, "fuzz_cifar10: cannot create %s: %s\n", d.c_str(), ec.message().c_str());
-      std::abort();
-    }
-    g_dir = d.string();
-    std::atexit(remove_dir);
-  }
-  return g_dir;
-}
+const std::string& dir() { return glia::fuzz::scratch_dir("cifar10"); }
 
 void write_file(const std::string& path, const std::uint8_t* data, std::size_t size) {
   std::FILE* f = std::fopen(path.c_str(), "wb");

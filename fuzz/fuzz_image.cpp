@@ -10,6 +10,7 @@
 // Findings so far are in docs/reliability.md: an oversized JPEG Huffman table (now refused by
 // image_folder.hpp before stb_image reads it) and an over-wide shift in stb_image's JPEG bit
 // reader (undefined behaviour only; fuzz/ubsan-ignore.txt names it).
+#include "scratch_dir.hpp"
 #include <glia/data/image_folder.hpp>
 
 #include <cerrno>
@@ -27,43 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string g_dir;
-
-void remove_dir() {
-  std::error_code ec;
-  if (!g_dir.empty()) fs::remove_all(g_dir, ec);
-}
-
-// The per-process folder, glia-fuzz-image-<pid> in /dev/shm (else the temporary folder). A
-// process that crashes cannot remove its folder, so folders of processes that no longer exist
-// (minimising a crash starts hundreds) are removed when the next one starts.
-const std::string& dir() {
-  if (g_dir.empty()) {
-    std::error_code ec;
-    const fs::path base = fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0
-                              ? fs::path("/dev/shm")
-                              : fs::temp_directory_path();
-    const std::string prefix = "glia-fuzz-image-";
-    std::vector<fs::path> stale;
-    for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (name.rfind(prefix, 0) != 0) continue;
-      const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
-      if (pid > 0 && (pid == ::getpid() || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)))
-        stale.push_back(it->path());
-    }
-    for (const fs::path& p : stale) fs::remove_all(p, ec);
-    ec.clear();
-    const fs::path d = base / (prefix + std::to_string(::getpid()));
-    if (!fs::create_directory(d, ec)) {
-      std::fprintf(stderr, "fuzz_image: cannot create %s: %s\n", d.c_str(), ec.message().c_str());
-      std::abort();
-    }
-    g_dir = d.string();
-    std::atexit(remove_dir);
-  }
-  return g_dir;
-}
+const std::string& dir() { return glia::fuzz::scratch_dir("image"); }
 
 }  // namespace
 
