@@ -26,7 +26,6 @@
 
 namespace {
 
-namespace fs = std::filesystem;
 
 const std::string& dir() { return glia::fuzz::scratch_dir("image"); }
 
