@@ -224,6 +224,7 @@ int cmd_train(int argc, char** argv) {
               norm_kind_name(norm), thousands(parameter_count(*model)).c_str(), r.name.c_str(), r.epochs,
               static_cast<long>(r.batch), num_threads(), static_cast<unsigned long long>(seed));
   std::printf("run folder: %s\n", out.c_str());
+  std::fflush(stdout);  // the header reaches a log file before training starts
   ConsoleProgress progress;
   progress.attach(trainer);
   const RunRecord result = trainer.fit(train, test, &r.augment);

@@ -7,11 +7,9 @@
 set -euo pipefail
 bin="$1"; data="$2"; work="$3"
 rm -rf "$work"; mkdir -p "$work"
-args=(train --data "$data" --train-limit 640 --test-limit 128 --epochs 8 --batch 32 --threads 2 --seed 11 --dropout 0.1)
+args=(train --data "$data" --train-limit 1280 --test-limit 128 --epochs 8 --batch 32 --threads 2 --seed 11 --dropout 0.1)
 
-t0=$(date +%s.%N)
 "$bin" "${args[@]}" --out "$work/whole" > "$work/whole.log"
-duration=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 want=$("$bin" eval --checkpoint "$work/whole/last.ckpt" --data "$data" --test-limit 128 | grep fnv1a64)
 
 RANDOM=20261125  # the kill times are random but reproducible
@@ -25,8 +23,14 @@ run() {  # one training session into killed/, resuming when a checkpoint exists
 for attempt in 1 2 3 4 5 6; do
   run "$attempt" &
   pid=$!
-  # kill somewhere in the first 5-45% of an uninterrupted run's time (which includes start-up)
-  sleep "$(awk -v d="$duration" -v r="$RANDOM" 'BEGIN { printf "%.3f", d * (5 + r % 40) / 100 }')"
+  # Wait until the trainer says it is training (it flushes "run folder:" then), then kill it a
+  # random 0.2 to 2.0 s later: early enough to interrupt a session, whatever the machine's load.
+  for _ in $(seq 1 600); do
+    grep -q "run folder" "$work/session-$attempt.log" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.2 + (r % 181) / 100 }')"
   if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null || true
   if [ -f "$work/killed/last.ckpt" ]; then
