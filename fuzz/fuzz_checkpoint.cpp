@@ -13,6 +13,7 @@
 // same bytes), and loaded into the model with get_module. Expected failures are glia::Error;
 // anything else (a crash, a sanitizer report, another exception, a huge allocation, a hang, a
 // broken invariant) is a finding.
+#include "checkpoint_model.hpp"
 #include <glia/nn/activation.hpp>
 #include <glia/nn/conv2d.hpp>
 #include <glia/nn/linear.hpp>
@@ -34,20 +35,9 @@ namespace {
   std::abort();
 }
 
-// The model the seed checkpoint (fuzz/make_corpus.cpp, small_model) is made from: parameters of
-// rank 1, 2 and 4, buffers and a counter. Keep the two in step.
+// The model checkpoints are loaded into (checkpoint_model.hpp; the seeds are made from it too).
 glia::Sequential<float>& model() {
-  static std::unique_ptr<glia::Sequential<float>> m = [] {
-    auto s = std::make_unique<glia::Sequential<float>>();
-    s->emplace<glia::Conv2d<float>>(3, 4, 3, 1, 1);
-    s->emplace<glia::BatchNorm2d<float>>(4);
-    s->emplace<glia::ReLU<float>>();
-    s->emplace<glia::Dropout<float>>(0.1);
-    s->emplace<glia::Linear<float>>(4, 2);
-    glia::Rng rng(1);
-    s->reset_parameters(rng);
-    return s;
-  }();
+  static std::unique_ptr<glia::Sequential<float>> m = glia::fuzz::checkpoint_model(1);
   return *m;
 }
 

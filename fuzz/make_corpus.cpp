@@ -11,6 +11,7 @@
 //                    empty one
 // Not instrumented (stb_image_write's JPEG encoder shifts negative ints, which the sanitizers
 // would stop on). The corpora go into the build folder; nothing here is committed.
+#include "checkpoint_model.hpp"
 #include <glia/nn/activation.hpp>
 #include <glia/nn/conv2d.hpp>
 #include <glia/nn/linear.hpp>
@@ -338,17 +339,7 @@ void image_corpus(const fs::path& dir) {
 // --- Checkpoints -------------------------------------------------------------------------------
 
 // The model fuzz_checkpoint loads into (keep the two in step).
-std::unique_ptr<glia::Sequential<float>> small_model() {
-  auto s = std::make_unique<glia::Sequential<float>>();
-  s->emplace<glia::Conv2d<float>>(3, 4, 3, 1, 1);
-  s->emplace<glia::BatchNorm2d<float>>(4);
-  s->emplace<glia::ReLU<float>>();
-  s->emplace<glia::Dropout<float>>(0.1);
-  s->emplace<glia::Linear<float>>(4, 2);
-  glia::Rng rng(7);
-  s->reset_parameters(rng);
-  return s;
-}
+std::unique_ptr<glia::Sequential<float>> small_model() { return glia::fuzz::checkpoint_model(7); }
 
 Bytes to_bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
