@@ -1,6 +1,7 @@
 // fuzz/checkpoint_model.hpp: the small model fuzz_checkpoint loads checkpoints into, and whose
 // checkpoints glia_make_corpus writes as seeds: parameters of rank 1, 2 and 4, buffers and a
-// counter (Conv2d, BatchNorm2d, ReLU, Dropout, Linear).
+// counter (Conv2d, BatchNorm2d, ReLU, Dropout, Linear); and the invariant every parsed
+// checkpoint must hold. tests/test_fuzz_regressions.cpp replays saved inputs through both.
 #pragma once
 
 #include <glia/nn/activation.hpp>
@@ -8,8 +9,11 @@
 #include <glia/nn/linear.hpp>
 #include <glia/nn/normalization.hpp>
 #include <glia/nn/sequential.hpp>
+#include <glia/train/checkpoint.hpp>
 
+#include <cstdint>
 #include <memory>
+#include <string>
 
 namespace glia::fuzz {
 
@@ -23,6 +27,31 @@ inline std::unique_ptr<Sequential<float>> checkpoint_model(std::uint64_t seed) {
   Rng rng(seed);
   s->reset_parameters(rng);
   return s;
+}
+
+// What is wrong with a checkpoint that parse_checkpoint accepted, or "" when nothing is: every
+// partial product of a tensor's extents (zeros counted as 1, as a stride would be) fits in 64
+// bits, and the tensor holds exactly numel x dtype-size bytes.
+inline std::string checkpoint_invariant_violation(const Checkpoint& c) {
+  for (const auto& kv : c.tensors()) {
+    const Checkpoint::Entry& e = kv.second;
+    std::uint64_t span = 1;  // bytes, zero extents counted as 1
+    bool overflow = __builtin_mul_overflow(span, dtype_size(e.dtype), &span);
+    bool empty = false;
+    for (int i = 0; i < e.shape.rank(); ++i) {
+      if (e.shape[i] < 0) return "tensor '" + kv.first + "' has a negative dimension";
+      empty = empty || e.shape[i] == 0;
+      const auto u = e.shape[i] == 0 ? std::uint64_t{1} : static_cast<std::uint64_t>(e.shape[i]);
+      overflow = overflow || __builtin_mul_overflow(span, u, &span);
+    }
+    if (overflow)
+      return "tensor '" + kv.first + "' has shape " + e.shape.str() + ": a product of its extents overflows, yet it parsed";
+    const std::uint64_t n = empty ? 0 : span;
+    if (n != e.bytes.size())
+      return "tensor '" + kv.first + "' has shape " + e.shape.str() + " (" + std::to_string(n) + " bytes) but holds " +
+             std::to_string(e.bytes.size()) + " bytes";
+  }
+  return "";
 }
 
 }  // namespace glia::fuzz

@@ -24,6 +24,7 @@
 // checkpoint whose tensors do not match the module one for one, naming the first mismatch.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -223,18 +224,25 @@ inline Checkpoint parse_checkpoint(const std::string& buf, const std::string& fi
     const auto rank = r.pod<std::uint32_t>("tensor rank");
     if (rank > 4) throw FormatError(cat(file, ": tensor '", name, "' (offset ", at, ") has rank ", rank, " > 4"));
     Shape s;
-    std::uint64_t count = 1;
+    // span: the product of the extents with zeros counted as 1, saturating above 2^40. Bounding
+    // it (not just the element count, which one zero makes 0) keeps every partial product of
+    // the extents, such as a stride, far inside 64 bits: [2^39,2^39,3,0] holds nothing yet its
+    // outer stride would overflow.
+    constexpr std::uint64_t kLimit = std::uint64_t{1} << 40;
+    std::uint64_t span = 1;
+    bool empty = false;
     for (std::uint32_t d = 0; d < rank; ++d) {
       const auto dim = r.pod<std::int64_t>("tensor dims");
-      if (dim < 0 || dim > (std::int64_t{1} << 40))
+      if (dim < 0 || dim > static_cast<std::int64_t>(kLimit))
         throw FormatError(cat(file, ": tensor '", name, "' (offset ", at, ") has invalid dimension ", dim));
       s.push(static_cast<Index>(dim));
-      // Saturate above 2^40 instead of wrapping: four dimensions of 2^16 would multiply to 2^64 = 0.
-      const auto u = static_cast<std::uint64_t>(dim);
-      count = u == 0 ? 0 : count > (std::uint64_t{1} << 40) / u ? (std::uint64_t{1} << 40) + 1 : count * u;
+      const auto u = std::max<std::uint64_t>(static_cast<std::uint64_t>(dim), 1);
+      empty = empty || dim == 0;
+      span = span > kLimit / u ? kLimit + 1 : span * u;
     }
+    if (span > kLimit) throw FormatError(cat(file, ": tensor '", name, "' is impossibly large"));
+    const std::uint64_t count = empty ? 0 : span;
     const std::uint64_t bytes = count * dtype_size(static_cast<DType>(dtype));
-    if (count > (std::uint64_t{1} << 40)) throw FormatError(cat(file, ": tensor '", name, "' is impossibly large"));
     r.need(static_cast<std::size_t>(bytes), "tensor values");
     c.put_raw_entry(name, static_cast<DType>(dtype), s, buf.substr(r.pos, static_cast<std::size_t>(bytes)));
     r.pos += static_cast<std::size_t>(bytes);
