@@ -234,12 +234,17 @@ TEST_CASE("RunRecord round-trips through metrics.json", "[report]") {
   CHECK(back.best_epoch == run.best_epoch);
   CHECK(back.final_test_accuracy == run.final_test_accuracy);
   CHECK(back.final_train_accuracy == run.final_train_accuracy);
+  CHECK(back.final_test_accuracy_tta == -1);  // not measured: absent from the file
+  CHECK_THAT(read_file(path), !Contains("final_test_accuracy_tta"));
   CHECK(back.seconds == run.seconds);
   CHECK(back.train_images_per_second == run.train_images_per_second);
   CHECK(back.status == "finished");
   CHECK(back.command == run.command);
   CHECK(back.commit == run.commit);
   CHECK(back.config == run.config);
+  run.final_test_accuracy_tta = 76.5;
+  save_metrics_json(dir, run);
+  CHECK(load_run_record(dir).final_test_accuracy_tta == 76.5);
   REQUIRE(back.epochs.size() == 3);
   for (std::size_t i = 0; i < 3; ++i) {
     const EpochRecord &a = run.epochs[i], &b = back.epochs[i];

@@ -204,3 +204,55 @@ TEST_CASE("Smoke: 2,000 real CIFAR-10 images, 1 epoch: loss falls, accuracy clea
   CHECK(last < first - 0.2);
   CHECK(rec.final_test_accuracy > 20.0);  // chance is 10%; 1,000 test images: 20% is 10 sigma above
 }
+
+TEST_CASE("Flip test-time augmentation scores each image by the mean of its and its mirror's logits", "[trainer][eval]") {
+  set_num_threads(2);
+  const ImageDataset d = synthetic(37, 3);  // 37: the last batch of 10 is partial
+  ReferenceNetConfig cfg;
+  auto model = make_reference_net<float>(cfg);
+  Rng rng(5);
+  init_model(*model, "kaiming_normal", rng);
+
+  // By hand: logits of every image and of its mirror image, averaged.
+  std::vector<Index> all(static_cast<std::size_t>(d.size()));
+  for (Index i = 0; i < d.size(); ++i) all[static_cast<std::size_t>(i)] = i;
+  Tensor<float> x, mirror;
+  std::vector<std::int32_t> y;
+  make_batch(x, y, d, all.data(), d.size(), nullptr, 0, 0);
+  mirror.resize(x.shape());
+  for (Index i = 0; i < x.dim(0); ++i)
+    for (Index c = 0; c < 3; ++c)
+      for (Index r = 0; r < 32; ++r)
+        for (Index w = 0; w < 32; ++w) mirror.at(i, c, r, w) = x.at(i, c, r, 31 - w);
+  Tensor<float> plain(Shape{d.size(), 10, 1, 1});  // the net ends in a 1x1 convolution
+  plain.copy_from(model->forward(x, Mode::Eval));
+  const Tensor<float>& flipped = model->forward(mirror, Mode::Eval);
+  Tensor<float> mean(Shape{d.size(), 10, 1, 1});
+  for (Index k = 0; k < mean.size(); ++k) mean.data()[k] = 0.5f * (plain.data()[k] + flipped.data()[k]);
+  CrossEntropyLoss<float> loss;
+  const double expected_loss = static_cast<double>(loss.forward(mean, y));
+  std::int64_t expected_correct = 0;
+  std::vector<std::int32_t> expected_pred;
+  for (Index i = 0; i < d.size(); ++i) {
+    const std::int32_t p = argmax_row(mean.data() + i * 10, 10);
+    expected_pred.push_back(p);
+    expected_correct += p == y[static_cast<std::size_t>(i)];
+  }
+
+  const EvalResult tta = evaluate(*model, d, 10, nullptr, true);
+  CHECK(tta.predictions == expected_pred);
+  CHECK(tta.correct == expected_correct);
+  CHECK(tta.loss == Approx(expected_loss).epsilon(1e-5));
+  // Without TTA the scores are the plain logits, which differ for this untrained model.
+  const EvalResult no_tta = evaluate(*model, d, 10);
+  CHECK(no_tta.loss != Approx(expected_loss).epsilon(1e-5));
+  // flip_horizontal mirrors in place: twice is the identity.
+  Tensor<float> twice(x.shape());
+  twice.copy_from(x);
+  flip_horizontal(twice);
+  CHECK(std::memcmp(twice.data(), mirror.data(), sizeof(float) * static_cast<std::size_t>(x.size())) == 0);
+  flip_horizontal(twice);
+  CHECK(std::memcmp(twice.data(), x.data(), sizeof(float) * static_cast<std::size_t>(x.size())) == 0);
+  Tensor<float> matrix(Shape{4, 10});
+  CHECK_THROWS_AS(flip_horizontal(matrix), ShapeError);
+}

@@ -35,6 +35,8 @@
 //   coordinates to 1/32 pixel, so results can differ from cv2 by that much interpolation.
 // - normalize_image(out, chw, C, H, W, mean, std) writes (byte/255 - mean[c]) / std[c], for
 //   evaluation and prediction; it matches make_batch without augmentation bit for bit.
+// - flip_horizontal(x) mirrors every image of a [N,C,H,W] batch left-right in place, for
+//   test-time augmentation; throws ShapeError for another rank.
 // - Throws ValueError (before any work) for count < 1, an index outside the data set, a data
 //   set whose pixels do not match its size or with other than 1..3 channels, and an AugmentConfig
 //   with a probability outside [0,1], a negative or non-finite range, scale >= 1, or std <= 0.
@@ -239,6 +241,17 @@ void make_batch(Tensor<T>& x, std::vector<std::int32_t>& y, const ImageDataset& 
     if (scratch.size() < static_cast<std::size_t>(2 * n)) scratch.resize(static_cast<std::size_t>(2 * n));
     Rng r = Rng::stream(seed, step, static_cast<std::uint64_t>(i));
     detail::augment_sample(out + i * n, img, C, H, W, *aug, r, scratch.data(), scratch.data() + n);
+  });
+}
+
+// Mirrors every image of an [N,C,H,W] batch left-right in place (test-time augmentation).
+template <typename T>
+void flip_horizontal(Tensor<T>& x) {
+  if (x.rank() != 4) throw ShapeError(detail::cat("flip_horizontal: expected [N,C,H,W], got ", x.shape()));
+  const Index rows = x.dim(1) * x.dim(2), W = x.dim(3);
+  T* p = x.data();
+  parallel_for(x.dim(0), [&](Index i) {
+    for (Index r = 0; r < rows; ++r) std::reverse(p + (i * rows + r) * W, p + (i * rows + r + 1) * W);
   });
 }
 

@@ -41,6 +41,7 @@ struct Recipe {
   std::string init = "xavier_uniform";  // xavier_uniform | xavier_normal | kaiming_uniform | kaiming_normal | torch
   double dropout = 0.01;
   double label_smoothing = 0.0;
+  bool final_flip_tta = false;  // also report the final model with flip test-time augmentation
 };
 
 inline Recipe reference_recipe() {

@@ -47,6 +47,10 @@ struct TrainerConfig {
   Index eval_batch = 100;  // modules keep their buffers at the largest batch seen: keep it small
   std::uint64_t seed = 1;
   double label_smoothing = 0.0;
+  // After the last epoch, evaluate once more with flip test-time augmentation (evaluate's
+  // flip_tta) and record it as RunRecord::final_test_accuracy_tta; the per-epoch figures,
+  // the best checkpoint and last_eval() stay plain.
+  bool final_flip_tta = false;
   std::string out_dir;  // empty: write nothing
 };
 
@@ -77,10 +81,11 @@ Index model_classes(Module<T>& model, const ImageDataset& d) {
 
 // Evaluates model (eval mode) on d in batches: mean cross-entropy, accuracy, confusion matrix.
 // Images are normalised with normalization's mean/std (its augmentations are ignored), by
-// default the CIFAR-10 ones.
+// default the CIFAR-10 ones. flip_tta: test-time augmentation, scoring each image by the mean of
+// the model's outputs (logits) for it and for its mirror image; costs a second forward pass.
 template <typename T>
 EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 100,
-                    const AugmentConfig* normalization = nullptr) {
+                    const AugmentConfig* normalization = nullptr, bool flip_tta = false) {
   if (batch < 1) throw ValueError(detail::cat("evaluate: batch size must be >= 1, got ", batch));
   AugmentConfig plain;
   plain.ssr_p = plain.bc_p = 0;
@@ -94,7 +99,7 @@ EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 100,
   EvalResult r;
   r.confusion = ConfusionMatrix(classes);
   r.predictions.reserve(static_cast<std::size_t>(d.size()));
-  Tensor<T> x;
+  Tensor<T> x, mean_out;
   std::vector<std::int32_t> y, pred;
   std::vector<Index> idx;
   CrossEntropyLoss<T> loss;
@@ -104,7 +109,16 @@ EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 100,
     idx.resize(static_cast<std::size_t>(n));
     for (Index i = 0; i < n; ++i) idx[static_cast<std::size_t>(i)] = b + i;
     make_batch(x, y, d, idx.data(), n, &plain, 0, 0);
-    const Tensor<T>& out = model.forward(x, Mode::Eval);
+    const Tensor<T>* scored = &model.forward(x, Mode::Eval);
+    if (flip_tta) {
+      mean_out.resize(scored->shape());
+      mean_out.copy_from(*scored);
+      flip_horizontal(x);
+      const Tensor<T>& mirrored = model.forward(x, Mode::Eval);
+      mean_out.vector() = (mean_out.vector() + mirrored.vector()) * T(0.5);
+      scored = &mean_out;
+    }
+    const Tensor<T>& out = *scored;
     sum += static_cast<double>(loss.forward(out, y)) * static_cast<double>(n);
     r.correct += r.confusion.add(out, y, &pred);
     r.predictions.insert(r.predictions.end(), pred.begin(), pred.end());
@@ -204,6 +218,7 @@ class Trainer {
     // Resuming a run that had already finished trains nothing: evaluate once, so last_eval()
     // describes the final model all the same.
     if (last_eval_.total != test.size()) last_eval_ = evaluate(model_, test, cfg_.eval_batch, augment);
+    if (cfg_.final_flip_tta) record_.final_test_accuracy_tta = 100.0 * evaluate(model_, test, cfg_.eval_batch, augment, true).accuracy();
     record_.status = "finished";
     if (!cfg_.out_dir.empty()) save_metrics_json(cfg_.out_dir, record_);
     return record_;
