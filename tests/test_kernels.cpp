@@ -25,6 +25,35 @@ TEST_CASE("col2im is the adjoint of im2col", "[kernels][im2col]") {
   }
 }
 
+TEST_CASE("im2col matches its definition, on the same-width fast path and the general one", "[kernels][im2col]") {
+  // Stride 1 with 2*pad == kw-1 takes im2col_same_width (one copy per row, border columns
+  // zeroed); the others the row-by-row path. Includes images narrower or shorter than the kernel.
+  const PatchGeometry geoms[] = {{3, 7, 5, 3, 3, 1, 1}, {2, 8, 8, 3, 3, 1, 1}, {2, 6, 6, 5, 5, 1, 2}, {1, 2, 2, 5, 5, 1, 2},
+                                 {2, 1, 1, 3, 3, 1, 1}, {1, 9, 4, 5, 3, 1, 1}, {3, 4, 7, 1, 1, 1, 0}, {2, 5, 1, 3, 1, 1, 0},
+                                 {2, 8, 6, 3, 3, 2, 0}, {1, 9, 4, 2, 3, 3, 2}, {2, 6, 7, 3, 3, 1, 0}, {2, 6, 7, 3, 3, 1, 2}};
+  for (const PatchGeometry& g : geoms) {
+    INFO("C=" << g.channels << " H=" << g.height << " W=" << g.width << " k=" << g.kernel_h << "x" << g.kernel_w
+              << " s=" << g.stride << " p=" << g.pad);
+    Rng rng(4);
+    Tensor<float> x(Shape{g.channels, g.height, g.width});
+    x.uniform_(rng, 1, 2);  // never 0, so a missing copy shows
+    Tensor<float> col(Shape{g.col_rows(), g.col_cols()});
+    col.fill(-7.0f);  // every entry must be written
+    im2col(col.data(), x.data(), g);
+    const Index wo = g.out_w();
+    Index wrong = 0;
+    for (Index c = 0; c < g.channels; ++c)
+      for (Index i = 0; i < g.kernel_h; ++i)
+        for (Index j = 0; j < g.kernel_w; ++j)
+          for (Index p = 0; p < g.col_cols(); ++p) {
+            const Index ih = (p / wo) * g.stride - g.pad + i, iw = (p % wo) * g.stride - g.pad + j;
+            const float expected = (ih >= 0 && ih < g.height && iw >= 0 && iw < g.width) ? x.at(c, ih, iw) : 0.0f;
+            wrong += col.at((c * g.kernel_h + i) * g.kernel_w + j, p) != expected;
+          }
+    CHECK(wrong == 0);
+  }
+}
+
 TEST_CASE("im2col places the right pixel and zero padding", "[kernels][im2col]") {
   // One channel 3x3 image 1..9, 3x3 kernel, pad 1: the centre row of col is the image itself.
   Tensor<float> x(Shape{1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});

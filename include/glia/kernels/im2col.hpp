@@ -37,9 +37,49 @@ inline void valid_range(Index j, const PatchGeometry& g, Index& ow_begin, Index&
   if (ow_end < ow_begin) ow_end = ow_begin;
 }
 
+// Stride 1 with Wo == W ("same" width, 2*pad == kw-1): output position q = oh*W + ow of row
+// (c,i,j) reads pixel q + (i-pad)*W + (j-pad) of channel c, an offset that does not depend on
+// q. So each row is one contiguous copy, after which the columns whose pixel lies across the
+// left or right border (wrapped into the neighbouring image row) are zeroed. This is the common
+// case (every 3x3 pad-1 layer) and avoids a call per image row, which dominates for 8 or 16
+// pixels a row.
+template <typename T>
+void im2col_same_width(T* col, const T* x, const PatchGeometry& g) {
+  const Index H = g.height, W = g.width, ho = g.out_h(), n = ho * W;
+  for (Index c = 0; c < g.channels; ++c) {
+    const T* xc = x + c * H * W;
+    for (Index i = 0; i < g.kernel_h; ++i) {
+      const Index dy = i - g.pad;
+      const Index oh0 = std::max<Index>(0, -dy), oh1 = std::max(oh0, std::min(ho, H - dy));  // rows inside
+      for (Index j = 0; j < g.kernel_w; ++j) {
+        const Index dx = j - g.pad, off = dy * W + dx;
+        T* row = col + ((c * g.kernel_h + i) * g.kernel_w + j) * n;
+        // Copy q in [q0, q1): inside the valid rows and reading inside the channel.
+        const Index q0 = std::min(std::max(oh0 * W, -off), oh1 * W);
+        const Index q1 = std::max(q0, std::min(oh1 * W, H * W - off));
+        std::fill(row, row + q0, T(0));
+        std::memcpy(row + q0, xc + q0 + off, static_cast<std::size_t>(q1 - q0) * sizeof(T));
+        std::fill(row + q1, row + n, T(0));
+        // Columns ow < -dx and ow >= W - dx read across the border.
+        const Index left = std::min(W, std::max<Index>(0, -dx)), right = std::min(W, std::max<Index>(0, dx));
+        if (left == 0 && right == 0) continue;
+        for (Index oh = oh0; oh < oh1; ++oh) {
+          T* r = row + oh * W;
+          for (Index ow = 0; ow < left; ++ow) r[ow] = T(0);
+          for (Index ow = W - right; ow < W; ++ow) r[ow] = T(0);
+        }
+      }
+    }
+  }
+}
+
 template <typename T>
 void im2col(T* col, const T* x, const PatchGeometry& g) {
   const Index ho = g.out_h(), wo = g.out_w();
+  if (g.stride == 1 && wo == g.width) {
+    im2col_same_width(col, x, g);
+    return;
+  }
   for (Index c = 0; c < g.channels; ++c) {
     const T* xc = x + c * g.height * g.width;
     for (Index i = 0; i < g.kernel_h; ++i) {
@@ -83,7 +123,12 @@ void col2im(T* x, const T* col, const PatchGeometry& g) {
           if (ih < 0 || ih >= g.height) continue;
           const T* src = row + oh * wo;
           const Index base = ih * g.width - g.pad + j;
-          for (Index ow = ow0; ow < ow1; ++ow) xc[base + ow * g.stride] += src[ow];
+          if (g.stride == 1) {  // a unit-stride loop the compiler vectorises
+            T* dst = xc + base;
+            for (Index ow = ow0; ow < ow1; ++ow) dst[ow] += src[ow];
+          } else {
+            for (Index ow = ow0; ow < ow1; ++ow) xc[base + ow * g.stride] += src[ow];
+          }
         }
       }
     }
