@@ -60,6 +60,9 @@ inline Recipe reference_recipe() {
   return r;
 }
 
+// The best of the measured 30-epoch variants (docs/results.md, run x6): flips only (random crops
+// took away more fit than they gave back from this small network), a peak rate of 0.025,
+// weight decay 1e-3 against the over-fitting that flips alone leave, no dropout.
 inline Recipe improved_recipe() {
   Recipe r;
   r.name = "improved";
@@ -68,15 +71,15 @@ inline Recipe improved_recipe() {
   r.optimizer = "nesterov";
   r.opt.momentum = 0.9;
   r.opt.nesterov = true;
-  r.opt.weight_decay = 5e-4;
+  r.opt.weight_decay = 1e-3;
   r.schedule = "onecycle";
-  r.lr = 0.05;
+  r.lr = 0.025;
   r.augment = AugmentConfig{};
-  r.augment.crop_pad = 4;
   r.augment.hflip = true;
   r.init = "kaiming_normal";
-  r.dropout = 0.01;
+  r.dropout = 0.0;
   r.label_smoothing = 0.1;
+  r.final_flip_tta = true;
   return r;
 }
 
