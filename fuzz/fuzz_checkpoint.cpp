@@ -9,8 +9,8 @@
 //      get past the hash and reach the metadata and tensor parser (a random mutation almost
 //      never keeps a 64-bit hash right).
 // A checkpoint that parses is checked (checkpoint_invariant_violation: no product of a tensor's
-// extents overflows, and it holds exactly numel x dtype size bytes), serialised and parsed again (must succeed and give the
-// same bytes), and loaded into the model with get_module. Expected failures are glia::Error;
+// extents overflows, and it holds exactly numel x dtype size bytes), serialised and parsed
+// again (must succeed and give the same bytes), and loaded into the model with get_module. Expected failures are glia::Error;
 // anything else (a crash, a sanitizer report, another exception, a huge allocation, a hang, a
 // broken invariant) is a finding.
 #include "checkpoint_model.hpp"
@@ -19,7 +19,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <string>
 
@@ -75,12 +74,6 @@ void run(const std::string& bytes) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string bytes(reinterpret_cast<const char*>(data), size);
   run(bytes);
-  if (size >= 32 && std::memcmp(data, glia::kCheckpointMagic, 8) == 0) {
-    const std::uint64_t payload = size - 32;
-    std::memcpy(&bytes[16], &payload, 8);
-    const std::uint64_t hash = glia::fnv1a64(bytes.data() + 24, payload);
-    std::memcpy(&bytes[size - 8], &hash, 8);
-    run(bytes);
-  }
+  if (glia::fuzz::fix_up_size_and_hash(bytes)) run(bytes);
   return 0;
 }

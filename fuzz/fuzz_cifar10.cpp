@@ -14,20 +14,13 @@
 #include "scratch_dir.hpp"
 #include <glia/data/cifar10.hpp>
 
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <string>
-#include <vector>
-
-#include <signal.h>
-#include <unistd.h>
 
 namespace {
-
 
 const std::string& dir() { return glia::fuzz::scratch_dir("cifar10"); }
 

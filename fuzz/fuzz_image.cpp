@@ -13,19 +13,13 @@
 #include "scratch_dir.hpp"
 #include <glia/data/image_folder.hpp>
 
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
 #include <vector>
 
-#include <signal.h>
-#include <unistd.h>
-
 namespace {
-
 
 const std::string& dir() { return glia::fuzz::scratch_dir("image"); }
 

@@ -12,11 +12,6 @@
 // Not instrumented (stb_image_write's JPEG encoder shifts negative ints, which the sanitizers
 // would stop on). The corpora go into the build folder; nothing here is committed.
 #include "checkpoint_model.hpp"
-#include <glia/nn/activation.hpp>
-#include <glia/nn/conv2d.hpp>
-#include <glia/nn/linear.hpp>
-#include <glia/nn/normalization.hpp>
-#include <glia/nn/sequential.hpp>
 #include <glia/train/checkpoint.hpp>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -338,13 +333,10 @@ void image_corpus(const fs::path& dir) {
 
 // --- Checkpoints -------------------------------------------------------------------------------
 
-// The model fuzz_checkpoint loads into (keep the two in step).
-std::unique_ptr<glia::Sequential<float>> small_model() { return glia::fuzz::checkpoint_model(7); }
-
 Bytes to_bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
 void checkpoint_corpus(const fs::path& dir) {
-  auto m = small_model();
+  auto m = glia::fuzz::checkpoint_model(7);  // the model fuzz_checkpoint loads into
   glia::Checkpoint c;
   glia::put_module(c, *m);
   write(dir / "small-model.ckpt", to_bytes(glia::serialize_checkpoint(c)));
