@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 using namespace glia;
 namespace fs = std::filesystem;
@@ -205,7 +206,7 @@ TEST_CASE("Smoke: 2,000 real CIFAR-10 images, 1 epoch: loss falls, accuracy clea
   CHECK(rec.final_test_accuracy > 20.0);  // chance is 10%; 1,000 test images: 20% is 10 sigma above
 }
 
-TEST_CASE("Flip test-time augmentation scores each image by the mean of its and its mirror's logits", "[trainer][eval]") {
+TEST_CASE("Test-time augmentation scores each image by the weighted mean of its views' logits", "[trainer][eval]") {
   set_num_threads(2);
   const ImageDataset d = synthetic(37, 3);  // 37: the last batch of 10 is partial
   ReferenceNetConfig cfg;
@@ -213,39 +214,72 @@ TEST_CASE("Flip test-time augmentation scores each image by the mean of its and 
   Rng rng(5);
   init_model(*model, "kaiming_normal", rng);
 
-  // By hand: logits of every image and of its mirror image, averaged.
   std::vector<Index> all(static_cast<std::size_t>(d.size()));
   for (Index i = 0; i < d.size(); ++i) all[static_cast<std::size_t>(i)] = i;
-  Tensor<float> x, mirror;
+  Tensor<float> x;
   std::vector<std::int32_t> y;
   make_batch(x, y, d, all.data(), d.size(), nullptr, 0, 0);
-  mirror.resize(x.shape());
-  for (Index i = 0; i < x.dim(0); ++i)
-    for (Index c = 0; c < 3; ++c)
-      for (Index r = 0; r < 32; ++r)
-        for (Index w = 0; w < 32; ++w) mirror.at(i, c, r, w) = x.at(i, c, r, 31 - w);
-  Tensor<float> plain(Shape{d.size(), 10, 1, 1});  // the net ends in a 1x1 convolution
-  plain.copy_from(model->forward(x, Mode::Eval));
-  const Tensor<float>& flipped = model->forward(mirror, Mode::Eval);
-  Tensor<float> mean(Shape{d.size(), 10, 1, 1});
-  for (Index k = 0; k < mean.size(); ++k) mean.data()[k] = 0.5f * (plain.data()[k] + flipped.data()[k]);
-  CrossEntropyLoss<float> loss;
-  const double expected_loss = static_cast<double>(loss.forward(mean, y));
-  std::int64_t expected_correct = 0;
-  std::vector<std::int32_t> expected_pred;
-  for (Index i = 0; i < d.size(); ++i) {
-    const std::int32_t p = argmax_row(mean.data() + i * 10, 10);
-    expected_pred.push_back(p);
-    expected_correct += p == y[static_cast<std::size_t>(i)];
-  }
-
-  const EvalResult tta = evaluate(*model, d, 10, nullptr, true);
-  CHECK(tta.predictions == expected_pred);
-  CHECK(tta.correct == expected_correct);
-  CHECK(tta.loss == Approx(expected_loss).epsilon(1e-5));
+  // By hand: the view of x moved by (s, s) with a reflect-101 border, mirrored if asked.
+  auto reflect = [](Index p) { return p < 0 ? -p : p > 31 ? 62 - p : p; };
+  auto view = [&](Index s, bool mirrored) {
+    Tensor<float> v(x.shape());
+    for (Index i = 0; i < x.dim(0); ++i)
+      for (Index c = 0; c < 3; ++c)
+        for (Index r = 0; r < 32; ++r)
+          for (Index w = 0; w < 32; ++w) v.at(i, c, r, w) = x.at(i, c, reflect(r - s), reflect((mirrored ? 31 - w : w) - s));
+    return v;
+  };
+  // The expected scores: sum of weight * logits over (shift, mirrored, weight) views.
+  auto expected = [&](const std::vector<std::tuple<Index, bool, float>>& views) {
+    Tensor<float> mean(Shape{d.size(), 10, 1, 1});  // the net ends in a 1x1 convolution
+    for (const auto& [s, mirrored, weight] : views) {
+      const Tensor<float>& out = model->forward(view(s, mirrored), Mode::Eval);
+      for (Index k = 0; k < mean.size(); ++k) mean.data()[k] += weight * out.data()[k];
+    }
+    return mean;
+  };
+  auto check_scores = [&](const EvalResult& r, const Tensor<float>& mean) {
+    CrossEntropyLoss<float> loss;
+    std::int64_t correct = 0;
+    std::vector<std::int32_t> pred;
+    for (Index i = 0; i < d.size(); ++i) {
+      pred.push_back(argmax_row(mean.data() + i * 10, 10));
+      correct += pred.back() == y[static_cast<std::size_t>(i)];
+    }
+    CHECK(r.predictions == pred);
+    CHECK(r.correct == correct);
+    CHECK(r.loss == Approx(static_cast<double>(loss.forward(mean, y))).epsilon(1e-5));
+  };
+  const Tensor<float> flip = expected({{0, false, 0.5f}, {0, true, 0.5f}});
+  check_scores(evaluate(*model, d, 10, nullptr, parse_tta("flip")), flip);
+  check_scores(evaluate(*model, d, 10, nullptr, parse_tta("shift1")), expected({{0, false, 0.5f}, {1, false, 0.25f}, {-1, false, 0.25f}}));
+  check_scores(evaluate(*model, d, 10, nullptr, parse_tta("flip+shift2")),
+               expected({{0, false, 0.25f}, {0, true, 0.25f}, {2, false, 0.125f}, {2, true, 0.125f}, {-2, false, 0.125f}, {-2, true, 0.125f}}));
   // Without TTA the scores are the plain logits, which differ for this untrained model.
   const EvalResult no_tta = evaluate(*model, d, 10);
-  CHECK(no_tta.loss != Approx(expected_loss).epsilon(1e-5));
+  check_scores(no_tta, expected({{0, false, 1.0f}}));
+  CHECK(no_tta.loss != Approx(evaluate(*model, d, 10, nullptr, parse_tta("flip")).loss).epsilon(1e-5));
+  CHECK_THROWS_AS(evaluate(*model, d, 10, nullptr, parse_tta("shift32")), ValueError);  // leaves a 32x32 image
+
+  // translate_reflect by hand, including a shift of more than half the image.
+  Tensor<float> moved;
+  for (const Index s : {1, -1, 3, 20}) {
+    translate_reflect(x, moved, s, s);
+    const Tensor<float> v = view(s, false);
+    CHECK(std::memcmp(moved.data(), v.data(), sizeof(float) * static_cast<std::size_t>(x.size())) == 0);
+  }
+  translate_reflect(x, moved, 2, -1);
+  CHECK(moved.at(3, 1, 0, 0) == x.at(3, 1, 2, 1));
+  CHECK(moved.at(3, 1, 5, 31) == x.at(3, 1, 3, 30));
+  CHECK_THROWS_AS(translate_reflect(x, moved, 0, 32), ValueError);
+  Tensor<float> matrix(Shape{4, 10});
+  CHECK_THROWS_AS(translate_reflect(matrix, moved, 1, 1), ShapeError);
+  // Names round-trip; anything else is refused.
+  for (const char* name : {"none", "flip", "shift1", "flip+shift1", "flip+shift12"}) CHECK(parse_tta(name).name() == name);
+  for (const char* bad : {"", "flip+", "shift", "shift0", "flip+shift0", "flipshift1", "shift1+flip", "FLIP", "shift-1", "shift123"})
+    CHECK_THROWS_AS(parse_tta(bad), ValueError);
+
+  const Tensor<float> mirror = view(0, true);
   // flip_horizontal mirrors in place: twice is the identity.
   Tensor<float> twice(x.shape());
   twice.copy_from(x);
@@ -253,6 +287,5 @@ TEST_CASE("Flip test-time augmentation scores each image by the mean of its and 
   CHECK(std::memcmp(twice.data(), mirror.data(), sizeof(float) * static_cast<std::size_t>(x.size())) == 0);
   flip_horizontal(twice);
   CHECK(std::memcmp(twice.data(), x.data(), sizeof(float) * static_cast<std::size_t>(x.size())) == 0);
-  Tensor<float> matrix(Shape{4, 10});
   CHECK_THROWS_AS(flip_horizontal(matrix), ShapeError);
 }

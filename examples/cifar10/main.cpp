@@ -47,8 +47,9 @@ const char* kUsage = R"(usage:
                        [--weight-decay X] [--l1 X] [--schedule piecewise|onecycle|cosine|step|constant]
                        [--dropout X] [--label-smoothing X] [--init xavier_uniform|kaiming_normal|torch|...]
                        [--crop-pad N] [--hflip] [--cutout N] [--no-augment] [--eval-batch N]
-                       [--tta-flip]
-  glia-cifar10 eval    --checkpoint FILE [--data DIR] [--test-limit N] [--threads N] [--eval-batch N] [--tta-flip]
+                       [--tta none|flip|shiftN|flip+shiftN] [--tta-flip (= --tta flip)]
+  glia-cifar10 eval    --checkpoint FILE [--data DIR] [--test-limit N] [--threads N] [--eval-batch N]
+                       [--tta none|flip|shiftN|flip+shiftN] [--tta-flip]
   glia-cifar10 predict --checkpoint FILE IMAGE...
   glia-cifar10 report  RUN_DIR... --out DIR
 
@@ -147,7 +148,7 @@ int cmd_train(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"--data", "--norm", "--recipe", "--epochs", "--batch", "--threads", "--seed", "--out", "--train-limit",
           "--test-limit", "--resume", "--optimizer", "--lr", "--momentum", "--weight-decay", "--l1", "--schedule",
-          "--dropout", "--label-smoothing", "--init", "--crop-pad", "--cutout", "--eval-batch"},
+          "--dropout", "--label-smoothing", "--init", "--crop-pad", "--cutout", "--eval-batch", "--tta"},
          {"--hflip", "--no-augment", "--tta-flip"});
   set_threads(a);
   Recipe r = recipe_by_name(a.str("--recipe", "reference"));
@@ -166,7 +167,8 @@ int cmd_train(int argc, char** argv) {
   r.augment.crop_pad = a.integer("--crop-pad", r.augment.crop_pad, 0, 16);
   r.augment.cutout = a.integer("--cutout", r.augment.cutout, 0, 32);
   if (a.has("--hflip")) r.augment.hflip = true;
-  if (a.has("--tta-flip")) r.final_flip_tta = true;
+  if (a.has("--tta-flip")) r.final_tta = parse_tta("flip");
+  r.final_tta = parse_tta(a.str("--tta", r.final_tta.name()));
   if (a.has("--no-augment")) {
     r.augment.ssr_p = r.augment.bc_p = 0;
     r.augment.crop_pad = r.augment.cutout = 0;
@@ -193,7 +195,7 @@ int cmd_train(int argc, char** argv) {
   tc.batch = r.batch;
   tc.seed = seed;
   tc.label_smoothing = r.label_smoothing;
-  tc.final_flip_tta = r.final_flip_tta;
+  tc.final_tta = r.final_tta;
   tc.eval_batch = a.integer("--eval-batch", 100, 1, 1 << 20);
   tc.out_dir = out;
   Trainer<float> trainer(*model, *optimizer, *schedule, tc);
@@ -218,7 +220,7 @@ int cmd_train(int argc, char** argv) {
                 {"momentum", detail::cat(r.opt.momentum)}, {"weight_decay", detail::cat(r.opt.weight_decay)},
                 {"l1", detail::cat(r.opt.l1)}, {"schedule", r.schedule}, {"dropout", detail::cat(r.dropout)},
                 {"label_smoothing", detail::cat(r.label_smoothing)}, {"init", r.init},
-                {"final_flip_tta", r.final_flip_tta ? "true" : "false"},
+                {"final_tta", r.final_tta.name()},
                 {"augment", detail::cat("ssr_p=", r.augment.ssr_p, " bc_p=", r.augment.bc_p, " crop_pad=", r.augment.crop_pad,
                                         " hflip=", r.augment.hflip, " cutout=", r.augment.cutout)},
                 {"seed", std::to_string(seed)}, {"threads", std::to_string(num_threads())},
@@ -251,22 +253,22 @@ int cmd_train(int argc, char** argv) {
               result.final_test_accuracy, result.best_test_accuracy, result.best_epoch, result.final_train_accuracy,
               result.seconds, result.train_images_per_second);
   if (result.final_test_accuracy_tta >= 0)
-    std::printf("final test accuracy with flip test-time augmentation %.2f%%\n", result.final_test_accuracy_tta);
+    std::printf("final test accuracy with test-time augmentation %s %.2f%%\n", result.final_tta.c_str(), result.final_test_accuracy_tta);
   std::printf("wrote %s/{log.csv,metrics.json,last.ckpt,best.ckpt,report/index.html}\n", out.c_str());
   return 0;
 }
 
 int cmd_eval(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--data", "--checkpoint", "--test-limit", "--threads", "--eval-batch"}, {"--tta-flip"});
+  Args a(argc, argv, 2, {"--data", "--checkpoint", "--test-limit", "--threads", "--eval-batch", "--tta"}, {"--tta-flip"});
   set_threads(a);
   if (!a.has("--checkpoint")) throw UsageError("eval needs --checkpoint FILE");
   std::vector<std::string> names;
   auto model = load_model(a.str("--checkpoint", ""), &names);
   const ImageDataset test = load_dataset(data_dir(a), false, a.integer("--test-limit", 0, 0, 1 << 30));
-  const bool tta = a.has("--tta-flip");
+  const TestTimeAugmentation tta = parse_tta(a.str("--tta", a.has("--tta-flip") ? "flip" : "none"));
   const EvalResult r = evaluate(*model, test, a.integer("--eval-batch", 100, 1, 1 << 20), nullptr, tta);
-  std::printf("test loss %.4f, accuracy %.2f%% (%lld/%lld)%s\n", r.loss, 100.0 * r.accuracy(), static_cast<long long>(r.correct),
-              static_cast<long long>(r.total), tta ? ", mean of the image and its mirror image (--tta-flip)" : "");
+  std::printf("test loss %.4f, accuracy %.2f%% (%lld/%lld), test-time augmentation %s\n", r.loss, 100.0 * r.accuracy(),
+              static_cast<long long>(r.correct), static_cast<long long>(r.total), tta.name().c_str());
   // A fingerprint of every parameter and buffer, to compare runs bit for bit.
   std::string bytes;
   for (auto& p : parameters(*model)) bytes.append(reinterpret_cast<const char*>(p.param->value.data()), p.param->value.size() * sizeof(float));

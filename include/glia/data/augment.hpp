@@ -37,6 +37,13 @@
 //   evaluation and prediction; it matches make_batch without augmentation bit for bit.
 // - flip_horizontal(x) mirrors every image of a [N,C,H,W] batch left-right in place, for
 //   test-time augmentation; throws ShapeError for another rank.
+// - translate_reflect(src, dst, dy, dx) writes into dst (resized to src's [N,C,H,W]) every
+//   image moved dy rows down and dx columns right, the uncovered border filled by reflection
+//   without repeating the edge pixel: dst[y][x] = src[reflect101(y - dy)][reflect101(x - dx)]
+//   (PyTorch's F.pad(..., 'reflect') followed by a crop). ShapeError for another rank,
+//   ValueError for |dy| >= H or |dx| >= W (the reflection would leave the image).
+// - TestTimeAugmentation names the views that evaluation averages (flip, shifts); parse_tta
+//   reads its name ("none", "flip", "shift1", "flip+shift1").
 // - Throws ValueError (before any work) for count < 1, an index outside the data set, a data
 //   set whose pixels do not match its size or with other than 1..3 channels, and an AugmentConfig
 //   with a probability outside [0,1], a negative or non-finite range, scale >= 1, or std <= 0.
@@ -46,6 +53,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "glia/core/error.hpp"
@@ -244,6 +252,40 @@ void make_batch(Tensor<T>& x, std::vector<std::int32_t>& y, const ImageDataset& 
   });
 }
 
+// Test-time augmentation: the views of each test image whose logits evaluate() (train/trainer.hpp)
+// averages.
+//   flip:      the image and its mirror image, weight 1/2 each;
+//   shift = s: the image (weight 1/2) and the image translated by (+s, +s) and by (-s, -s)
+//              (rows, columns; reflect-101 border, translate_reflect), weight 1/4 each;
+//   both:      every view above and its mirror image, each mirror pair sharing its view's weight
+//              (airbench's "TTA level 2" for s = 1: 6 forward passes).
+// name() is "none", "flip", "shift1" or "flip+shift1"; parse_tta() reads those back and throws
+// ValueError for anything else.
+struct TestTimeAugmentation {
+  bool flip = false;
+  Index shift = 0;
+  bool enabled() const { return flip || shift > 0; }
+  std::string name() const {
+    if (!enabled()) return "none";
+    std::string n = flip ? "flip" : "";
+    if (shift > 0) n += detail::cat(flip ? "+" : "", "shift", shift);
+    return n;
+  }
+};
+
+inline TestTimeAugmentation parse_tta(const std::string& name) {
+  TestTimeAugmentation t;
+  if (name == "none") return t;
+  t.flip = name == "flip" || name.rfind("flip+", 0) == 0;
+  if (name == "flip") return t;
+  const std::string shift = t.flip ? name.substr(5) : name;  // "shiftN", N = 1..99
+  const bool ok = shift.size() >= 6 && shift.size() <= 7 && shift.rfind("shift", 0) == 0 &&
+                  shift.find_first_not_of("0123456789", 5) == std::string::npos && shift[5] != '0';
+  if (!ok) throw ValueError(detail::cat("unknown test-time augmentation '", name, "': expected none, flip, shiftN or flip+shiftN (N = 1..99)"));
+  t.shift = std::stoi(shift.substr(5));
+  return t;
+}
+
 // Mirrors every image of an [N,C,H,W] batch left-right in place (test-time augmentation).
 template <typename T>
 void flip_horizontal(Tensor<T>& x) {
@@ -252,6 +294,26 @@ void flip_horizontal(Tensor<T>& x) {
   T* p = x.data();
   parallel_for(x.dim(0), [&](Index i) {
     for (Index r = 0; r < rows; ++r) std::reverse(p + (i * rows + r) * W, p + (i * rows + r + 1) * W);
+  });
+}
+
+// Moves every image of an [N,C,H,W] batch by (dy, dx) with a reflect-101 border (test-time
+// augmentation); planes in parallel.
+template <typename T>
+void translate_reflect(const Tensor<T>& src, Tensor<T>& dst, Index dy, Index dx) {
+  if (src.rank() != 4) throw ShapeError(detail::cat("translate_reflect: expected [N,C,H,W], got ", src.shape()));
+  const Index planes = src.dim(0) * src.dim(1), H = src.dim(2), W = src.dim(3);
+  if (dy <= -H || dy >= H || dx <= -W || dx >= W)
+    throw ValueError(detail::cat("translate_reflect: shift (", dy, ", ", dx, ") does not fit images of ", H, "x", W));
+  dst.resize(src.shape());
+  const T* s = src.data();
+  T* d = dst.data();
+  parallel_for(planes, [&](Index p) {
+    for (Index y = 0; y < H; ++y) {
+      const T* row = s + (p * H + detail::reflect101(y - dy, H)) * W;
+      T* out = d + (p * H + y) * W;
+      for (Index x = 0; x < W; ++x) out[x] = row[detail::reflect101(x - dx, W)];
+    }
   });
 }
 

@@ -292,7 +292,7 @@ inline std::string write_report(const std::string& out_dir, const RunRecord& run
   page += kv_row("best test accuracy", percent(run.best_test_accuracy) + " (epoch " + std::to_string(run.best_epoch) + ")");
   page += kv_row("final test accuracy", percent(run.final_test_accuracy));
   if (run.final_test_accuracy_tta >= 0)
-    page += kv_row("final test accuracy, flip test-time augmentation", percent(run.final_test_accuracy_tta));
+    page += kv_row("final test accuracy, test-time augmentation " + run.final_tta, percent(run.final_test_accuracy_tta));
   page += kv_row("final train accuracy", percent(run.final_train_accuracy));
   page += kv_row("time", duration(run.seconds));
   page += kv_row("train images / s", number(run.train_images_per_second, 1));

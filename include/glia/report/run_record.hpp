@@ -66,9 +66,11 @@ struct RunRecord {
   double best_test_accuracy = 0;
   int best_epoch = 0;
   double final_test_accuracy = 0, final_train_accuracy = 0, seconds = 0, train_images_per_second = 0;
-  // The final model's test accuracy with flip test-time augmentation (TrainerConfig::final_flip_tta);
-  // negative when not measured, and then absent from metrics.json.
+  // The final model's test accuracy with test-time augmentation final_tta ("flip",
+  // "flip+shift1", ...; TrainerConfig::final_tta); negative when not measured, and then both
+  // are absent from metrics.json. Files written before final_tta existed mean "flip".
   double final_test_accuracy_tta = -1;
+  std::string final_tta;
   std::string status = "running";  // "running", "finished", "stopped: <reason>"
   std::string command, commit;     // free text
   std::map<std::string, std::string> config;  // hyperparameters
@@ -216,7 +218,10 @@ inline json::Value to_json(const RunRecord& run) {
   v.set("best_epoch", run.best_epoch);
   v.set("final_test_accuracy", run.final_test_accuracy);
   v.set("final_train_accuracy", run.final_train_accuracy);
-  if (run.final_test_accuracy_tta >= 0) v.set("final_test_accuracy_tta", run.final_test_accuracy_tta);
+  if (run.final_test_accuracy_tta >= 0) {
+    v.set("final_test_accuracy_tta", run.final_test_accuracy_tta);
+    v.set("final_tta", run.final_tta);
+  }
   v.set("seconds", run.seconds);
   v.set("train_images_per_second", run.train_images_per_second);
   v.set("command", run.command);
@@ -271,6 +276,7 @@ inline void from_json(const json::Value& v, RunRecord& out, const std::string& s
   run.final_test_accuracy = r.real(v, "final_test_accuracy", "");
   run.final_train_accuracy = r.real(v, "final_train_accuracy", "");
   run.final_test_accuracy_tta = v.contains("final_test_accuracy_tta") ? r.real(v, "final_test_accuracy_tta", "") : -1;
+  if (run.final_test_accuracy_tta >= 0) run.final_tta = v.contains("final_tta") ? r.string(v, "final_tta", "") : "flip";
   run.seconds = r.real(v, "seconds", "");
   run.train_images_per_second = r.real(v, "train_images_per_second", "");
   run.command = r.string(v, "command", "");

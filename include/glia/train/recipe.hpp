@@ -9,7 +9,8 @@
 //   "improved"   the same network trained for accuracy: horizontal flip, no dropout, SGD with
 //                Nesterov momentum 0.9 and weight decay 1e-3 (not on biases or norm
 //                parameters), OneCycle learning rate peaking at 0.025, batch 32, label smoothing
-//                0.1, 30 epochs; the final model is also evaluated with flip test-time augmentation.
+//                0.1, 30 epochs; the final model is also evaluated with test-time augmentation
+//                flip+shift1 (the image, its mirror and two 1-pixel translations, each mirrored).
 // Either can be changed field by field (the example's flags do that). make_optimizer,
 // make_schedule and init_model turn a recipe into objects. ValueError for an unknown name.
 #pragma once
@@ -41,7 +42,7 @@ struct Recipe {
   std::string init = "xavier_uniform";  // xavier_uniform | xavier_normal | kaiming_uniform | kaiming_normal | torch
   double dropout = 0.01;
   double label_smoothing = 0.0;
-  bool final_flip_tta = false;  // also report the final model with flip test-time augmentation
+  TestTimeAugmentation final_tta;  // also report the final model with these test-time views
 };
 
 inline Recipe reference_recipe() {
@@ -79,7 +80,8 @@ inline Recipe improved_recipe() {
   r.init = "kaiming_normal";
   r.dropout = 0.0;
   r.label_smoothing = 0.1;
-  r.final_flip_tta = true;
+  r.final_tta.flip = true;
+  r.final_tta.shift = 1;
   return r;
 }
 

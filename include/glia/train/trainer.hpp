@@ -47,10 +47,10 @@ struct TrainerConfig {
   Index eval_batch = 100;  // modules keep their buffers at the largest batch seen: keep it small
   std::uint64_t seed = 1;
   double label_smoothing = 0.0;
-  // After the last epoch, evaluate once more with flip test-time augmentation (evaluate's
-  // flip_tta) and record it as RunRecord::final_test_accuracy_tta; the per-epoch figures,
-  // the best checkpoint and last_eval() stay plain.
-  bool final_flip_tta = false;
+  // If enabled, evaluate the final model once more with this test-time augmentation and
+  // record it as RunRecord::final_test_accuracy_tta (and final_tta, its name); the per-epoch
+  // figures, the best checkpoint and last_eval() stay plain.
+  TestTimeAugmentation final_tta;
   std::string out_dir;  // empty: write nothing
 };
 
@@ -81,12 +81,15 @@ Index model_classes(Module<T>& model, const ImageDataset& d) {
 
 // Evaluates model (eval mode) on d in batches: mean cross-entropy, accuracy, confusion matrix.
 // Images are normalised with normalization's mean/std (its augmentations are ignored), by
-// default the CIFAR-10 ones. flip_tta: test-time augmentation, scoring each image by the mean of
-// the model's outputs (logits) for it and for its mirror image; costs a second forward pass.
+// default the CIFAR-10 ones. tta: test-time augmentation, scoring each image by the weighted
+// mean of the model's outputs (logits) for its views (TestTimeAugmentation); one forward pass
+// per view. ValueError for a shift that does not fit the images.
 template <typename T>
 EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 100,
-                    const AugmentConfig* normalization = nullptr, bool flip_tta = false) {
+                    const AugmentConfig* normalization = nullptr, const TestTimeAugmentation& tta = {}) {
   if (batch < 1) throw ValueError(detail::cat("evaluate: batch size must be >= 1, got ", batch));
+  if (tta.shift < 0 || (tta.shift > 0 && (tta.shift >= d.height || tta.shift >= d.width)))
+    throw ValueError(detail::cat("evaluate: test-time shift ", tta.shift, " does not fit images of ", d.height, "x", d.width));
   AugmentConfig plain;
   plain.ssr_p = plain.bc_p = 0;
   plain.crop_pad = plain.cutout = 0;
@@ -99,24 +102,47 @@ EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 100,
   EvalResult r;
   r.confusion = ConfusionMatrix(classes);
   r.predictions.reserve(static_cast<std::size_t>(d.size()));
-  Tensor<T> x, mean_out;
+  Tensor<T> x, view, mean_out;
   std::vector<std::int32_t> y, pred;
   std::vector<Index> idx;
   CrossEntropyLoss<T> loss;
+  // mean_out = the sum over the views v of weight(v) * logits(v); with tta.flip each view's
+  // mirror image (made in place) shares its weight.
+  bool first_view = true;
+  auto add_logits = [&](Tensor<T>& v, T weight) {
+    const Tensor<T>& o = model.forward(v, Mode::Eval);
+    if (first_view) {
+      mean_out.resize(o.shape());
+      mean_out.vector() = weight * o.vector();
+      first_view = false;
+    } else {
+      mean_out.vector() += weight * o.vector();
+    }
+  };
+  auto add_view = [&](Tensor<T>& v, T weight) {
+    if (!tta.flip) return add_logits(v, weight);
+    add_logits(v, weight / 2);
+    flip_horizontal(v);
+    add_logits(v, weight / 2);
+  };
   double sum = 0;
   for (Index b = 0; b < d.size(); b += batch) {
     const Index n = std::min(batch, d.size() - b);
     idx.resize(static_cast<std::size_t>(n));
     for (Index i = 0; i < n; ++i) idx[static_cast<std::size_t>(i)] = b + i;
     make_batch(x, y, d, idx.data(), n, &plain, 0, 0);
-    const Tensor<T>* scored = &model.forward(x, Mode::Eval);
-    if (flip_tta) {
-      mean_out.resize(scored->shape());
-      mean_out.copy_from(*scored);
-      flip_horizontal(x);
-      const Tensor<T>& mirrored = model.forward(x, Mode::Eval);
-      mean_out.vector() = (mean_out.vector() + mirrored.vector()) * T(0.5);
-      scored = &mean_out;
+    const Tensor<T>* scored = &mean_out;
+    if (!tta.enabled()) {
+      scored = &model.forward(x, Mode::Eval);
+    } else {
+      first_view = true;
+      if (tta.shift > 0) {
+        for (const Index s : {tta.shift, -tta.shift}) {
+          translate_reflect(x, view, s, s);
+          add_view(view, T(0.25));
+        }
+      }
+      add_view(x, T(tta.shift > 0 ? 0.5 : 1.0));
     }
     const Tensor<T>& out = *scored;
     sum += static_cast<double>(loss.forward(out, y)) * static_cast<double>(n);
@@ -218,7 +244,10 @@ class Trainer {
     // Resuming a run that had already finished trains nothing: evaluate once, so last_eval()
     // describes the final model all the same.
     if (last_eval_.total != test.size()) last_eval_ = evaluate(model_, test, cfg_.eval_batch, augment);
-    if (cfg_.final_flip_tta) record_.final_test_accuracy_tta = 100.0 * evaluate(model_, test, cfg_.eval_batch, augment, true).accuracy();
+    if (cfg_.final_tta.enabled()) {
+      record_.final_tta = cfg_.final_tta.name();
+      record_.final_test_accuracy_tta = 100.0 * evaluate(model_, test, cfg_.eval_batch, augment, cfg_.final_tta).accuracy();
+    }
     record_.status = "finished";
     if (!cfg_.out_dir.empty()) save_metrics_json(cfg_.out_dir, record_);
     return record_;
