@@ -8,7 +8,11 @@
 // Backward (the derivation is in docs/layers/normalization.md): with g = dy * gamma[c],
 //   dbeta[c] += sum dy,   dgamma[c] += sum dy * xhat    (sums over n and hw)
 //   dx = rstd * (g - mean_S(g) - xhat * mean_S(g * xhat))
-// Sums are accumulated in double whatever T is. mean and rstd are cached per set for backward.
+// Sums are accumulated in double whatever T is, in kSumLanes independent partial sums that are
+// added in a fixed order at the end (detail::LaneSum): one running sum would be a chain of
+// dependent additions, four cycles each, that the compiler may not reorder; the lanes let it
+// vectorise, and the result still depends on the data alone. mean and rstd are cached per set
+// for backward.
 // BatchNorm is parallel over channels, GroupNorm over samples; the per-sample GroupNorm
 // contributions to dgamma/dbeta are reduced in sample order, so results do not depend on the
 // thread count.
@@ -19,23 +23,78 @@
 #include "glia/kernels/parallel.hpp"
 
 namespace glia {
+namespace detail {
+
+// A double-precision sum kept in kSumLanes partial sums: element k of a run goes to lane
+// k % kSumLanes, and total() adds the lanes pairwise in a fixed order.
+constexpr Index kSumLanes = 8;
+
+struct LaneSum {
+  double lane[kSumLanes] = {};
+
+  // Adds term(k) for k = 0..len-1.
+  template <typename F>
+  void add(Index len, F&& term) {
+    Index k = 0;
+    for (; k + kSumLanes <= len; k += kSumLanes)
+      for (Index j = 0; j < kSumLanes; ++j) lane[j] += term(k + j);
+    for (Index j = 0; k < len; ++k, ++j) lane[j] += term(k);
+  }
+  double total() const {
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  }
+};
+
+// sum dy and sum dy * (x - mu) * r over one run of len values, added to sdy and sdyx.
+// One pass over both arrays, with LaneSum::add's lane assignment. The lanes are copied into
+// locals: the compiler cannot know that sdy and sdyx are different objects, and would not
+// vectorise otherwise.
+template <typename T>
+void add_dy_sums(LaneSum& sdy, LaneSum& sdyx, const T* dy, const T* x, Index len, double mu, double r) {
+  double a[kSumLanes], b[kSumLanes];
+  for (Index j = 0; j < kSumLanes; ++j) {
+    a[j] = sdy.lane[j];
+    b[j] = sdyx.lane[j];
+  }
+  Index k = 0;
+  for (; k + kSumLanes <= len; k += kSumLanes)
+    for (Index j = 0; j < kSumLanes; ++j) {
+      const double d = dy[k + j];
+      a[j] += d;
+      b[j] += d * ((x[k + j] - mu) * r);
+    }
+  for (Index j = 0; k < len; ++k, ++j) {
+    const double d = dy[k];
+    a[j] += d;
+    b[j] += d * ((x[k] - mu) * r);
+  }
+  for (Index j = 0; j < kSumLanes; ++j) {
+    sdy.lane[j] = a[j];
+    sdyx.lane[j] = b[j];
+  }
+}
+
+}  // namespace detail
 
 // Batch statistics per channel: mean[c], var[c] (biased).
 template <typename T>
 void batchnorm_stats(double* mean, double* var, const T* x, Index n, Index c, Index hw) {
   parallel_for(c, [&](Index ch) {
-    double s = 0;
-    for (Index i = 0; i < n; ++i)
-      for (Index k = 0; k < hw; ++k) s += x[(i * c + ch) * hw + k];
-    const double m = s / static_cast<double>(n * hw);
-    double q = 0;
-    for (Index i = 0; i < n; ++i)
-      for (Index k = 0; k < hw; ++k) {
-        const double d = x[(i * c + ch) * hw + k] - m;
-        q += d * d;
-      }
+    detail::LaneSum s, q;
+    for (Index i = 0; i < n; ++i) {
+      const T* xi = x + (i * c + ch) * hw;
+      s.add(hw, [&](Index k) { return static_cast<double>(xi[k]); });
+    }
+    const double m = s.total() / static_cast<double>(n * hw);
+    for (Index i = 0; i < n; ++i) {
+      const T* xi = x + (i * c + ch) * hw;
+      q.add(hw, [&](Index k) {
+        const double d = xi[k] - m;
+        return d * d;
+      });
+    }
     mean[ch] = m;
-    var[ch] = q / static_cast<double>(n * hw);
+    var[ch] = q.total() / static_cast<double>(n * hw);
   });
 }
 
@@ -59,15 +118,12 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, con
                         const double* rstd, const T* gamma, Index n, Index c, Index hw) {
   const double m = static_cast<double>(n * hw);
   parallel_for(c, [&](Index ch) {
-    double sdy = 0, sdyx = 0;
+    detail::LaneSum lsdy, lsdyx;
     for (Index i = 0; i < n; ++i) {
       const Index o = (i * c + ch) * hw;
-      for (Index k = 0; k < hw; ++k) {
-        const double xhat = (x[o + k] - mean[ch]) * rstd[ch];
-        sdy += dy[o + k];
-        sdyx += dy[o + k] * xhat;
-      }
+      detail::add_dy_sums(lsdy, lsdyx, dy + o, x + o, hw, mean[ch], rstd[ch]);
     }
+    const double sdy = lsdy.total(), sdyx = lsdyx.total();
     dbeta[ch] += static_cast<T>(sdy);
     dgamma[ch] += static_cast<T>(sdyx);
     const double a = gamma[ch] * rstd[ch];
@@ -88,18 +144,15 @@ void batchnorm_backward_fixed(T* dx, T* dgamma, T* dbeta, const T* dy, const T* 
                               const double* mean, const double* rstd, const T* gamma, Index n,
                               Index c, Index hw) {
   parallel_for(c, [&](Index ch) {
-    double sdy = 0, sdyx = 0;
+    detail::LaneSum sdy, sdyx;
     const double a = gamma[ch] * rstd[ch];
     for (Index i = 0; i < n; ++i) {
       const Index o = (i * c + ch) * hw;
-      for (Index k = 0; k < hw; ++k) {
-        sdy += dy[o + k];
-        sdyx += dy[o + k] * (x[o + k] - mean[ch]) * rstd[ch];
-        dx[o + k] = static_cast<T>(a * dy[o + k]);
-      }
+      detail::add_dy_sums(sdy, sdyx, dy + o, x + o, hw, mean[ch], rstd[ch]);
+      for (Index k = 0; k < hw; ++k) dx[o + k] = static_cast<T>(a * dy[o + k]);
     }
-    dbeta[ch] += static_cast<T>(sdy);
-    dgamma[ch] += static_cast<T>(sdyx);
+    dbeta[ch] += static_cast<T>(sdy.total());
+    dgamma[ch] += static_cast<T>(sdyx.total());
   });
 }
 
@@ -110,13 +163,15 @@ void groupnorm_forward(T* y, double* mean, double* rstd, const T* x, const T* ga
   const Index cg = c / groups, len = cg * hw;
   parallel_for(n, [&](Index i) {
     for (Index g = 0; g < groups; ++g) {
-      const Index o = (i * c + g * cg) * hw;
-      double s = 0;
-      for (Index k = 0; k < len; ++k) s += x[o + k];
-      const double mu = s / static_cast<double>(len);
-      double q = 0;
-      for (Index k = 0; k < len; ++k) q += (x[o + k] - mu) * (x[o + k] - mu);
-      const double r = 1.0 / std::sqrt(q / static_cast<double>(len) + eps);
+      const T* xg = x + (i * c + g * cg) * hw;
+      detail::LaneSum s, q;
+      s.add(len, [&](Index k) { return static_cast<double>(xg[k]); });
+      const double mu = s.total() / static_cast<double>(len);
+      q.add(len, [&](Index k) {
+        const double d = xg[k] - mu;
+        return d * d;
+      });
+      const double r = 1.0 / std::sqrt(q.total() / static_cast<double>(len) + eps);
       mean[i * groups + g] = mu;
       rstd[i * groups + g] = r;
       for (Index ch = g * cg; ch < (g + 1) * cg; ++ch) {
@@ -144,11 +199,9 @@ void groupnorm_backward(T* dx, T* dgamma, T* dbeta, double* partial, const T* dy
       double sg = 0, sgx = 0;  // sums of gamma*dy and gamma*dy*xhat over the group
       for (Index ch = g * cg; ch < (g + 1) * cg; ++ch) {
         const Index o = (i * c + ch) * hw;
-        double sdy = 0, sdyx = 0;
-        for (Index k = 0; k < hw; ++k) {
-          sdy += dy[o + k];
-          sdyx += dy[o + k] * (x[o + k] - mu) * r;
-        }
+        detail::LaneSum lsdy, lsdyx;
+        detail::add_dy_sums(lsdy, lsdyx, dy + o, x + o, hw, mu, r);
+        const double sdy = lsdy.total(), sdyx = lsdyx.total();
         pg[i * c + ch] = sdyx;
         pb[i * c + ch] = sdy;
         sg += gamma[ch] * sdy;
