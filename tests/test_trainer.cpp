@@ -289,3 +289,134 @@ TEST_CASE("Test-time augmentation scores each image by the weighted mean of its 
   CHECK(std::memcmp(twice.data(), x.data(), sizeof(float) * static_cast<std::size_t>(x.size())) == 0);
   CHECK_THROWS_AS(flip_horizontal(matrix), ShapeError);
 }
+
+TEST_CASE("Precise BN sets running statistics to the average of the batch statistics", "[trainer][precise-bn]") {
+  // Two BatchNorms in a row: the second sees the first's training-mode output.
+  Sequential<double> net;
+  auto& bn1 = net.add(std::make_unique<BatchNorm2d<double>>(2), "bn1");
+  net.add(std::make_unique<ReLU<double>>(), "relu");
+  auto& bn2 = net.add(std::make_unique<BatchNorm2d<double>>(2), "bn2");
+  bn1.weight().value.at(1) = 2.0;  // so that bn2's input is not already normalised
+  bn1.bias().value.at(0) = 0.5;
+  std::vector<Tensor<double>> batches;
+  Rng rng(3);
+  for (int k = 0; k < 3; ++k) {
+    Tensor<double> x(Shape{4, 2, 3, 3});
+    for (Index i = 0; i < x.size(); ++i) x.data()[i] = rng.uniform(-1, 1) + 3.0 * k;
+    batches.push_back(x);
+  }
+  // By hand: per batch and channel, the mean and unbiased variance of bn1's input and of bn2's
+  // input (relu(bn1(x)) with batch statistics), then their plain averages over the batches.
+  auto stats = [](const Tensor<double>& x, Index c, double& mean, double& var) {
+    double s = 0, q = 0;
+    const Index m = x.dim(0) * x.dim(2) * x.dim(3);
+    for (Index n = 0; n < x.dim(0); ++n)
+      for (Index p = 0; p < 9; ++p) s += x.at(n, c, p / 3, p % 3);
+    mean = s / m;
+    for (Index n = 0; n < x.dim(0); ++n)
+      for (Index p = 0; p < 9; ++p) q += (x.at(n, c, p / 3, p % 3) - mean) * (x.at(n, c, p / 3, p % 3) - mean);
+    var = q / (m - 1);
+  };
+  double want_mean[2][2] = {}, want_var[2][2] = {};
+  for (const auto& x : batches) {
+    Tensor<double> h(x.shape());
+    for (Index c = 0; c < 2; ++c) {
+      double mu, var;
+      stats(x, c, mu, var);
+      want_mean[0][c] += mu / 3;
+      want_var[0][c] += var / 3;
+      const double biased = var * 35 / 36, g = bn1.weight().value.at(c), b = bn1.bias().value.at(c);
+      for (Index n = 0; n < 4; ++n)
+        for (Index p = 0; p < 9; ++p)
+          h.at(n, c, p / 3, p % 3) = std::max(0.0, g * (x.at(n, c, p / 3, p % 3) - mu) / std::sqrt(biased + 1e-5) + b);
+    }
+    for (Index c = 0; c < 2; ++c) {
+      double mu, var;
+      stats(h, c, mu, var);
+      want_mean[1][c] += mu / 3;
+      want_var[1][c] += var / 3;
+    }
+  }
+  const std::vector<double> weights_before(bn1.weight().value.data(), bn1.weight().value.data() + 2);
+  bn1.set_momentum(0.25);
+  std::vector<Index> calls;
+  const Index found = recompute_batchnorm_statistics(net, 3, [&](Index k) -> const Tensor<double>& {
+    calls.push_back(k);
+    return batches[static_cast<std::size_t>(k)];
+  });
+  CHECK(found == 2);
+  CHECK(calls == std::vector<Index>{0, 1, 2});
+  for (Index c = 0; c < 2; ++c) {
+    CHECK(bn1.running_mean().at(c) == Approx(want_mean[0][c]).epsilon(1e-12));
+    CHECK(bn1.running_var().at(c) == Approx(want_var[0][c]).epsilon(1e-12));
+    CHECK(bn2.running_mean().at(c) == Approx(want_mean[1][c]).epsilon(1e-12));
+    CHECK(bn2.running_var().at(c) == Approx(want_var[1][c]).epsilon(1e-12));
+  }
+  CHECK(bn1.momentum() == 0.25);  // restored
+  CHECK(bn2.momentum() == 0.1);
+  CHECK(bn1.weight().value.at(0) == weights_before[0]);
+  CHECK(bn1.weight().value.at(1) == weights_before[1]);
+  CHECK_THROWS_AS(recompute_batchnorm_statistics(net, 0, [&](Index) -> const Tensor<double>& { return batches[0]; }), ValueError);
+  CHECK_THROWS_AS(bn1.set_momentum(1.5), ValueError);
+  // A model without BatchNorm: nothing to do, no forward pass.
+  Sequential<double> plain;
+  plain.add(std::make_unique<ReLU<double>>(), "relu");
+  calls.clear();
+  CHECK(recompute_batchnorm_statistics(plain, 3, [&](Index k) -> const Tensor<double>& {
+          calls.push_back(k);
+          return batches[0];
+        }) == 0);
+  CHECK(calls.empty());
+  // A failing batch source leaves the momenta as they were.
+  CHECK_THROWS_AS(recompute_batchnorm_statistics(net, 2, [&](Index k) -> const Tensor<double>& {
+                    if (k == 1) throw ValueError("no batch");
+                    return batches[0];
+                  }),
+                  ValueError);
+  CHECK(bn1.momentum() == 0.25);
+}
+
+TEST_CASE("Precise BN over a training set is the same for any thread count, and runs between training and evaluation", "[trainer][precise-bn]") {
+  const ImageDataset d = synthetic(100, 4);
+  AugmentConfig flips = improved_recipe().augment;
+  std::vector<float> stats[2];
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    auto model = make_reference_net<float>(ReferenceNetConfig{});
+    Rng rng(5);
+    init_model(*model, "kaiming_normal", rng);
+    CHECK(recompute_batchnorm_statistics(*model, d, 32, &flips, 9) == 8);  // 3 batches of 32
+    for (auto& b : buffers(*model)) stats[threads - 1].insert(stats[threads - 1].end(), b.tensor->data(), b.tensor->data() + b.tensor->size());
+  }
+  CHECK(stats[0] == stats[1]);
+  CHECK(stats[0].size() == 2 * (16 + 16 + 32 * 6));
+  set_num_threads(2);
+  auto gn = make_reference_net<float>(ReferenceNetConfig{NormKind::Group});
+  CHECK(recompute_batchnorm_statistics(*gn, d, 32, &flips, 9) == 0);
+  auto model = make_reference_net<float>(ReferenceNetConfig{});
+  CHECK_THROWS_AS(recompute_batchnorm_statistics(*model, d, 0, &flips, 9), ValueError);
+
+  // The trainer calls on_epoch_trained after each epoch's steps, before its evaluation: a model
+  // change made there shows in that epoch's test figures.
+  Rng rng(5);
+  init_model(*model, "kaiming_normal", rng);
+  Recipe r = improved_recipe();
+  r.epochs = 2;
+  auto opt = make_optimizer<float>(r);
+  auto schedule = make_schedule(r, 4);
+  TrainerConfig tc;
+  tc.epochs = 2;
+  tc.batch = 25;
+  Trainer<float> trainer(*model, *opt, *schedule, tc);
+  std::vector<std::string> events;
+  trainer.on_epoch_trained = [&](int epoch) {
+    events.push_back("trained " + std::to_string(epoch));
+    if (epoch == 2)
+      for (auto& p : parameters(*model)) p.param->value.zero();  // every class scores 0: loss ln 10
+  };
+  trainer.on_epoch = [&](const EpochRecord& e) { events.push_back("epoch " + std::to_string(e.epoch)); };
+  const RunRecord rec = trainer.fit(d, synthetic(20, 6), &r.augment);
+  CHECK(events == std::vector<std::string>{"trained 1", "epoch 1", "trained 2", "epoch 2"});
+  CHECK(rec.epochs[1].test_loss == Approx(std::log(10.0)).epsilon(1e-6));
+  CHECK(rec.epochs[0].test_loss != Approx(std::log(10.0)).epsilon(1e-6));
+}

@@ -47,9 +47,9 @@ const char* kUsage = R"(usage:
                        [--weight-decay X] [--l1 X] [--schedule piecewise|onecycle|cosine|step|constant]
                        [--dropout X] [--label-smoothing X] [--init xavier_uniform|kaiming_normal|torch|...]
                        [--crop-pad N] [--hflip] [--cutout N] [--no-augment] [--eval-batch N]
-                       [--tta none|flip|shiftN|flip+shiftN] [--tta-flip (= --tta flip)]
+                       [--tta none|flip|shiftN|flip+shiftN] [--tta-flip (= --tta flip)] [--precise-bn on|off]
   glia-cifar10 eval    --checkpoint FILE [--data DIR] [--test-limit N] [--threads N] [--eval-batch N]
-                       [--tta none|flip|shiftN|flip+shiftN] [--tta-flip]
+                       [--tta none|flip|shiftN|flip+shiftN] [--tta-flip] [--precise-bn]
   glia-cifar10 predict --checkpoint FILE IMAGE...
   glia-cifar10 report  RUN_DIR... --out DIR
 
@@ -101,6 +101,12 @@ struct Args {
       throw UsageError(k + " must be a number in [" + detail::cat(lo) + ", " + detail::cat(hi) + "], got '" + v + "'");
     return x;
   }
+  bool on_off(const std::string& k, bool fallback) const {
+    if (!has(k)) return fallback;
+    const std::string& v = opts.at(k);
+    if (v != "on" && v != "off") throw UsageError(k + " must be on or off, got '" + v + "'");
+    return v == "on";
+  }
 };
 
 std::string data_dir(const Args& a) {
@@ -148,7 +154,7 @@ int cmd_train(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"--data", "--norm", "--recipe", "--epochs", "--batch", "--threads", "--seed", "--out", "--train-limit",
           "--test-limit", "--resume", "--optimizer", "--lr", "--momentum", "--weight-decay", "--l1", "--schedule",
-          "--dropout", "--label-smoothing", "--init", "--crop-pad", "--cutout", "--eval-batch", "--tta"},
+          "--dropout", "--label-smoothing", "--init", "--crop-pad", "--cutout", "--eval-batch", "--tta", "--precise-bn"},
          {"--hflip", "--no-augment", "--tta-flip"});
   set_threads(a);
   Recipe r = recipe_by_name(a.str("--recipe", "reference"));
@@ -169,6 +175,7 @@ int cmd_train(int argc, char** argv) {
   if (a.has("--hflip")) r.augment.hflip = true;
   if (a.has("--tta-flip")) r.final_tta = parse_tta("flip");
   r.final_tta = parse_tta(a.str("--tta", r.final_tta.name()));
+  r.precise_bn = a.on_off("--precise-bn", r.precise_bn);
   if (a.has("--no-augment")) {
     r.augment.ssr_p = r.augment.bc_p = 0;
     r.augment.crop_pad = r.augment.cutout = 0;
@@ -199,6 +206,10 @@ int cmd_train(int argc, char** argv) {
   tc.eval_batch = a.integer("--eval-batch", 100, 1, 1 << 20);
   tc.out_dir = out;
   Trainer<float> trainer(*model, *optimizer, *schedule, tc);
+  if (r.precise_bn)
+    trainer.on_epoch_trained = [&](int epoch) {
+      if (epoch == r.epochs) recompute_batchnorm_statistics(*model, train, r.batch, &r.augment, seed);
+    };
   if (a.has("--resume")) {
     const std::string ck = a.str("--resume", "");
     trainer.resume(load_checkpoint(ck));
@@ -220,7 +231,7 @@ int cmd_train(int argc, char** argv) {
                 {"momentum", detail::cat(r.opt.momentum)}, {"weight_decay", detail::cat(r.opt.weight_decay)},
                 {"l1", detail::cat(r.opt.l1)}, {"schedule", r.schedule}, {"dropout", detail::cat(r.dropout)},
                 {"label_smoothing", detail::cat(r.label_smoothing)}, {"init", r.init},
-                {"final_tta", r.final_tta.name()},
+                {"final_tta", r.final_tta.name()}, {"precise_bn", r.precise_bn ? "on" : "off"},
                 {"augment", detail::cat("ssr_p=", r.augment.ssr_p, " bc_p=", r.augment.bc_p, " crop_pad=", r.augment.crop_pad,
                                         " hflip=", r.augment.hflip, " cutout=", r.augment.cutout)},
                 {"seed", std::to_string(seed)}, {"threads", std::to_string(num_threads())},
@@ -259,12 +270,24 @@ int cmd_train(int argc, char** argv) {
 }
 
 int cmd_eval(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--data", "--checkpoint", "--test-limit", "--threads", "--eval-batch", "--tta"}, {"--tta-flip"});
+  Args a(argc, argv, 2, {"--data", "--checkpoint", "--test-limit", "--threads", "--eval-batch", "--tta"}, {"--tta-flip", "--precise-bn"});
   set_threads(a);
   if (!a.has("--checkpoint")) throw UsageError("eval needs --checkpoint FILE");
   std::vector<std::string> names;
-  auto model = load_model(a.str("--checkpoint", ""), &names);
+  const std::string ck = a.str("--checkpoint", "");
+  auto model = load_model(ck, &names);
   const ImageDataset test = load_dataset(data_dir(a), false, a.integer("--test-limit", 0, 0, 1 << 30));
+  if (a.has("--precise-bn")) {
+    // As training with --precise-bn on does after its last epoch: the run's seed and batch size,
+    // the improved recipe's augmentation (horizontal flips).
+    const Checkpoint c = load_checkpoint(ck);
+    const ImageDataset train = load_dataset(data_dir(a), true, 0);
+    AugmentConfig flips = improved_recipe().augment;
+    const Index layers = recompute_batchnorm_statistics(*model, train, std::stol(c.meta_at("batch")), &flips,
+                                                        std::stoull(c.meta_at("seed")));
+    std::printf("recomputed the statistics of %ld BatchNorm layers over the %ld training images\n", static_cast<long>(layers),
+                static_cast<long>(train.size()));
+  }
   const TestTimeAugmentation tta = parse_tta(a.str("--tta", a.has("--tta-flip") ? "flip" : "none"));
   const EvalResult r = evaluate(*model, test, a.integer("--eval-batch", 100, 1, 1 << 20), nullptr, tta);
   std::printf("test loss %.4f, accuracy %.2f%% (%lld/%lld), test-time augmentation %s\n", r.loss, 100.0 * r.accuracy(),

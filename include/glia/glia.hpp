@@ -43,6 +43,7 @@
 #include "glia/tensor/tensor.hpp"
 #include "glia/train/checkpoint.hpp"
 #include "glia/train/metrics.hpp"
+#include "glia/train/precise_bn.hpp"
 #include "glia/train/progress.hpp"
 #include "glia/train/recipe.hpp"
 #include "glia/train/trainer.hpp"

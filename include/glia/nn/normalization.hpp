@@ -15,9 +15,12 @@
 //   same in train and eval. ValueError unless G divides C. Caches input, mean and rstd per (n, g).
 // LayerNorm(C, eps): the reference network's "layer norm": normalise each sample over all of
 //   (C, H, W), then a per-channel affine. It is exactly GroupNorm with one group.
+// recompute_batchnorm_statistics(model, batches, next_batch): "precise BN" (below).
 #pragma once
 
 #include <cmath>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "glia/kernels/norm.hpp"
@@ -68,6 +71,11 @@ class BatchNorm2d : public AffineNorm<T> {
 
   Tensor<T>& running_mean() { return running_mean_; }
   Tensor<T>& running_var() { return running_var_; }
+  double momentum() const { return momentum_; }
+  void set_momentum(double m) {
+    if (!(m >= 0 && m <= 1)) throw ValueError(detail::cat(name(), ": momentum must be in [0, 1], got ", m));
+    momentum_ = m;
+  }
 
   std::string name() const override { return detail::cat("BatchNorm2d(", this->c_, ")"); }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
@@ -172,5 +180,39 @@ class LayerNorm : public GroupNorm<T> {
   explicit LayerNorm(Index channels, double eps = 1e-5) : GroupNorm<T>(1, channels, eps) {}
   std::string name() const override { return detail::cat("LayerNorm(", this->c_, ")"); }
 };
+
+// Precise BatchNorm statistics (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021). The
+// running mean and variance kept with momentum 0.1 describe the last few dozen training batches,
+// taken while the weights still moved; evaluation is better served by their plain average over
+// many batches of the final model. This runs `batches` training-mode forward passes,
+// next_batch(k) giving the input of pass k (k = 0, 1, ...), and leaves every BatchNorm2d's
+// running_mean / running_var equal to the average of its batch means / unbiased variances over
+// those passes (momentum 1/(k+1) at pass k; the momenta are restored afterwards). Other layers
+// run in training mode too (dropout draws masks). Parameters are not touched. Returns the number
+// of BatchNorm2d layers found; with none, nothing is run.
+template <typename T, typename NextBatch>
+Index recompute_batchnorm_statistics(Module<T>& model, Index batches, NextBatch&& next_batch) {
+  if (batches < 1) throw ValueError(detail::cat("recompute_batchnorm_statistics: batches must be >= 1, got ", batches));
+  std::vector<std::pair<BatchNorm2d<T>*, double>> norms;  // and their momenta
+  visit(model, [&](const std::string&, Module<T>& m) {
+    if (auto* bn = dynamic_cast<BatchNorm2d<T>*>(&m)) norms.emplace_back(bn, bn->momentum());
+  });
+  if (norms.empty()) return 0;
+  auto restore = [&] {
+    for (auto& n : norms) n.first->set_momentum(n.second);
+  };
+  try {
+    for (Index k = 0; k < batches; ++k) {
+      for (auto& n : norms) n.first->set_momentum(1.0 / static_cast<double>(k + 1));
+      const Tensor<T>& x = next_batch(k);
+      model.forward(x, Mode::Train);
+    }
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  return static_cast<Index>(norms.size());
+}
 
 }  // namespace glia

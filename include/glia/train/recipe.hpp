@@ -9,8 +9,10 @@
 //   "improved"   the same network trained for accuracy: horizontal flip, no dropout, SGD with
 //                Nesterov momentum 0.9 and weight decay 1e-3 (not on biases or norm
 //                parameters), OneCycle learning rate peaking at 0.025, batch 32, label smoothing
-//                0.1, 30 epochs; the final model is also evaluated with test-time augmentation
-//                flip+shift1 (the image, its mirror and two 1-pixel translations, each mirrored).
+//                0.1, 30 epochs; after the last epoch the BatchNorm statistics are recomputed
+//                over one pass of the training set (precise BN), and the final model is also
+//                evaluated with test-time augmentation flip+shift1 (the image, its mirror and
+//                two 1-pixel translations, each mirrored).
 // Either can be changed field by field (the example's flags do that). make_optimizer,
 // make_schedule and init_model turn a recipe into objects. ValueError for an unknown name.
 #pragma once
@@ -43,6 +45,7 @@ struct Recipe {
   double dropout = 0.01;
   double label_smoothing = 0.0;
   TestTimeAugmentation final_tta;  // also report the final model with these test-time views
+  bool precise_bn = false;  // after the last epoch, recompute BatchNorm statistics (train/precise_bn.hpp)
 };
 
 inline Recipe reference_recipe() {
@@ -82,6 +85,7 @@ inline Recipe improved_recipe() {
   r.label_smoothing = 0.1;
   r.final_tta.flip = true;
   r.final_tta.shift = 1;
+  r.precise_bn = true;
   return r;
 }
 

@@ -17,7 +17,8 @@
 // equals an uninterrupted one. A non-finite loss stops training with NumericError naming the
 // epoch and step; metrics.json then says "stopped: ..." and the last good checkpoint is kept.
 // The trainer never prints: progress goes to the on_batch / on_epoch callbacks
-// (train/progress.hpp has a console printer). It knows no particular layer.
+// (train/progress.hpp has a console printer); on_epoch_trained runs between an epoch's training
+// and its evaluation. It knows no particular layer.
 #pragma once
 
 #include <chrono>
@@ -168,6 +169,11 @@ class Trainer {
 
   std::function<void(const BatchEvent&)> on_batch;
   std::function<void(const EpochRecord&)> on_epoch;
+  // Called with the epoch number after the epoch's last optimiser step, before its evaluation
+  // and checkpoint: a place to change the model's state for evaluation, e.g. to recompute
+  // BatchNorm statistics after the last epoch (train/precise_bn.hpp). Its time counts as
+  // training time.
+  std::function<void(int)> on_epoch_trained;
 
   // The run's record (filled by fit; set name/recipe/config before fit to have them saved).
   RunRecord& record() { return record_; }
@@ -221,6 +227,7 @@ class Trainer {
                               static_cast<double>(correct) / static_cast<double>(seen), static_cast<Index>(seen), secs});
         }
       }
+      if (on_epoch_trained) on_epoch_trained(epoch);
       const double train_secs = seconds_since(t0);
       train_seconds_ += train_secs;
       train_images_ += seen;

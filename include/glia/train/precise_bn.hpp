@@ -1,0 +1,42 @@
+// glia/train/precise_bn.hpp: precise BatchNorm statistics from a training set.
+//
+// recompute_batchnorm_statistics(model, train, batch, augment, seed) runs one pass over the
+// training set, in floor(size / batch) full batches (at least one: a set smaller than a batch is
+// one batch of all its images) in the order shuffled_indices(size, seed, 0) (epoch 0, which
+// training never uses), each built by make_batch with the given augmentation seeded by
+// (seed, kPreciseBnStep + k), and sets every BatchNorm2d's running statistics to the average
+// over those batches (nn/normalization.hpp). The same arguments give bitwise the same
+// statistics for any thread count. Returns the number of BatchNorm2d layers (0: nothing ran).
+// Errors as make_batch's (ValueError for batch < 1).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "glia/data/augment.hpp"
+#include "glia/data/dataset.hpp"
+#include "glia/data/loader.hpp"
+#include "glia/nn/normalization.hpp"
+
+namespace glia {
+
+// Augmentation steps of the recalibration batches: far above any training step.
+constexpr std::uint64_t kPreciseBnStep = std::uint64_t(1) << 48;
+
+template <typename T>
+Index recompute_batchnorm_statistics(Module<T>& model, const ImageDataset& train, Index batch,
+                                     const AugmentConfig* augment, std::uint64_t seed) {
+  if (batch < 1) throw ValueError(detail::cat("recompute_batchnorm_statistics: batch must be >= 1, got ", batch));
+  if (train.size() == 0) throw ValueError("recompute_batchnorm_statistics: the training set is empty");
+  const Index n = std::min(batch, train.size());
+  const std::vector<Index> order = shuffled_indices(train.size(), seed, 0);
+  Tensor<T> x;
+  std::vector<std::int32_t> y;
+  return recompute_batchnorm_statistics(model, train.size() / n, [&](Index k) -> const Tensor<T>& {
+    make_batch(x, y, train, order.data() + k * n, n, augment, seed, kPreciseBnStep + static_cast<std::uint64_t>(k));
+    return x;
+  });
+}
+
+}  // namespace glia
