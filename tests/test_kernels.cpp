@@ -93,6 +93,57 @@ TEST_CASE("Fast convolution matches the naive direct convolution", "[kernels][co
   }
 }
 
+TEST_CASE("Direct 3x3 convolution matches the naive one, forward and input gradient, in float and double", "[kernels][conv]") {
+  // Widths that are multiples of 16 take the direct kernel for every packet size up to 16 floats;
+  // they cover one and two packets a row, output-channel tails (Cout % 8), one input channel and
+  // one-row images.
+  struct Case {
+    Index n, cin, h, w, cout;
+  };
+  const Case cases[] = {{3, 3, 32, 32, 16}, {2, 16, 16, 16, 8}, {2, 8, 16, 16, 32}, {1, 1, 5, 48, 10},
+                        {2, 5, 1, 16, 3},   {3, 32, 16, 64, 9}, {1, 7, 3, 16, 17}};
+  auto run = [&](auto zero, double tolerance) {
+    using T = decltype(zero);
+    for (const Case& c : cases) {
+      INFO("case n=" << c.n << " cin=" << c.cin << " " << c.h << "x" << c.w << " cout=" << c.cout << " T=" << sizeof(T));
+      Conv2dGeometry g{c.n, PatchGeometry{c.cin, c.h, c.w, 3, 3, 1, 1}, c.cout};
+      REQUIRE(g.template direct_3x3<T>());
+      Rng rng(11);
+      Tensor<T> x(Shape{c.n, c.cin, c.h, c.w}), w(Shape{c.cout, c.cin, 3, 3}), b(Shape{c.cout}), dy(Shape{c.n, c.cout, c.h, c.w});
+      x.uniform_(rng, -1, 1);
+      w.uniform_(rng, -1, 1);
+      b.uniform_(rng, -1, 1);
+      dy.uniform_(rng, -1, 1);
+      auto worst = [](const Tensor<T>& a, const Tensor<T>& r) {
+        double m = 0;
+        for (Index i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - double(r[i])));
+        return m;
+      };
+      Tensor<T> y(dy.shape()), y_ref(dy.shape());
+      Conv2dWorkspace<T> ws;
+      y.fill(T(7));
+      conv2d_forward(y.data(), x.data(), w.data(), b.data(), g, ws);
+      conv2d_forward_naive(y_ref.data(), x.data(), w.data(), b.data(), g);
+      CHECK(worst(y, y_ref) < tolerance);
+      conv2d_forward(y.data(), x.data(), w.data(), static_cast<const T*>(nullptr), g, ws);  // no bias
+      conv2d_forward_naive(y_ref.data(), x.data(), w.data(), static_cast<const T*>(nullptr), g);
+      CHECK(worst(y, y_ref) < tolerance);
+      Tensor<T> dx(x.shape()), dx_ref(x.shape()), dw(w.shape()), dw_ref(w.shape()), db(b.shape()), db_ref(b.shape());  // dw, db: other tests
+      dx.fill(T(7));
+      conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), g, ws);
+      conv2d_backward_naive(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(), g);
+      CHECK(worst(dx, dx_ref) < tolerance);
+    }
+  };
+  run(0.0f, 1e-4);
+  run(0.0, 1e-12);
+  // Not direct: another kernel size, stride or padding, or a width off the packet size.
+  CHECK_FALSE((Conv2dGeometry{1, PatchGeometry{4, 16, 16, 3, 3, 2, 1}, 4}.direct_3x3<float>()));
+  CHECK_FALSE((Conv2dGeometry{1, PatchGeometry{4, 16, 16, 3, 3, 1, 0}, 4}.direct_3x3<float>()));
+  CHECK_FALSE((Conv2dGeometry{1, PatchGeometry{4, 16, 16, 5, 5, 1, 1}, 4}.direct_3x3<float>()));
+  if (conv3x3_packet_size<float>() > 1) CHECK_FALSE((Conv2dGeometry{1, PatchGeometry{4, 16, 17, 3, 3, 1, 1}, 4}.direct_3x3<float>()));
+}
+
 TEST_CASE("Convolution backward matches the naive adjoint, on both input-gradient paths", "[kernels][conv]") {
   struct Case {
     Index n, cin, h, w, cout, k, s, p;
@@ -108,7 +159,7 @@ TEST_CASE("Convolution backward matches the naive adjoint, on both input-gradien
     INFO("case n=" << c.n << " cin=" << c.cin << " " << c.h << "x" << c.w << " cout=" << c.cout << " k=" << c.k
                    << " s=" << c.s << " p=" << c.p);
     Conv2dGeometry g{c.n, PatchGeometry{c.cin, c.h, c.w, c.k, c.k, c.s, c.p}, c.cout};
-    CHECK(g.input_grad_by_flipped_kernel() == c.flipped);
+    CHECK(g.input_grad_by_flipped_kernel() == c.flipped);  // the direct 3x3 kernel, where it applies, comes first
     Rng rng(3);
     Tensor<double> x(Shape{c.n, c.cin, c.h, c.w}), w(Shape{c.cout, c.cin, c.k, c.k});
     Tensor<double> dy(Shape{c.n, c.cout, g.patch.out_h(), g.patch.out_w()});

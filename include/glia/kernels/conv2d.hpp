@@ -24,6 +24,7 @@
 // thread count. The workspace grows on first use and is reused: no allocation after that.
 #pragma once
 
+#include "glia/kernels/conv3x3_direct.hpp"
 #include "glia/kernels/im2col.hpp"
 #include "glia/kernels/parallel.hpp"
 #include "glia/tensor/tensor.hpp"
@@ -50,6 +51,14 @@ struct Conv2dGeometry {
     return !is_pointwise() && patch.stride == 1 && patch.kernel_h == patch.kernel_w && patch.pad <= patch.kernel_h - 1 &&
            patch.channels >= 16 && patch.height * patch.width >= 256;
   }
+  // Whether a 3x3, stride-1, padding-1 convolution runs on the direct kernel
+  // (kernels/conv3x3_direct.hpp) instead of im2col + GEMM: its forward pass, and its input
+  // gradient, which is then the direct convolution of dY with the flipped kernel.
+  template <typename T>
+  bool direct_3x3() const {
+    return patch.kernel_h == 3 && patch.kernel_w == 3 && patch.stride == 1 && patch.pad == 1 &&
+           conv3x3_direct_applies(patch.width, conv3x3_packet_size<T>());
+  }
   // The geometry of that convolution: dY_n as an image [Cout, Ho, Wo], padded by k-1-pad.
   PatchGeometry flipped_patch() const {
     return PatchGeometry{out_channels, patch.out_h(), patch.out_w(), patch.kernel_h, patch.kernel_w, 1,
@@ -62,6 +71,8 @@ struct Conv2dWorkspace {
   Tensor<T> col;        // [threads, K*P] im2col scratch
   Tensor<T> dcol;       // [threads, K*P] W^T dY scratch, or [threads, Cout*k*k*H*W] col'(dY)
   Tensor<T> w_flipped;  // [Cin, Cout*k*k]: Wf of the flipped-kernel input gradient
+  Tensor<T> padded;     // [threads, C*(H+2)*(W+2)]: x_n or dY_n with a zero border (direct 3x3)
+  Tensor<T> w_packed;   // W, or Wf in backward, packed for the direct 3x3 kernel
   Tensor<T> partial_w;  // [chunks, Cout*K]
   Tensor<T> partial_b;  // [chunks, Cout]
 };
@@ -73,6 +84,18 @@ template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dGeometry& g,
                     Conv2dWorkspace<T>& ws) {
   const Index K = g.k(), P = g.p(), Cout = g.out_channels;
+  if (g.template direct_3x3<T>()) {
+    const Index Cin = g.patch.channels, H = g.patch.height, W = g.patch.width, np = conv3x3_padded_size(Cin, H, W);
+    ws.padded.resize(Shape{num_threads(), np});
+    ws.w_packed.resize(Shape{conv3x3_packed_weights_size(Cout, Cin)});
+    conv3x3_pack_weights(ws.w_packed.data(), w, Cout, Cin);
+    parallel_for(g.batch, [&](Index n) {
+      T* xp = ws.padded.data() + thread_index() * np;
+      conv3x3_pad(xp, x + n * g.in_size(), Cin, H, W);
+      conv3x3_direct(y + n * g.out_size(), xp, ws.w_packed.data(), b, Cin, Cout, H, W);
+    });
+    return;
+  }
   const bool direct = g.is_pointwise();
   if (!direct) ws.col.resize(Shape{num_threads(), K * P});
   ConstMatrixMap<T> W(w, Cout, K);
@@ -95,19 +118,27 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
                      const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
   const Index K = g.k(), P = g.p(), Cout = g.out_channels, Cin = g.patch.channels;
   const bool direct = g.is_pointwise();
-  const bool flipped = dx && g.input_grad_by_flipped_kernel();
+  const bool direct_flipped = dx && g.template direct_3x3<T>();
+  const bool flipped = dx && (direct_flipped || g.input_grad_by_flipped_kernel());
   const PatchGeometry fp = g.flipped_patch();
   const Index KF = fp.col_rows(), HW = g.patch.height * g.patch.width;  // col'(dY_n) is [KF, HW]
+  const Index np = conv3x3_padded_size(Cout, g.patch.height, g.patch.width);  // padded dY_n (direct)
   const Chunks chunks(g.batch, kConvReduceChunks);
   if (!direct) ws.col.resize(Shape{num_threads(), K * P});
   if (flipped) {
-    ws.dcol.resize(Shape{num_threads(), KF * HW});
     // Wf[c, (o*k + i)*k + j] = W[o, c, k-1-i, k-1-j]
     ws.w_flipped.resize(Shape{Cin, KF});
     const Index kk = g.patch.kernel_h * g.patch.kernel_w;
     for (Index c = 0; c < Cin; ++c)
       for (Index o = 0; o < Cout; ++o)
         for (Index t = 0; t < kk; ++t) ws.w_flipped.data()[c * KF + o * kk + t] = w[(o * Cin + c) * kk + (kk - 1 - t)];
+    if (direct_flipped) {
+      ws.padded.resize(Shape{num_threads(), np});
+      ws.w_packed.resize(Shape{conv3x3_packed_weights_size(Cin, Cout)});
+      conv3x3_pack_weights(ws.w_packed.data(), ws.w_flipped.data(), Cin, Cout);
+    } else {
+      ws.dcol.resize(Shape{num_threads(), KF * HW});
+    }
   } else if (!direct && dx) {
     ws.dcol.resize(Shape{num_threads(), K * P});
   }
@@ -133,6 +164,10 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
       T* dxn = dx + n * g.in_size();
       if (direct) {
         MatrixMap<T>(dxn, K, P).noalias() = W.transpose() * DY;
+      } else if (direct_flipped) {
+        T* dyp = ws.padded.data() + thread_index() * np;
+        conv3x3_pad(dyp, dy + n * g.out_size(), Cout, g.patch.height, g.patch.width);
+        conv3x3_direct(dxn, dyp, ws.w_packed.data(), static_cast<const T*>(nullptr), Cout, Cin, g.patch.height, g.patch.width);
       } else if (flipped) {
         T* dcol = ws.dcol.data() + thread_index() * KF * HW;
         im2col(dcol, dy + n * g.out_size(), fp);
