@@ -3,6 +3,7 @@
 
 #include <glia/optim/lr_schedule.hpp>
 #include <glia/optim/optimizer.hpp>
+#include <glia/optim/weight_average.hpp>
 #include <glia/nn/linear.hpp>
 
 using namespace glia;
@@ -132,4 +133,36 @@ TEST_CASE("Step and cosine schedules", "[optim][schedule]") {
   CHECK(co.lr(10) == Approx(0.1));
   CHECK(co.lr(60) == Approx(0.05));
   CHECK(co.lr(110) == Approx(0.0).margin(1e-15));
+}
+
+TEST_CASE("WeightAverage is an exponential moving average of the values", "[optim][average]") {
+  WeightAverage<double> avg(0.75);
+  Tensor<double> w(Shape{3});
+  w.at(0) = 1;
+  w.at(1) = -2;
+  w.at(2) = 4;
+  CHECK_THROWS_AS(avg.update(w), ValueError);  // not started
+  avg.start(w);
+  // avg = 0.75 avg + 0.25 w, twice, with w changed in between.
+  w.at(0) = 5;
+  avg.update(w);  // 0.75*1 + 0.25*5 = 2
+  w.at(1) = 2;
+  avg.update(w);  // element 1 was -2 at the first update, now 0.75*(-2) + 0.25*2 = -1
+  CHECK(avg.average().at(0) == Approx(0.75 * 2 + 0.25 * 5).epsilon(1e-15));
+  CHECK(avg.average().at(1) == Approx(-1).epsilon(1e-15));
+  CHECK(avg.average().at(2) == Approx(4).epsilon(1e-15));
+  Tensor<double> out(Shape{3});
+  avg.copy_to(out);
+  CHECK(out.at(0) == avg.average().at(0));
+  Tensor<double> wrong(Shape{4});
+  CHECK_THROWS_AS(avg.update(wrong), ShapeError);
+  CHECK_THROWS_AS(avg.copy_to(wrong), ShapeError);
+  CHECK_THROWS_AS(WeightAverage<double>(1.0), ValueError);
+  CHECK_THROWS_AS(WeightAverage<double>(-0.1), ValueError);
+  // Decay 0 follows the values exactly.
+  WeightAverage<double> none(0.0);
+  none.start(w);
+  w.at(2) = 9;
+  none.update(w);
+  CHECK(none.average().at(2) == 9);
 }

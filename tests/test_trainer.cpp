@@ -420,3 +420,103 @@ TEST_CASE("Precise BN over a training set is the same for any thread count, and 
   CHECK(rec.epochs[1].test_loss == Approx(std::log(10.0)).epsilon(1e-6));
   CHECK(rec.epochs[0].test_loss != Approx(std::log(10.0)).epsilon(1e-6));
 }
+
+namespace {
+
+// Trains the reference net for 3 epochs with weight averaging from epoch 2 (decay 0.9),
+// optionally resuming, or "killed" by an exception after epoch stop_after (its checkpoint is
+// written by then); live holds the weights after every step, as on_batch sees them.
+struct AveragedRun {
+  std::vector<float> weights;
+  std::vector<std::vector<float>> live;
+};
+struct Killed {};
+AveragedRun train_averaged(const std::string& out, const std::string& resume = "", int stop_after = 0) {
+  const ImageDataset train_set = synthetic(96, 1), test_set = synthetic(32, 2);
+  Recipe r = improved_recipe();
+  auto model = make_reference_net<float>(ReferenceNetConfig{});
+  Rng rng(7);
+  init_model(*model, r.init, rng);
+  auto opt = make_optimizer<float>(r);
+  auto sched = make_schedule(r, 6);
+  TrainerConfig tc;
+  tc.epochs = 3;
+  tc.batch = 16;
+  tc.seed = 3;
+  tc.average_decay = 0.9;
+  tc.average_from = 2;
+  tc.out_dir = out;
+  Trainer<float> t(*model, *opt, *sched, tc);
+  if (!resume.empty()) t.resume(load_checkpoint(resume));
+  AveragedRun run;
+  t.on_batch = [&](const BatchEvent&) { run.live.emplace_back(t.parameters().values().begin(), t.parameters().values().end()); };
+  t.on_epoch = [&](const EpochRecord& e) {
+    if (e.epoch == stop_after) throw Killed{};
+  };
+  try {
+    t.fit(train_set, test_set, &r.augment);
+  } catch (const Killed&) {
+  }
+  run.weights.assign(t.parameters().values().begin(), t.parameters().values().end());
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("Weight averaging: the final weights are the EMA of the weights after each step, and resume exactly", "[trainer][average]") {
+  TempDir full, part, one;
+  const AveragedRun run = train_averaged(full.path);
+  REQUIRE(run.live.size() == 18);  // 6 steps in each of 3 epochs
+  // By hand, in double: the average starts at the weights epoch 1 ended with (after step 6)
+  // and takes in the weights after each of the 12 steps of epochs 2 and 3.
+  std::vector<double> want(run.live[5].begin(), run.live[5].end());
+  for (std::size_t s = 6; s < 18; ++s)
+    for (std::size_t i = 0; i < want.size(); ++i) want[i] = 0.9 * want[i] + 0.1 * static_cast<double>(run.live[s][i]);
+  REQUIRE(run.weights.size() == want.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < want.size(); ++i)
+    worst = std::max(worst, std::abs(static_cast<double>(run.weights[i]) - want[i]) / (1e-3 + std::abs(want[i])));
+  CHECK(worst < 1e-5);
+  CHECK(!same_bits(run.weights, run.live.back()));  // the model holds the average, not the last step
+
+  // Killed after epoch 2 (the average under way, in the checkpoint), resumed: bitwise the same.
+  train_averaged(part.path, "", 2);
+  CHECK(load_checkpoint(part.path + "/last.ckpt").has("average/weights"));
+  const AveragedRun resumed = train_averaged(part.path, part.path + "/last.ckpt");
+  CHECK(resumed.live.size() == 6);
+  CHECK(same_bits(run.weights, resumed.weights));
+  // Killed after epoch 1: no average yet; the resumed run starts it as an uninterrupted one does.
+  train_averaged(one.path, "", 1);
+  CHECK(!load_checkpoint(one.path + "/last.ckpt").has("average/weights"));
+  CHECK(same_bits(run.weights, train_averaged(one.path, one.path + "/last.ckpt").weights));
+}
+TEST_CASE("Weight averaging refuses a start outside the run and a checkpoint without the average", "[trainer][average][errors]") {
+  auto model = make_reference_net<float>(ReferenceNetConfig{});
+  Recipe r = improved_recipe();
+  auto opt = make_optimizer<float>(r);
+  auto sched = make_schedule(r, 6);
+  TrainerConfig tc;
+  tc.epochs = 3;
+  tc.average_decay = 0.9;
+  for (int from : {0, 4}) {
+    tc.average_from = from;
+    CHECK_THROWS_AS(Trainer<float>(*model, *opt, *sched, tc), ValueError);
+  }
+  // A run without averaging, 2 epochs; continuing it with averaging from epoch 2 needs the
+  // average of epoch 2, which its checkpoint lacks: a clear error naming the file.
+  TempDir dir;
+  train(NormKind::Batch, 2, 2, dir.path);
+  auto model2 = make_reference_net<float>(ReferenceNetConfig{});
+  Recipe ref = reference_recipe();
+  auto opt2 = make_optimizer<float>(ref);
+  tc.average_from = 2;
+  tc.batch = 16;
+  tc.seed = 7;
+  Trainer<float> t(*model2, *opt2, *sched, tc);
+  try {
+    t.resume(load_checkpoint(dir.path + "/last.ckpt"));
+    FAIL("resume accepted a checkpoint without the average");
+  } catch (const ValueError& e) {
+    CHECK_THAT(e.what(), Catch::Matchers::Contains("last.ckpt") && Catch::Matchers::Contains("average/weights"));
+  }
+}

@@ -48,6 +48,7 @@ const char* kUsage = R"(usage:
                        [--dropout X] [--label-smoothing X] [--init xavier_uniform|kaiming_normal|torch|...]
                        [--crop-pad N] [--hflip] [--cutout N] [--no-augment] [--eval-batch N]
                        [--tta none|flip|shiftN|flip+shiftN] [--tta-flip (= --tta flip)] [--precise-bn on|off]
+                       [--average-decay D] [--average-from EPOCH]
   glia-cifar10 eval    --checkpoint FILE [--data DIR] [--test-limit N] [--threads N] [--eval-batch N]
                        [--tta none|flip|shiftN|flip+shiftN] [--tta-flip] [--precise-bn]
   glia-cifar10 predict --checkpoint FILE IMAGE...
@@ -154,7 +155,8 @@ int cmd_train(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"--data", "--norm", "--recipe", "--epochs", "--batch", "--threads", "--seed", "--out", "--train-limit",
           "--test-limit", "--resume", "--optimizer", "--lr", "--momentum", "--weight-decay", "--l1", "--schedule",
-          "--dropout", "--label-smoothing", "--init", "--crop-pad", "--cutout", "--eval-batch", "--tta", "--precise-bn"},
+          "--dropout", "--label-smoothing", "--init", "--crop-pad", "--cutout", "--eval-batch", "--tta", "--precise-bn",
+          "--average-decay", "--average-from"},
          {"--hflip", "--no-augment", "--tta-flip"});
   set_threads(a);
   Recipe r = recipe_by_name(a.str("--recipe", "reference"));
@@ -176,6 +178,8 @@ int cmd_train(int argc, char** argv) {
   if (a.has("--tta-flip")) r.final_tta = parse_tta("flip");
   r.final_tta = parse_tta(a.str("--tta", r.final_tta.name()));
   r.precise_bn = a.on_off("--precise-bn", r.precise_bn);
+  r.average_decay = a.real("--average-decay", r.average_decay, 0.0, 0.999999);
+  r.average_from = static_cast<int>(a.integer("--average-from", std::min(r.average_from, r.epochs), 1, r.epochs));
   if (a.has("--no-augment")) {
     r.augment.ssr_p = r.augment.bc_p = 0;
     r.augment.crop_pad = r.augment.cutout = 0;
@@ -203,6 +207,8 @@ int cmd_train(int argc, char** argv) {
   tc.seed = seed;
   tc.label_smoothing = r.label_smoothing;
   tc.final_tta = r.final_tta;
+  tc.average_decay = r.average_decay;
+  tc.average_from = r.average_from;
   tc.eval_batch = a.integer("--eval-batch", 100, 1, 1 << 20);
   tc.out_dir = out;
   Trainer<float> trainer(*model, *optimizer, *schedule, tc);
@@ -232,6 +238,7 @@ int cmd_train(int argc, char** argv) {
                 {"l1", detail::cat(r.opt.l1)}, {"schedule", r.schedule}, {"dropout", detail::cat(r.dropout)},
                 {"label_smoothing", detail::cat(r.label_smoothing)}, {"init", r.init},
                 {"final_tta", r.final_tta.name()}, {"precise_bn", r.precise_bn ? "on" : "off"},
+                {"average", r.average_decay > 0 ? detail::cat("decay=", r.average_decay, " from_epoch=", r.average_from) : "off"},
                 {"augment", detail::cat("ssr_p=", r.augment.ssr_p, " bc_p=", r.augment.bc_p, " crop_pad=", r.augment.crop_pad,
                                         " hflip=", r.augment.hflip, " cutout=", r.augment.cutout)},
                 {"seed", std::to_string(seed)}, {"threads", std::to_string(num_threads())},

@@ -35,6 +35,7 @@
 #include "glia/nn/sequential.hpp"
 #include "glia/optim/lr_schedule.hpp"
 #include "glia/optim/optimizer.hpp"
+#include "glia/optim/weight_average.hpp"
 #include "glia/report/json.hpp"
 #include "glia/report/run_record.hpp"
 #include "glia/report/svg.hpp"

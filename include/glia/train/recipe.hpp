@@ -46,6 +46,8 @@ struct Recipe {
   double label_smoothing = 0.0;
   TestTimeAugmentation final_tta;  // also report the final model with these test-time views
   bool precise_bn = false;  // after the last epoch, recompute BatchNorm statistics (train/precise_bn.hpp)
+  double average_decay = 0;  // > 0: the final weights are an EMA of the weights (TrainerConfig)
+  int average_from = 1;      // the first epoch of the average
 };
 
 inline Recipe reference_recipe() {

@@ -7,6 +7,9 @@
 //     config.batch, keeping the last partial batch;
 //   - per step: builds the batch (augmentation seeded by (seed, step), data/augment.hpp),
 //     zeroes gradients, forward (train mode), loss, backward, optimiser step at schedule.lr(step);
+//   - with config.average_decay > 0, from epoch config.average_from on, updates an exponential
+//     moving average of the weights after every step (optim/weight_average.hpp); after the
+//     last epoch's last step the model's weights are replaced by that average;
 //   - evaluates on the test set (eval mode) and records an EpochRecord;
 //   - if config.out_dir is set: saves last.ckpt (and best.ckpt when the test accuracy
 //     improved), then rewrites log.csv and metrics.json, each atomically (temp file + rename).
@@ -18,7 +21,8 @@
 // epoch and step; metrics.json then says "stopped: ..." and the last good checkpoint is kept.
 // The trainer never prints: progress goes to the on_batch / on_epoch callbacks
 // (train/progress.hpp has a console printer); on_epoch_trained runs between an epoch's training
-// and its evaluation. It knows no particular layer.
+// (and the swap to the averaged weights) and its evaluation. It knows no particular layer, so
+// the running statistics of norm layers are not averaged: recompute them in on_epoch_trained.
 #pragma once
 
 #include <chrono>
@@ -36,6 +40,7 @@
 #include "glia/nn/loss.hpp"
 #include "glia/optim/lr_schedule.hpp"
 #include "glia/optim/optimizer.hpp"
+#include "glia/optim/weight_average.hpp"
 #include "glia/report/run_record.hpp"
 #include "glia/train/checkpoint.hpp"
 #include "glia/train/metrics.hpp"
@@ -52,6 +57,11 @@ struct TrainerConfig {
   // record it as RunRecord::final_test_accuracy_tta (and final_tta, its name); the per-epoch
   // figures, the best checkpoint and last_eval() stay plain.
   TestTimeAugmentation final_tta;
+  // If > 0: the final weights are an exponential moving average with this decay, updated after
+  // every step from the start of epoch average_from (1-based) on; the epochs before the last
+  // are evaluated with the live weights.
+  double average_decay = 0.0;
+  int average_from = 1;
   std::string out_dir;  // empty: write nothing
 };
 
@@ -160,10 +170,13 @@ class Trainer {
  public:
   Trainer(Module<T>& model, Optimizer<T>& optimizer, const LrSchedule& schedule, TrainerConfig config)
       : model_(model), opt_(optimizer), schedule_(schedule), cfg_(std::move(config)), flat_(model),
-        loss_(cfg_.label_smoothing) {
+        loss_(cfg_.label_smoothing), average_(cfg_.average_decay) {
     if (cfg_.epochs < 1) throw ValueError(detail::cat("Trainer: epochs must be >= 1, got ", cfg_.epochs));
     if (cfg_.batch < 1) throw ValueError(detail::cat("Trainer: batch size must be >= 1, got ", cfg_.batch));
     if (cfg_.eval_batch < 1) throw ValueError(detail::cat("Trainer: eval batch size must be >= 1, got ", cfg_.eval_batch));
+    if (averaging() && (cfg_.average_from < 1 || cfg_.average_from > cfg_.epochs))
+      throw ValueError(detail::cat("Trainer: weight averaging must start in an epoch from 1 to ", cfg_.epochs, ", got ",
+                                   cfg_.average_from));
     opt_.resize_state(flat_.size());
   }
 
@@ -207,6 +220,8 @@ class Trainer {
       double loss_sum = 0;
       std::int64_t correct = 0, seen = 0;
       double lr = 0;
+      const bool average = averaging() && epoch >= cfg_.average_from;
+      if (average && !average_.started()) average_.start(flat_.values());
       for (Index b = 0; b < steps_per_epoch; ++b) {
         const Index begin = b * cfg_.batch, n = std::min(cfg_.batch, train.size() - begin);
         const std::int64_t step = static_cast<std::int64_t>(opt_.steps());
@@ -219,6 +234,7 @@ class Trainer {
         model_.backward(loss_.backward());
         lr = schedule_.lr(step);
         opt_.step(flat_, lr);
+        if (average) average_.update(flat_.values());
         loss_sum += loss * static_cast<double>(n);
         seen += n;
         if (on_batch) {
@@ -227,6 +243,7 @@ class Trainer {
                               static_cast<double>(correct) / static_cast<double>(seen), static_cast<Index>(seen), secs});
         }
       }
+      if (average && epoch == cfg_.epochs) average_.copy_to(flat_.values());
       if (on_epoch_trained) on_epoch_trained(epoch);
       const double train_secs = seconds_since(t0);
       train_seconds_ += train_secs;
@@ -266,6 +283,7 @@ class Trainer {
     put_module(c, model_);
     for (auto& s : opt_.state()) c.put("optim/" + s.first, *s.second);
     c.put_u64("optim/steps", opt_.steps_counter(), 1);
+    if (average_.started()) c.put("average/weights", average_.average());
     c.meta["format"] = "glia training checkpoint";
     c.meta["optimizer"] = opt_.name();
     c.meta["epoch"] = std::to_string(epochs_done_);
@@ -306,8 +324,23 @@ class Trainer {
       Tensor<T> probe(s.second->shape());
       c.get("optim/" + s.first, probe);
     }
+    // The average exists from the start of epoch average_from: a checkpoint of a later epoch
+    // must carry it (one from a run without averaging cannot continue with it).
+    const bool has_average = averaging() && epoch >= cfg_.average_from;
+    Tensor<T> average(Shape{flat_.size()});
+    if (has_average) {
+      if (!c.has("average/weights"))
+        throw ValueError(detail::cat(c.source, ": this run averages the weights from epoch ", cfg_.average_from,
+                                     ", but the checkpoint of epoch ", epoch, " has no average ('average/weights')"));
+      c.get("average/weights", average);
+    }
     get_module(c, model_);  // checks all, then copies
     for (auto& s : opt_.state()) c.get("optim/" + s.first, *s.second);
+    if (has_average) {
+      average_.start(average);
+    } else {
+      average_ = WeightAverage<T>(cfg_.average_decay);
+    }
     c.get_u64("optim/steps", opt_.steps_counter(), 1);
     epochs_done_ = epoch;
     train_seconds_ = train_seconds;
@@ -321,6 +354,7 @@ class Trainer {
   }
 
  private:
+  bool averaging() const { return cfg_.average_decay > 0; }
   static double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
@@ -379,6 +413,7 @@ class Trainer {
   TrainerConfig cfg_;
   FlatParameters<T> flat_;
   CrossEntropyLoss<T> loss_;
+  WeightAverage<T> average_;
   RunRecord record_;
   EvalResult last_eval_;
   int epochs_done_ = 0;
