@@ -247,6 +247,9 @@ int cmd_train(int argc, char** argv) {
   std::printf("model: reference net, norm %s, %s parameters; recipe %s, %d epochs, batch %ld, %d threads, seed %llu\n",
               norm_kind_name(norm), thousands(parameter_count(*model)).c_str(), r.name.c_str(), r.epochs,
               static_cast<long>(r.batch), num_threads(), static_cast<unsigned long long>(seed));
+  if (r.average_decay > 0)
+    std::printf("final weights: average of the weights from epoch %d on (decay %g)%s\n", r.average_from, r.average_decay,
+                r.precise_bn ? ", BatchNorm statistics recomputed for them" : "");
   std::printf("run folder: %s\n", out.c_str());
   std::fflush(stdout);  // the header reaches a log file before training starts
   ConsoleProgress progress;
