@@ -8,14 +8,12 @@
 //
 //   glia_profile_step [--norm bn|gn|ln] [--threads T] [--batch B] [--steps S] [--warmup W]
 #include <glia/kernels/parallel.hpp>
-#include <glia/nn/residual.hpp>
 
 #include "reference_step.hpp"
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
