@@ -93,15 +93,18 @@ TEST_CASE("Fast convolution matches the naive direct convolution", "[kernels][co
   }
 }
 
-TEST_CASE("Direct 3x3 convolution matches the naive one, forward and input gradient, in float and double", "[kernels][conv]") {
+TEST_CASE("Direct 3x3 convolution matches the naive one, forward and both gradients, in float and double", "[kernels][conv]") {
   // Widths that are multiples of 16 take the direct kernel for every packet size up to 16 floats;
   // they cover one and two packets a row, output-channel tails (Cout % 8), one input channel and
-  // one-row images.
+  // one-row images. The weight gradient takes the channels-in-lanes kernel where Cout is a
+  // multiple of the packet size (16, 32, 48, 64 in float with AVX-512; also 8 in double), with
+  // odd Cin for the two-channel blocks' tail.
   struct Case {
     Index n, cin, h, w, cout;
   };
   const Case cases[] = {{3, 3, 32, 32, 16}, {2, 16, 16, 16, 8}, {2, 8, 16, 16, 32}, {1, 1, 5, 48, 10},
-                        {2, 5, 1, 16, 3},   {3, 32, 16, 64, 9}, {1, 7, 3, 16, 17}};
+                        {2, 5, 1, 16, 3},   {3, 32, 16, 64, 9}, {1, 7, 3, 16, 17}, {2, 5, 16, 16, 48},
+                        {3, 3, 2, 16, 64},  {2, 32, 8, 16, 32}, {2, 16, 4, 16, 32}};
   auto run = [&](auto zero, double tolerance) {
     using T = decltype(zero);
     for (const Case& c : cases) {
@@ -128,11 +131,40 @@ TEST_CASE("Direct 3x3 convolution matches the naive one, forward and input gradi
       conv2d_forward(y.data(), x.data(), w.data(), static_cast<const T*>(nullptr), g, ws);  // no bias
       conv2d_forward_naive(y_ref.data(), x.data(), w.data(), static_cast<const T*>(nullptr), g);
       CHECK(worst(y, y_ref) < tolerance);
-      Tensor<T> dx(x.shape()), dx_ref(x.shape()), dw(w.shape()), dw_ref(w.shape()), db(b.shape()), db_ref(b.shape());  // dw, db: other tests
+      Tensor<T> dx(x.shape()), dx_ref(x.shape()), dw(w.shape()), dw_ref(w.shape()), db(b.shape()), db_ref(b.shape());
       dx.fill(T(7));
+      for (Tensor<T>* t : {&dw, &dw_ref, &db, &db_ref}) t->fill(T(0.25));  // both accumulate
       conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), g, ws);
       conv2d_backward_naive(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(), g);
       CHECK(worst(dx, dx_ref) < tolerance);
+      CHECK(worst(dw, dw_ref) < tolerance * c.h * c.w);  // sums of n*h*w products
+      CHECK(worst(db, db_ref) < tolerance * c.h * c.w);
+      // A 5x12 image, which the row kernel does not take with 8- or 16-lane packets (as it does
+      // not take the 8xs layers in float): the channels-in-lanes kernels where Cout (forward,
+      // weight gradient) or Cin (input gradient) is a multiple of the packet size.
+      Conv2dGeometry gs{c.n, PatchGeometry{c.cin, 5, 12, 3, 3, 1, 1}, c.cout};
+      const Index ps = conv3x3_packet_size<T>();
+      CHECK(gs.template lanes_3x3_forward<T>() == (12 % ps != 0 && c.cout % ps == 0));
+      CHECK(gs.template lanes_3x3_input_grad<T>() == (12 % ps != 0 && c.cin % ps == 0));
+      CHECK(gs.template lanes_3x3_weight_grad<T>() == (c.cout % ps == 0));
+      Tensor<T> xs(Shape{c.n, c.cin, 5, 12}), dys(Shape{c.n, c.cout, 5, 12}), ys(dys.shape()), ys_ref(dys.shape());
+      xs.uniform_(rng, -1, 1);
+      dys.uniform_(rng, -1, 1);
+      conv2d_forward(ys.data(), xs.data(), w.data(), b.data(), gs, ws);
+      conv2d_forward_naive(ys_ref.data(), xs.data(), w.data(), b.data(), gs);
+      CHECK(worst(ys, ys_ref) < tolerance);
+      Tensor<T> dxs(xs.shape()), dxs_ref(xs.shape());
+      for (Tensor<T>* t : {&dw, &dw_ref, &db, &db_ref}) t->fill(T(0));
+      conv2d_backward(dxs.data(), dw.data(), db.data(), dys.data(), xs.data(), w.data(), gs, ws);
+      conv2d_backward_naive(dxs_ref.data(), dw_ref.data(), db_ref.data(), dys.data(), xs.data(), w.data(), gs);
+      CHECK(worst(dxs, dxs_ref) < tolerance);
+      CHECK(worst(dw, dw_ref) < tolerance * 60);
+      // The weight gradient alone (first layer: no dx).
+      for (Tensor<T>* t : {&dw, &dw_ref, &db, &db_ref}) t->fill(T(0));
+      conv2d_backward(static_cast<T*>(nullptr), dw.data(), db.data(), dys.data(), xs.data(), w.data(), gs, ws);
+      conv2d_backward_naive(static_cast<T*>(nullptr), dw_ref.data(), db_ref.data(), dys.data(), xs.data(), w.data(), gs);
+      CHECK(worst(dw, dw_ref) < tolerance * 60);
+      CHECK(worst(db, db_ref) < tolerance * 60);
     }
   };
   run(0.0f, 1e-4);

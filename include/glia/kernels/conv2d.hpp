@@ -25,6 +25,7 @@
 #pragma once
 
 #include "glia/kernels/conv3x3_direct.hpp"
+#include "glia/kernels/conv3x3_lanes.hpp"
 #include "glia/kernels/im2col.hpp"
 #include "glia/kernels/parallel.hpp"
 #include "glia/tensor/tensor.hpp"
@@ -51,13 +52,33 @@ struct Conv2dGeometry {
     return !is_pointwise() && patch.stride == 1 && patch.kernel_h == patch.kernel_w && patch.pad <= patch.kernel_h - 1 &&
            patch.channels >= 16 && patch.height * patch.width >= 256;
   }
-  // Whether a 3x3, stride-1, padding-1 convolution runs on the direct kernel
-  // (kernels/conv3x3_direct.hpp) instead of im2col + GEMM: its forward pass, and its input
-  // gradient, which is then the direct convolution of dY with the flipped kernel.
+  bool is_3x3_same() const {
+    return patch.kernel_h == 3 && patch.kernel_w == 3 && patch.stride == 1 && patch.pad == 1;
+  }
+  // Whether a 3x3, stride-1, padding-1 convolution runs on the row kernel
+  // (kernels/conv3x3_direct.hpp, image width a multiple of the packet size) instead of im2col +
+  // GEMM: its forward pass, and its input gradient, which is then the direct convolution of dY
+  // with the flipped kernel.
   template <typename T>
   bool direct_3x3() const {
-    return patch.kernel_h == 3 && patch.kernel_w == 3 && patch.stride == 1 && patch.pad == 1 &&
-           conv3x3_direct_applies(patch.width, conv3x3_packet_size<T>());
+    return is_3x3_same() && conv3x3_direct_applies(patch.width, conv3x3_packet_size<T>());
+  }
+  // Where the row kernel does not apply (the 8x8 layers), the channels-in-lanes kernel of
+  // kernels/conv3x3_lanes.hpp takes the forward pass when Cout, and the input gradient when
+  // Cin, is a multiple of the packet size.
+  template <typename T>
+  bool lanes_3x3_forward() const {
+    return is_3x3_same() && !direct_3x3<T>() && conv3x3_lanes_apply(out_channels, conv3x3_packet_size<T>());
+  }
+  template <typename T>
+  bool lanes_3x3_input_grad() const {
+    return is_3x3_same() && !direct_3x3<T>() && conv3x3_lanes_apply(patch.channels, conv3x3_packet_size<T>());
+  }
+  // The weight gradient takes the channels-in-lanes kernel for any image size when Cout is a
+  // multiple of the packet size.
+  template <typename T>
+  bool lanes_3x3_weight_grad() const {
+    return is_3x3_same() && conv3x3_lanes_apply(out_channels, conv3x3_packet_size<T>());
   }
   // The geometry of that convolution: dY_n as an image [Cout, Ho, Wo], padded by k-1-pad.
   PatchGeometry flipped_patch() const {
@@ -71,9 +92,10 @@ struct Conv2dWorkspace {
   Tensor<T> col;        // [threads, K*P] im2col scratch
   Tensor<T> dcol;       // [threads, K*P] W^T dY scratch, or [threads, Cout*k*k*H*W] col'(dY)
   Tensor<T> w_flipped;  // [Cin, Cout*k*k]: Wf of the flipped-kernel input gradient
-  Tensor<T> padded;     // [threads, C*(H+2)*(W+2)]: x_n or dY_n with a zero border (direct 3x3)
-  Tensor<T> w_packed;   // W, or Wf in backward, packed for the direct 3x3 kernel
-  Tensor<T> partial_w;  // [chunks, Cout*K]
+  Tensor<T> padded;      // [threads, C*(H+2)*(W+2)]: x_n or dY_n with a zero border (direct 3x3)
+  Tensor<T> w_packed;    // W, or Wf in backward, packed for the direct 3x3 kernels
+  Tensor<T> transposed;  // [threads, H*W*C]: y_n, dY_n or dx_n transposed (channels-in-lanes 3x3)
+  Tensor<T> partial_w;   // [chunks, Cout*K], or [chunks, K*Cout] (transposed) for the lanes weight gradient
   Tensor<T> partial_b;  // [chunks, Cout]
 };
 
@@ -84,15 +106,28 @@ template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dGeometry& g,
                     Conv2dWorkspace<T>& ws) {
   const Index K = g.k(), P = g.p(), Cout = g.out_channels;
-  if (g.template direct_3x3<T>()) {
+  const bool row = g.template direct_3x3<T>(), lanes = g.template lanes_3x3_forward<T>();
+  if (row || lanes) {
     const Index Cin = g.patch.channels, H = g.patch.height, W = g.patch.width, np = conv3x3_padded_size(Cin, H, W);
     ws.padded.resize(Shape{num_threads(), np});
     ws.w_packed.resize(Shape{conv3x3_packed_weights_size(Cout, Cin)});
-    conv3x3_pack_weights(ws.w_packed.data(), w, Cout, Cin);
+    if (row) {
+      conv3x3_pack_weights(ws.w_packed.data(), w, Cout, Cin);
+    } else {
+      conv3x3_pack_lanes(ws.w_packed.data(), w, Cout, Cin, false);
+      ws.transposed.resize(Shape{num_threads(), P * Cout});
+    }
     parallel_for(g.batch, [&](Index n) {
       T* xp = ws.padded.data() + thread_index() * np;
+      T* yn = y + n * g.out_size();
       conv3x3_pad(xp, x + n * g.in_size(), Cin, H, W);
-      conv3x3_direct(y + n * g.out_size(), xp, ws.w_packed.data(), b, Cin, Cout, H, W);
+      if (row) {
+        conv3x3_direct(yn, xp, ws.w_packed.data(), b, Cin, Cout, H, W);
+      } else {
+        T* yt = ws.transposed.data() + thread_index() * P * Cout;
+        conv3x3_lanes_forward(yt, xp, ws.w_packed.data(), b, Cin, Cout, H, W);
+        conv3x3_transpose(yn, yt, P, Cout);
+      }
     });
     return;
   }
@@ -117,64 +152,84 @@ template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
                      const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
   const Index K = g.k(), P = g.p(), Cout = g.out_channels, Cin = g.patch.channels;
+  const Index H = g.patch.height, W = g.patch.width;
   const bool direct = g.is_pointwise();
-  const bool direct_flipped = dx && g.template direct_3x3<T>();
-  const bool flipped = dx && (direct_flipped || g.input_grad_by_flipped_kernel());
+  const bool lanes_wgrad = g.template lanes_3x3_weight_grad<T>();
+  const bool row_dx = dx && g.template direct_3x3<T>();
+  const bool lanes_dx = dx && g.template lanes_3x3_input_grad<T>();
+  const bool flipped = dx && !row_dx && !lanes_dx && g.input_grad_by_flipped_kernel();
   const PatchGeometry fp = g.flipped_patch();
-  const Index KF = fp.col_rows(), HW = g.patch.height * g.patch.width;  // col'(dY_n) is [KF, HW]
-  const Index np = conv3x3_padded_size(Cout, g.patch.height, g.patch.width);  // padded dY_n (direct)
+  const Index KF = fp.col_rows(), HW = H * W;  // col'(dY_n) is [KF, HW]
+  // Per-thread scratch of the 3x3 kernels: x_n and / or dY_n padded, dY_n and / or dx_n transposed.
+  const Index npad = std::max(lanes_wgrad ? conv3x3_padded_size(Cin, H, W) : 0,
+                              row_dx || lanes_dx ? conv3x3_padded_size(Cout, H, W) : 0);
+  const Index ntr = std::max(lanes_wgrad ? P * Cout : 0, lanes_dx ? HW * Cin : 0);
   const Chunks chunks(g.batch, kConvReduceChunks);
-  if (!direct) ws.col.resize(Shape{num_threads(), K * P});
-  if (flipped) {
+  if (!direct && !lanes_wgrad) ws.col.resize(Shape{num_threads(), K * P});
+  if (npad) ws.padded.resize(Shape{num_threads(), npad});
+  if (ntr) ws.transposed.resize(Shape{num_threads(), ntr});
+  if (row_dx || lanes_dx) {
+    ws.w_packed.resize(Shape{conv3x3_packed_weights_size(Cin, Cout)});
+    if (lanes_dx) conv3x3_pack_lanes(ws.w_packed.data(), w, Cin, Cout, true);
+  }
+  if (row_dx || flipped) {
     // Wf[c, (o*k + i)*k + j] = W[o, c, k-1-i, k-1-j]
     ws.w_flipped.resize(Shape{Cin, KF});
     const Index kk = g.patch.kernel_h * g.patch.kernel_w;
     for (Index c = 0; c < Cin; ++c)
       for (Index o = 0; o < Cout; ++o)
         for (Index t = 0; t < kk; ++t) ws.w_flipped.data()[c * KF + o * kk + t] = w[(o * Cin + c) * kk + (kk - 1 - t)];
-    if (direct_flipped) {
-      ws.padded.resize(Shape{num_threads(), np});
-      ws.w_packed.resize(Shape{conv3x3_packed_weights_size(Cin, Cout)});
-      conv3x3_pack_weights(ws.w_packed.data(), ws.w_flipped.data(), Cin, Cout);
-    } else {
-      ws.dcol.resize(Shape{num_threads(), KF * HW});
-    }
-  } else if (!direct && dx) {
+    if (row_dx) conv3x3_pack_weights(ws.w_packed.data(), ws.w_flipped.data(), Cin, Cout);
+    if (flipped) ws.dcol.resize(Shape{num_threads(), KF * HW});
+  } else if (!direct && dx && !lanes_dx) {
     ws.dcol.resize(Shape{num_threads(), K * P});
   }
   ws.partial_w.resize(Shape{chunks.count(), Cout * K});
   ws.partial_b.resize(Shape{chunks.count(), Cout});
-  ConstMatrixMap<T> W(w, Cout, K);
+  ConstMatrixMap<T> Wm(w, Cout, K);
   parallel_for(chunks.count(), [&](Index c) {
     MatrixMap<T> PW(ws.partial_w.data() + c * Cout * K, Cout, K);
     Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> PB(ws.partial_b.data() + c * Cout, Cout);
     PW.setZero();
     PB.setZero();
+    T* pad = npad ? ws.padded.data() + thread_index() * npad : nullptr;
+    T* tr = ntr ? ws.transposed.data() + thread_index() * ntr : nullptr;
     for (Index n = chunks.begin(c); n < chunks.end(c); ++n) {
-      const T* col = x + n * g.in_size();
-      if (!direct) {
-        T* scratch = ws.col.data() + thread_index() * K * P;
-        im2col(scratch, col, g.patch);
-        col = scratch;
+      const T* dyn = dy + n * g.out_size();
+      ConstMatrixMap<T> DY(dyn, Cout, P);
+      if (lanes_wgrad) {  // PW holds dW^T [K, Cout]
+        conv3x3_pad(pad, x + n * g.in_size(), Cin, H, W);
+        conv3x3_transpose(tr, dyn, Cout, P);
+        conv3x3_weight_grad(PW.data(), tr, pad, Cin, Cout, H, W);
+      } else {
+        const T* col = x + n * g.in_size();
+        if (!direct) {
+          T* scratch = ws.col.data() + thread_index() * K * P;
+          im2col(scratch, col, g.patch);
+          col = scratch;
+        }
+        PW.noalias() += DY * ConstMatrixMap<T>(col, K, P).transpose();
       }
-      ConstMatrixMap<T> DY(dy + n * g.out_size(), Cout, P);
-      PW.noalias() += DY * ConstMatrixMap<T>(col, K, P).transpose();
       PB += DY.rowwise().sum();
       if (!dx) continue;
       T* dxn = dx + n * g.in_size();
       if (direct) {
-        MatrixMap<T>(dxn, K, P).noalias() = W.transpose() * DY;
-      } else if (direct_flipped) {
-        T* dyp = ws.padded.data() + thread_index() * np;
-        conv3x3_pad(dyp, dy + n * g.out_size(), Cout, g.patch.height, g.patch.width);
-        conv3x3_direct(dxn, dyp, ws.w_packed.data(), static_cast<const T*>(nullptr), Cout, Cin, g.patch.height, g.patch.width);
+        MatrixMap<T>(dxn, K, P).noalias() = Wm.transpose() * DY;
+      } else if (row_dx || lanes_dx) {
+        conv3x3_pad(pad, dyn, Cout, H, W);
+        if (row_dx) {
+          conv3x3_direct(dxn, pad, ws.w_packed.data(), static_cast<const T*>(nullptr), Cout, Cin, H, W);
+        } else {
+          conv3x3_lanes_forward(tr, pad, ws.w_packed.data(), static_cast<const T*>(nullptr), Cout, Cin, H, W);
+          conv3x3_transpose(dxn, tr, HW, Cin);
+        }
       } else if (flipped) {
         T* dcol = ws.dcol.data() + thread_index() * KF * HW;
-        im2col(dcol, dy + n * g.out_size(), fp);
+        im2col(dcol, dyn, fp);
         MatrixMap<T>(dxn, Cin, HW).noalias() = ConstMatrixMap<T>(ws.w_flipped.data(), Cin, KF) * ConstMatrixMap<T>(dcol, KF, HW);
       } else {
         T* dcol = ws.dcol.data() + thread_index() * K * P;
-        MatrixMap<T>(dcol, K, P).noalias() = W.transpose() * DY;
+        MatrixMap<T>(dcol, K, P).noalias() = Wm.transpose() * DY;
         std::fill(dxn, dxn + g.in_size(), T(0));
         col2im(dxn, dcol, g.patch);
       }
@@ -184,10 +239,11 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
   const Index nw = Cout * K, nc = chunks.count();
   const T* pw = ws.partial_w.data();
   parallel_for(Cout, [&](Index o) {
-    for (Index i = o * K; i < (o + 1) * K; ++i) {
+    for (Index k = 0; k < K; ++k) {
+      const Index i = lanes_wgrad ? k * Cout + o : o * K + k;
       T s = pw[i];
       for (Index c = 1; c < nc; ++c) s += pw[c * nw + i];
-      dw[i] += s;
+      dw[o * K + k] += s;
     }
     if (db) {
       T s = ws.partial_b[o];
@@ -220,12 +276,12 @@ void conv2d_forward_naive(T* y, const T* x, const T* w, const T* b, const Conv2d
 }
 
 // Reference twin of conv2d_backward: the adjoint of conv2d_forward_naive, term by term. dx is
-// overwritten, dw and db accumulate. For tests.
+// overwritten (or null: not wanted), dw and db accumulate. For tests.
 template <typename T>
 void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const Conv2dGeometry& g) {
   const PatchGeometry& p = g.patch;
   const Index ho = p.out_h(), wo = p.out_w();
-  std::fill(dx, dx + g.batch * g.in_size(), T(0));
+  if (dx) std::fill(dx, dx + g.batch * g.in_size(), T(0));
   for (Index n = 0; n < g.batch; ++n)
     for (Index o = 0; o < g.out_channels; ++o)
       for (Index oh = 0; oh < ho; ++oh)
@@ -240,7 +296,7 @@ void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T
                 const Index wi = ((o * p.channels + c) * p.kernel_h + i) * p.kernel_w + j;
                 const Index xi = ((n * p.channels + c) * p.height + ih) * p.width + iw;
                 dw[wi] += d * x[xi];
-                dx[xi] += d * w[wi];
+                if (dx) dx[xi] += d * w[wi];
               }
         }
 }
