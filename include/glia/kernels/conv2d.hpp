@@ -18,6 +18,15 @@
 // Its GEMM has depth Cout*k*k (288 for 32 channels) instead of Cout (32), which Eigen's kernel
 // runs near its peak, and there is no scatter-add.
 //
+// 3x3, stride-1, padding-1 layers (every 3x3 layer of the reference network) skip im2col where
+// a direct kernel applies; the im2col + GEMM path stays the general one, and tests compare
+// every path with conv2d_forward_naive / conv2d_backward_naive:
+//   forward and input gradient: the row kernel (conv3x3_direct.hpp) when W is a multiple of the
+//     packet size, else the channels-in-lanes kernel (conv3x3_lanes.hpp) when Cout (forward)
+//     or Cin (input gradient) is;
+//   weight gradient: the channels-in-lanes kernel when Cout is a multiple of the packet size;
+//     its per-chunk partials are then dW^T [K, Cout], transposed in the final reduction.
+//
 // Threads: the batch is split over threads; each thread has its own col scratch in the
 // workspace. dW and db are summed into one partial per chunk of the batch (chunk boundaries
 // depend on N only) and the partials are added in chunk order, so results do not depend on the
