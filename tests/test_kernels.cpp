@@ -1,7 +1,13 @@
-// Kernel-level properties: im2col/col2im adjointness, fast convolution = naive convolution.
+// Kernel-level properties: im2col/col2im adjointness, fast convolution = naive convolution,
+// the element-wise kernels against their definition.
 #include <catch2/catch.hpp>
 
 #include <glia/glia.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
 
 using namespace glia;
 
@@ -212,5 +218,47 @@ TEST_CASE("Convolution backward matches the naive adjoint, on both input-gradien
     CHECK(worst(dx, dx_ref) < 1e-12);
     CHECK(worst(dw, dw_ref) < 1e-12);
     CHECK(worst(db, db_ref) < 1e-12);
+  }
+}
+
+TEST_CASE("ReLU backward and dropout take the right element, over block boundaries and tails", "[kernels][elementwise]") {
+  // Lengths below, at and across kElementwiseBlock, with odd tails, so that the vectorised body,
+  // its remainder and the per-block split are all exercised against the definition.
+  const Index lengths[] = {1, 7, 33, kElementwiseBlock, kElementwiseBlock + 5, 3 * kElementwiseBlock - 1};
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (Index n : lengths) {
+    Rng rng(static_cast<std::uint64_t>(n));
+    std::vector<float> x(n), dy(n), dx(n), y(n);
+    std::vector<std::uint8_t> mask(n);
+    for (Index i = 0; i < n; ++i) {
+      x[i] = static_cast<float>(rng.uniform() * 2 - 1);
+      dy[i] = static_cast<float>(rng.uniform() * 2 - 1);
+      mask[i] = rng.uniform() < 0.7;
+    }
+    x[0] = 0.0f;  // the kink: [x > 0] is 0 there, as in PyTorch
+    if (n > 3) {
+      x[1] = nan;   // a NaN input passes no gradient
+      dy[2] = nan;  // a NaN gradient where x <= 0 gives 0, where x > 0 stays NaN
+      x[2] = -0.5f;
+      dy[3] = nan;
+      x[3] = 0.25f;
+    }
+    relu_backward(dx.data(), dy.data(), x.data(), n);
+    Index wrong = 0;
+    for (Index i = 0; i < n; ++i) {
+      const float want = x[i] > 0.0f ? dy[i] : 0.0f;
+      if (!(dx[i] == want || (std::isnan(dx[i]) && std::isnan(want)))) ++wrong;
+    }
+    INFO("n=" << n);
+    CHECK(wrong == 0);
+    if (n > 3) CHECK(std::isnan(dx[3]));
+
+    dropout_apply(y.data(), x.data(), mask.data(), 2.5f, n);
+    wrong = 0;
+    for (Index i = 0; i < n; ++i) {
+      const float want = x[i] * (mask[i] ? 2.5f : 0.0f);
+      if (!(y[i] == want || (std::isnan(y[i]) && std::isnan(want)))) ++wrong;
+    }
+    CHECK(wrong == 0);
   }
 }
