@@ -226,6 +226,7 @@ TEST_CASE("ReLU backward and dropout take the right element, over block boundari
   // its remainder and the per-block split are all exercised against the definition.
   const Index lengths[] = {1, 7, 33, kElementwiseBlock, kElementwiseBlock + 5, 3 * kElementwiseBlock - 1};
   const float nan = std::numeric_limits<float>::quiet_NaN();
+  const auto same = [](float a, float b) { return a == b || (std::isnan(a) && std::isnan(b)); };
   for (Index n : lengths) {
     Rng rng(static_cast<std::uint64_t>(n));
     std::vector<float> x(n), dy(n), dx(n), y(n);
@@ -245,20 +246,14 @@ TEST_CASE("ReLU backward and dropout take the right element, over block boundari
     }
     relu_backward(dx.data(), dy.data(), x.data(), n);
     Index wrong = 0;
-    for (Index i = 0; i < n; ++i) {
-      const float want = x[i] > 0.0f ? dy[i] : 0.0f;
-      if (!(dx[i] == want || (std::isnan(dx[i]) && std::isnan(want)))) ++wrong;
-    }
+    for (Index i = 0; i < n; ++i) wrong += !same(dx[i], x[i] > 0.0f ? dy[i] : 0.0f);
     INFO("n=" << n);
     CHECK(wrong == 0);
     if (n > 3) CHECK(std::isnan(dx[3]));
 
     dropout_apply(y.data(), x.data(), mask.data(), 2.5f, n);
     wrong = 0;
-    for (Index i = 0; i < n; ++i) {
-      const float want = x[i] * (mask[i] ? 2.5f : 0.0f);
-      if (!(y[i] == want || (std::isnan(y[i]) && std::isnan(want)))) ++wrong;
-    }
+    for (Index i = 0; i < n; ++i) wrong += !same(y[i], x[i] * (mask[i] ? 2.5f : 0.0f));
     CHECK(wrong == 0);
   }
 }
