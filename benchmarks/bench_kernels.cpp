@@ -510,8 +510,9 @@ void BM_global_avgpool_bwd(benchmark::State& s, Act a) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Normalisation: BatchNorm (train-mode statistics), GroupNorm(2), LayerNorm (= GroupNorm(1)).
-// Traffic: forward x read + y written; backward dy, x read + dx written.
+// Normalisation: BatchNorm (train-mode statistics), GroupNorm(2), LayerNorm (= GroupNorm(1)),
+// each alone and with the fused ReLU ("_relu": the uint8 mask written forward, read backward).
+// Traffic: forward x read + y written; backward dy, x read + dx written; plus the mask.
 // ---------------------------------------------------------------------------------------------
 
 enum class Norm { BN, GN, LN };
@@ -520,12 +521,19 @@ struct NormBuffers {
   Index n, c, hw;
   Tensor<float> x, y, dy, dx, gamma, beta, dgamma, dbeta;
   std::vector<double> mean, var, rstd, partial;
-  NormBuffers(Act a, Index groups)
+  std::vector<std::uint8_t> mask_storage;
+  std::uint8_t* mask = nullptr;  // the fused ReLU's, or null
+  NormBuffers(Act a, Index groups, bool relu)
       : n(kBatch), c(a.c), hw(a.h * a.w), x(random_tensor(Shape{kBatch, a.c, a.h, a.w}, 1)), y(x.shape()),
         dy(random_tensor(x.shape(), 2, -1e-3, 1e-3)), dx(x.shape()), gamma(random_tensor(Shape{a.c}, 3, 0.5, 1.5)),
         beta(random_tensor(Shape{a.c}, 4)), dgamma(Shape{a.c}), dbeta(Shape{a.c}),
         mean(static_cast<std::size_t>(std::max(a.c, kBatch * groups))),
-        var(mean.size()), rstd(mean.size()), partial(static_cast<std::size_t>(2 * kBatch * a.c)) {}
+        var(mean.size()), rstd(mean.size()), partial(static_cast<std::size_t>(2 * kBatch * a.c)) {
+    if (relu) {
+      mask_storage.resize(static_cast<std::size_t>(x.size()));
+      mask = mask_storage.data();
+    }
+  }
 };
 
 constexpr double kEps = 1e-5;
@@ -537,7 +545,7 @@ void batchnorm_forward(NormBuffers& b) {
     const auto i = static_cast<std::size_t>(ch);
     b.rstd[i] = 1.0 / std::sqrt(b.var[i] + kEps);
   }
-  glia::batchnorm_apply(b.y.data(), b.x.data(), b.mean.data(), b.rstd.data(), b.gamma.data(), b.beta.data(), b.n,
+  glia::batchnorm_apply(b.y.data(), b.mask, b.x.data(), b.mean.data(), b.rstd.data(), b.gamma.data(), b.beta.data(), b.n,
                         b.c, b.hw);
 }
 
@@ -547,23 +555,23 @@ void norm_forward(NormBuffers& b, Norm k) {
   if (k == Norm::BN)
     batchnorm_forward(b);
   else
-    glia::groupnorm_forward(b.y.data(), b.mean.data(), b.rstd.data(), b.x.data(), b.gamma.data(), b.beta.data(), b.n,
+    glia::groupnorm_forward(b.y.data(), b.mask, b.mean.data(), b.rstd.data(), b.x.data(), b.gamma.data(), b.beta.data(), b.n,
                             b.c, b.hw, groups_of(k), kEps);
 }
 
 void norm_backward(NormBuffers& b, Norm k) {
   if (k == Norm::BN)
-    glia::batchnorm_backward(b.dx.data(), b.dgamma.data(), b.dbeta.data(), b.dy.data(), b.x.data(), b.mean.data(),
+    glia::batchnorm_backward(b.dx.data(), b.dgamma.data(), b.dbeta.data(), b.dy.data(), b.mask, b.x.data(), b.mean.data(),
                              b.rstd.data(), b.gamma.data(), b.n, b.c, b.hw);
   else
-    glia::groupnorm_backward(b.dx.data(), b.dgamma.data(), b.dbeta.data(), b.partial.data(), b.dy.data(), b.x.data(),
+    glia::groupnorm_backward(b.dx.data(), b.dgamma.data(), b.dbeta.data(), b.partial.data(), b.dy.data(), b.mask, b.x.data(),
                              b.mean.data(), b.rstd.data(), b.gamma.data(), b.n, b.c, b.hw, groups_of(k));
 }
 
 // Args: threads.
-void BM_norm_fwd(benchmark::State& s, Norm k, Act a) {
+void BM_norm_fwd(benchmark::State& s, Norm k, Act a, bool relu) {
   const int threads = setup_threads(s, 0);
-  NormBuffers b(a, groups_of(k));
+  NormBuffers b(a, groups_of(k), relu);
   norm_forward(b, k);
   benchmark::DoNotOptimize(b.y.data());
   const Stopwatch sw;
@@ -571,13 +579,13 @@ void BM_norm_fwd(benchmark::State& s, Norm k, Act a) {
     norm_forward(b, k);
     benchmark::ClobberMemory();
   }
-  report_bytes(s, 2.0 * kF * static_cast<double>(a.numel(kBatch)), threads, sw);
+  report_bytes(s, (2.0 * kF + (relu ? 1 : 0)) * static_cast<double>(a.numel(kBatch)), threads, sw);
   s.SetItemsProcessed(s.iterations() * kBatch);
 }
 
-void BM_norm_bwd(benchmark::State& s, Norm k, Act a) {
+void BM_norm_bwd(benchmark::State& s, Norm k, Act a, bool relu) {
   const int threads = setup_threads(s, 0);
-  NormBuffers b(a, groups_of(k));
+  NormBuffers b(a, groups_of(k), relu);
   norm_forward(b, k);  // mean and rstd for backward
   benchmark::DoNotOptimize(b.dx.data());
   benchmark::DoNotOptimize(b.dgamma.data());
@@ -586,7 +594,7 @@ void BM_norm_bwd(benchmark::State& s, Norm k, Act a) {
     norm_backward(b, k);
     benchmark::ClobberMemory();
   }
-  report_bytes(s, 3.0 * kF * static_cast<double>(a.numel(kBatch)), threads, sw);
+  report_bytes(s, (3.0 * kF + (relu ? 1 : 0)) * static_cast<double>(a.numel(kBatch)), threads, sw);
   s.SetItemsProcessed(s.iterations() * kBatch);
 }
 
@@ -780,13 +788,15 @@ void register_all() {
   const Act norms[] = {{"16x32x32", 16, 32, 32}, {"32x16x16", 32, 16, 16}, {"32x8x8", 32, 8, 8}};
   const std::pair<Norm, const char*> kinds[] = {{Norm::BN, "batchnorm"}, {Norm::GN, "groupnorm2"}, {Norm::LN, "layernorm"}};
   for (const auto& k : kinds)
-    for (const Act& a : norms) {
-      const Norm kind = k.first;
-      reg("BM_" + std::string(k.second) + "_fwd/" + a.name, [kind, a](benchmark::State& s) { BM_norm_fwd(s, kind, a); },
-          {threads}, {"threads"});
-      reg("BM_" + std::string(k.second) + "_bwd/" + a.name, [kind, a](benchmark::State& s) { BM_norm_bwd(s, kind, a); },
-          {threads}, {"threads"});
-    }
+    for (const bool relu : {false, true})
+      for (const Act& a : norms) {
+        const Norm kind = k.first;
+        const std::string name = "BM_" + std::string(k.second) + (relu ? "_relu" : "");
+        reg(name + "_fwd/" + a.name, [kind, a, relu](benchmark::State& s) { BM_norm_fwd(s, kind, a, relu); }, {threads},
+            {"threads"});
+        reg(name + "_bwd/" + a.name, [kind, a, relu](benchmark::State& s) { BM_norm_bwd(s, kind, a, relu); }, {threads},
+            {"threads"});
+      }
   for (const Act& a : norms) {
     const std::string n = a.name;
     reg("BM_relu_fwd/" + n, [a](benchmark::State& s) { BM_relu_fwd(s, a); }, {threads}, {"threads"});

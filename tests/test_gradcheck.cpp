@@ -116,6 +116,24 @@ TEST_CASE("GroupNorm and LayerNorm backward match finite differences", "[gradche
   require_close(ln, random_input(Shape{3, 5, 7, 5}, 14));
 }
 
+TEST_CASE("Norms with a fused ReLU match finite differences", "[gradcheck][norm][activation]") {
+  // Small shapes: few pre-activations near the kink, where central differences straddle it.
+  for (Shape s : {Shape{3, 5, 7, 5}, Shape{2, 4, 3, 3}}) {
+    BatchNorm2d<double> bn(s[1], 1e-5, 0.1, Activation::ReLU);
+    randomize(bn, 15);
+    require_close(bn, random_input(s, 16));
+    GradCheckOptions eval;
+    eval.mode = Mode::Eval;
+    require_close(bn, random_input(s, 17), eval);
+  }
+  GroupNorm<double> gn(2, 6, 1e-5, Activation::ReLU);
+  randomize(gn, 18);
+  require_close(gn, random_input(Shape{3, 6, 5, 4}, 19));
+  LayerNorm<double> ln(5, 1e-5, Activation::ReLU);
+  randomize(ln, 20);
+  require_close(ln, random_input(Shape{2, 5, 4, 5}, 21));
+}
+
 TEST_CASE("ReLU backward matches finite differences", "[gradcheck][activation]") {
   ReLU<double> relu;
   require_close(relu, random_input(Shape{3, 4, 7, 5}, 15, 1e-3));

@@ -257,3 +257,70 @@ TEST_CASE("ReLU backward and dropout take the right element, over block boundari
     CHECK(wrong == 0);
   }
 }
+
+namespace {
+
+// A norm with Activation::ReLU against the same norm followed by a ReLU module: outputs, input
+// gradients and parameter gradients equal bit for bit (train and eval mode), for float.
+template <typename Norm, typename... Args>
+void check_fused_relu(const Shape& shape, Args... args) {
+  Norm fused(args..., Activation::ReLU), plain(args..., Activation::Identity);
+  ReLU<float> relu;
+  Rng rng(31);
+  Tensor<float> x(shape), dy(shape);
+  for (const Mode mode : {Mode::Train, Mode::Eval, Mode::Train}) {
+    x.normal_(rng, 0.5, 2.0);
+    dy.normal_(rng, 0.0, 1.0);
+    fused.weight().value.uniform_(rng, -1.5, 1.5);
+    fused.bias().value.uniform_(rng, -1, 1);
+    plain.weight().value = fused.weight().value.clone();
+    plain.bias().value = fused.bias().value.clone();
+    for (Norm* m : {&fused, &plain}) {
+      m->weight().grad.zero();
+      m->bias().grad.zero();
+    }
+    const Tensor<float>& yf = fused.forward(x, mode);
+    const Tensor<float>& yp = relu.forward(plain.forward(x, mode), mode);
+    // A NaN gradient where the output is 0 must not get through (as in ReLU's backward).
+    for (Index i = 0; i < x.size(); i += 7)
+      if (yf[i] == 0.0f) dy[i] = std::numeric_limits<float>::quiet_NaN();
+    const Tensor<float>& dxf = fused.backward(dy);
+    const Tensor<float>& dxp = plain.backward(relu.backward(dy));
+    INFO(fused.name() << " " << shape << (mode == Mode::Train ? " train" : " eval"));
+    auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
+      REQUIRE(a.size() == b.size());
+      for (Index i = 0; i < a.size(); ++i)
+        if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
+      return true;
+    };
+    Index zeros = 0;
+    for (Index i = 0; i < yf.size(); ++i) zeros += yf[i] == 0.0f;
+    CHECK(zeros > yf.size() / 10);  // the ReLU is active on both sides of the kink
+    CHECK(same(yf, yp));
+    CHECK(same(dxf, dxp));
+    bool finite = true;
+    for (Index i = 0; i < dxf.size(); ++i) finite = finite && std::isfinite(dxf[i]);
+    CHECK(finite);
+    CHECK(same(fused.weight().grad, plain.weight().grad));
+    CHECK(same(fused.bias().grad, plain.bias().grad));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Norms with a fused ReLU equal the norm followed by ReLU, bit for bit", "[kernels][norm]") {
+  check_fused_relu<BatchNorm2d<float>>(Shape{4, 6, 9, 7}, Index{6}, 1e-5, 0.1);
+  check_fused_relu<BatchNorm2d<float>>(Shape{32, 16, 32, 32}, Index{16}, 1e-5, 0.1);  // several threads' channels
+  check_fused_relu<GroupNorm<float>>(Shape{5, 6, 7, 3}, Index{2}, Index{6}, 1e-5);
+  check_fused_relu<LayerNorm<float>>(Shape{3, 8, 8, 8}, Index{8}, 1e-5);
+  // A NaN input stays NaN through the fused ReLU, as through the module (the trainer's NaN check relies on it).
+  BatchNorm2d<float> bn(2, 1e-5, 0.1, Activation::ReLU);
+  Tensor<float> x(Shape{2, 2, 2, 2});
+  x.fill(1.0f);
+  x[3] = 2.0f;
+  const Tensor<float> y = bn.forward(x, Mode::Eval).clone();
+  x[0] = std::numeric_limits<float>::quiet_NaN();
+  const Tensor<float>& y2 = bn.forward(x, Mode::Eval);
+  CHECK(std::isnan(y2[0]));
+  CHECK(y[1] == y2[1]);
+}

@@ -15,10 +15,15 @@
 //   same in train and eval. ValueError unless G divides C. Caches input, mean and rstd per (n, g).
 // LayerNorm(C, eps): the reference network's "layer norm": normalise each sample over all of
 //   (C, H, W), then a per-channel affine. It is exactly GroupNorm with one group.
+// Fused ReLU: constructed with Activation::ReLU, each norm returns relu(norm(x)) and its backward
+//   takes dy through the ReLU (dy where the output is > 0, else 0), with the results of a norm
+//   followed by a ReLU module bit for bit, in two passes over memory less each way. It caches a
+//   uint8 mask [N, C, H, W] of where the output is positive. name() says "+ ReLU".
 // recompute_batchnorm_statistics(model, batches, next_batch): "precise BN" (below).
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,17 +33,21 @@
 
 namespace glia {
 
-// The shared part of the norms: the affine parameters and the shape check.
+// What a norm applies after its affine: nothing, or a fused ReLU.
+enum class Activation { Identity, ReLU };
+
+// The shared part of the norms: the affine parameters, the fused activation and the shape check.
 template <typename T>
 class AffineNorm : public Module<T> {
  public:
-  AffineNorm(Index channels, double eps)
-      : c_(channels), eps_(eps), weight_(Shape{channels}, false), bias_(Shape{channels}, false) {
+  AffineNorm(Index channels, double eps, Activation act)
+      : c_(channels), eps_(eps), act_(act), weight_(Shape{channels}, false), bias_(Shape{channels}, false) {
     if (channels <= 0) throw ValueError(detail::cat("norm: channels must be positive, got ", channels));
     weight_.value.fill(T(1));
   }
   Parameter<T>& weight() { return weight_; }
   Parameter<T>& bias() { return bias_; }
+  Activation activation() const { return act_; }
   Shape output_shape(const Shape& in) const override {
     if (in.rank() != 4 || in[1] != c_)
       throw ShapeError(detail::cat(this->name(), ": expected input [N,", c_, ",H,W], got ", in));
@@ -55,18 +64,30 @@ class AffineNorm : public Module<T> {
   }
 
  protected:
+  // " + ReLU" when fused, for name().
+  std::string activation_suffix() const { return act_ == Activation::ReLU ? " + ReLU" : ""; }
+  // The fused ReLU's mask for the forward pass of x (sized here), or null.
+  std::uint8_t* forward_mask(const Tensor<T>& x) {
+    if (act_ != Activation::ReLU) return nullptr;
+    mask_.resize(static_cast<std::size_t>(x.size()));
+    return mask_.data();
+  }
+  const std::uint8_t* backward_mask() const { return act_ == Activation::ReLU ? mask_.data() : nullptr; }
+
   Index c_;
   double eps_;
+  Activation act_;
   Parameter<T> weight_, bias_;
   Tensor<T> x_, y_, dx_;
   std::vector<double> mean_, rstd_;
+  std::vector<std::uint8_t> mask_;
 };
 
 template <typename T>
 class BatchNorm2d : public AffineNorm<T> {
  public:
-  explicit BatchNorm2d(Index channels, double eps = 1e-5, double momentum = 0.1)
-      : AffineNorm<T>(channels, eps), momentum_(momentum), running_mean_(Shape{channels}),
+  explicit BatchNorm2d(Index channels, double eps = 1e-5, double momentum = 0.1, Activation act = Activation::Identity)
+      : AffineNorm<T>(channels, eps, act), momentum_(momentum), running_mean_(Shape{channels}),
         running_var_(Tensor<T>::full(Shape{channels}, T(1))) {}
 
   Tensor<T>& running_mean() { return running_mean_; }
@@ -77,7 +98,7 @@ class BatchNorm2d : public AffineNorm<T> {
     momentum_ = m;
   }
 
-  std::string name() const override { return detail::cat("BatchNorm2d(", this->c_, ")"); }
+  std::string name() const override { return detail::cat("BatchNorm2d(", this->c_, ")", this->activation_suffix()); }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
     this->y_.resize(this->output_shape(x.shape()));
     this->x_ = x;
@@ -104,7 +125,7 @@ class BatchNorm2d : public AffineNorm<T> {
         this->rstd_[i] = 1.0 / std::sqrt(static_cast<double>(running_var_[ch]) + this->eps_);
       }
     }
-    batchnorm_apply(this->y_.data(), x.data(), this->mean_.data(), this->rstd_.data(), this->weight_.value.data(),
+    batchnorm_apply(this->y_.data(), this->forward_mask(x), x.data(), this->mean_.data(), this->rstd_.data(), this->weight_.value.data(),
                     this->bias_.value.data(), n, c, hw);
     return this->y_;
   }
@@ -114,7 +135,7 @@ class BatchNorm2d : public AffineNorm<T> {
     this->dx_.resize(x.shape());
     const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
     auto kernel = train_ ? batchnorm_backward<T> : batchnorm_backward_fixed<T>;
-    kernel(this->dx_.data(), this->weight_.grad.data(), this->bias_.grad.data(), dy.data(), x.data(),
+    kernel(this->dx_.data(), this->weight_.grad.data(), this->bias_.grad.data(), dy.data(), this->backward_mask(), x.data(),
            this->mean_.data(), this->rstd_.data(), this->weight_.value.data(), n, c, hw);
     return this->dx_;
   }
@@ -140,20 +161,21 @@ class BatchNorm2d : public AffineNorm<T> {
 template <typename T>
 class GroupNorm : public AffineNorm<T> {
  public:
-  GroupNorm(Index groups, Index channels, double eps = 1e-5) : AffineNorm<T>(channels, eps), groups_(groups) {
+  GroupNorm(Index groups, Index channels, double eps = 1e-5, Activation act = Activation::Identity)
+      : AffineNorm<T>(channels, eps, act), groups_(groups) {
     if (groups <= 0 || channels % groups != 0)
       throw ValueError(detail::cat("GroupNorm: ", groups, " groups do not divide ", channels, " channels"));
   }
   Index groups() const { return groups_; }
 
-  std::string name() const override { return detail::cat("GroupNorm(", groups_, " groups, ", this->c_, ")"); }
+  std::string name() const override { return detail::cat("GroupNorm(", groups_, " groups, ", this->c_, ")", this->activation_suffix()); }
   const Tensor<T>& forward(const Tensor<T>& x, Mode) override {
     this->y_.resize(this->output_shape(x.shape()));
     this->x_ = x;
     const Index n = x.dim(0), hw = x.dim(2) * x.dim(3);
     this->mean_.resize(static_cast<std::size_t>(n * groups_));
     this->rstd_.resize(static_cast<std::size_t>(n * groups_));
-    groupnorm_forward(this->y_.data(), this->mean_.data(), this->rstd_.data(), x.data(), this->weight_.value.data(),
+    groupnorm_forward(this->y_.data(), this->forward_mask(x), this->mean_.data(), this->rstd_.data(), x.data(), this->weight_.value.data(),
                       this->bias_.value.data(), n, this->c_, hw, groups_, this->eps_);
     return this->y_;
   }
@@ -164,7 +186,7 @@ class GroupNorm : public AffineNorm<T> {
     const Index n = x.dim(0), hw = x.dim(2) * x.dim(3);
     partial_.resize(static_cast<std::size_t>(2 * n * this->c_));
     groupnorm_backward(this->dx_.data(), this->weight_.grad.data(), this->bias_.grad.data(), partial_.data(), dy.data(),
-                       x.data(), this->mean_.data(), this->rstd_.data(), this->weight_.value.data(), n, this->c_, hw,
+                       this->backward_mask(), x.data(), this->mean_.data(), this->rstd_.data(), this->weight_.value.data(), n, this->c_, hw,
                        groups_);
     return this->dx_;
   }
@@ -177,8 +199,9 @@ class GroupNorm : public AffineNorm<T> {
 template <typename T>
 class LayerNorm : public GroupNorm<T> {
  public:
-  explicit LayerNorm(Index channels, double eps = 1e-5) : GroupNorm<T>(1, channels, eps) {}
-  std::string name() const override { return detail::cat("LayerNorm(", this->c_, ")"); }
+  explicit LayerNorm(Index channels, double eps = 1e-5, Activation act = Activation::Identity)
+      : GroupNorm<T>(1, channels, eps, act) {}
+  std::string name() const override { return detail::cat("LayerNorm(", this->c_, ")", this->activation_suffix()); }
 };
 
 // Precise BatchNorm statistics (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021). The
