@@ -5,8 +5,9 @@
 // forward and backward, the loss and the SGD step, over --steps steps after --warmup steps.
 // Prints one line per module: milliseconds per step forward and backward and the share of the
 // whole step. The sum of the parts equals a normal training step up to the timer calls.
+// With --eval it times inference instead: eval-mode forward passes only (no loss, no backward).
 //
-//   glia_profile_step [--norm bn|gn|ln] [--threads T] [--batch B] [--steps S] [--warmup W]
+//   glia_profile_step [--norm bn|gn|ln] [--threads T] [--batch B] [--steps S] [--warmup W] [--eval]
 #include <glia/kernels/parallel.hpp>
 
 #include "reference_step.hpp"
@@ -44,15 +45,18 @@ int main(int argc, char** argv) {
   std::string norm = "bn";
   int threads = 2, steps = 50, warmup = 10;
   Index batch = 32;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool eval = false;
+  for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--norm") norm = argv[i + 1];
-    else if (a == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (a == "--batch") batch = std::atol(argv[i + 1]);
-    else if (a == "--steps") steps = std::atoi(argv[i + 1]);
-    else if (a == "--warmup") warmup = std::atoi(argv[i + 1]);
+    const bool has_value = i + 1 < argc;
+    if (a == "--eval") eval = true;
+    else if (a == "--norm" && has_value) norm = argv[++i];
+    else if (a == "--threads" && has_value) threads = std::atoi(argv[++i]);
+    else if (a == "--batch" && has_value) batch = std::atol(argv[++i]);
+    else if (a == "--steps" && has_value) steps = std::atoi(argv[++i]);
+    else if (a == "--warmup" && has_value) warmup = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: glia_profile_step [--norm bn|gn|ln] [--threads T] [--batch B] [--steps S] [--warmup W]\n");
+      std::fprintf(stderr, "usage: glia_profile_step [--norm bn|gn|ln] [--threads T] [--batch B] [--steps S] [--warmup W] [--eval]\n");
       return 2;
     }
   }
@@ -67,9 +71,10 @@ int main(int argc, char** argv) {
     const Tensor<float>* cur = &step.x;
     for (Entry& e : entries) {
       const double t0 = now();
-      cur = &e.module->forward(*cur, Mode::Train);
+      cur = &e.module->forward(*cur, eval ? Mode::Eval : Mode::Train);
       if (timed) e.fwd += now() - t0;
     }
+    if (eval) continue;
     double t0 = now();
     step.loss.forward(*cur, step.y);
     cur = &step.loss.backward();
@@ -86,7 +91,7 @@ int main(int argc, char** argv) {
   double total = loss_s + opt_s;
   for (const Entry& e : entries) total += e.fwd + e.bwd;
   const double ms = 1e3 / steps;
-  std::printf("profile norm=%s threads=%d batch=%ld steps=%d: %.2f ms/step, %.0f img/s\n", norm.c_str(), threads,
+  std::printf("profile %s norm=%s threads=%d batch=%ld steps=%d: %.2f ms/step, %.0f img/s\n", eval ? "inference" : "training", norm.c_str(), threads,
               static_cast<long>(batch), steps, total * ms, static_cast<double>(batch) * steps / total);
   std::printf("%-16s %-16s %9s %9s %7s\n", "module", "kind", "fwd ms", "bwd ms", "share");
   for (const Entry& e : entries)

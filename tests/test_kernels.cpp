@@ -260,6 +260,15 @@ TEST_CASE("ReLU backward and dropout take the right element, over block boundari
 
 namespace {
 
+// Same size and, element by element, the same value or both NaN.
+template <typename T>
+bool same(const Tensor<T>& a, const Tensor<T>& b) {
+  if (a.size() != b.size()) return false;
+  for (Index i = 0; i < a.size(); ++i)
+    if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
+  return true;
+}
+
 // A norm with Activation::ReLU against the same norm followed by a ReLU module: outputs, input
 // gradients and parameter gradients equal bit for bit (train and eval mode), for float.
 template <typename Norm, typename... Args>
@@ -287,12 +296,6 @@ void check_fused_relu(const Shape& shape, Args... args) {
     const Tensor<float>& dxf = fused.backward(dy);
     const Tensor<float>& dxp = plain.backward(relu.backward(dy));
     INFO(fused.name() << " " << shape << (mode == Mode::Train ? " train" : " eval"));
-    auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
-      REQUIRE(a.size() == b.size());
-      for (Index i = 0; i < a.size(); ++i)
-        if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
-      return true;
-    };
     Index zeros = 0;
     for (Index i = 0; i < yf.size(); ++i) zeros += yf[i] == 0.0f;
     CHECK(zeros > yf.size() / 10);  // the ReLU is active on both sides of the kink
@@ -323,4 +326,76 @@ TEST_CASE("Norms with a fused ReLU equal the norm followed by ReLU, bit for bit"
   const Tensor<float>& y2 = bn.forward(x, Mode::Eval);
   CHECK(std::isnan(y2[0]));
   CHECK(y[1] == y2[1]);
+}
+
+namespace {
+
+// ConvNorm (the norm run on each sample inside the convolution's loop) against a Conv2d and the
+// norm as two modules with the same parameters: outputs, input gradients, every parameter
+// gradient and the running statistics equal bit for bit, in training and eval mode, with one
+// thread and with two. make_norm(act) builds the norm.
+template <typename T, typename MakeNorm>
+void check_conv_norm(const Shape& in, Index cout, Index k, MakeNorm make_norm) {
+  const Index cin = in[1], pad = k / 2;
+  for (const int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const Activation act : {Activation::ReLU, Activation::Identity}) {
+      ConvNorm<T> fused(std::make_unique<Conv2d<T>>(cin, cout, k, 1, pad), make_norm(act));
+      Sequential<T> plain;
+      plain.add(std::make_unique<Conv2d<T>>(cin, cout, k, 1, pad));
+      plain.add(make_norm(act));
+      Rng rng(7);
+      fused.reset_parameters(rng);
+      auto pf = parameters(fused), pp = parameters(plain);
+      auto bf = buffers(fused), bp = buffers(plain);
+      REQUIRE(pf.size() == pp.size());
+      REQUIRE(bf.size() == bp.size());
+      for (auto& p : pf) p.param->value.uniform_(rng, -0.5, 0.5);
+      for (std::size_t i = 0; i < pf.size(); ++i) pp[i].param->value = pf[i].param->value.clone();
+      CHECK(pf[0].name == "conv.weight");
+      Tensor<T> x(in);
+      for (const Mode mode : {Mode::Train, Mode::Eval, Mode::Train}) {
+        x.normal_(rng, 0.0, 1.0);
+        for (auto* ps : {&pf, &pp})
+          for (auto& p : *ps) p.param->grad.zero();
+        const Tensor<T>& yf = fused.forward(x, mode);
+        const Tensor<T>& yp = plain.forward(x, mode);
+        Tensor<T> dy(yf.shape());
+        dy.normal_(rng, 0.0, 1.0);
+        const Tensor<T>& dxf = fused.backward(dy);
+        const Tensor<T>& dxp = plain.backward(dy);
+        INFO(fused.name() << " " << in << " threads " << threads << (mode == Mode::Train ? " train" : " eval"));
+        CHECK(same(yf, yp));
+        CHECK(same(dxf, dxp));
+        for (std::size_t i = 0; i < pf.size(); ++i) {
+          INFO(pf[i].name);
+          CHECK(same(pf[i].param->grad, pp[i].param->grad));
+        }
+        for (std::size_t i = 0; i < bf.size(); ++i) {
+          INFO(bf[i].name);
+          CHECK(same(*bf[i].tensor, *bp[i].tensor));
+        }
+      }
+    }
+  }
+  set_num_threads(2);
+}
+
+}  // namespace
+
+TEST_CASE("ConvNorm equals the convolution followed by the norm, bit for bit, train and eval", "[nn][conv_norm]") {
+  // 32x32 and 16x16 take the row kernel of the 3x3 convolution, 8x8 the channels-in-lanes one,
+  // 7x5 and the 1x1 convolution the im2col / GEMM path.
+  auto bn = [](Index c) { return [c](Activation a) { return std::make_unique<BatchNorm2d<float>>(c, 1e-5, 0.1, a); }; };
+  auto gn = [](Index c) { return [c](Activation a) { return std::make_unique<GroupNorm<float>>(2, c, 1e-5, a); }; };
+  auto ln = [](Index c) { return [c](Activation a) { return std::make_unique<LayerNorm<float>>(c, 1e-5, a); }; };
+  for (const Shape& in : {Shape{5, 3, 32, 32}, Shape{6, 8, 16, 16}, Shape{5, 16, 8, 8}, Shape{3, 4, 7, 5}}) {
+    check_conv_norm<float>(in, 16, 3, bn(16));
+    check_conv_norm<float>(in, 16, 3, gn(16));
+    check_conv_norm<float>(in, 16, 3, ln(16));
+  }
+  check_conv_norm<float>(Shape{4, 16, 8, 8}, 8, 1, gn(8));
+  check_conv_norm<double>(Shape{3, 8, 16, 16}, 8, 3, [](Activation a) {
+    return std::make_unique<GroupNorm<double>>(4, 8, 1e-5, a);
+  });
 }

@@ -24,6 +24,7 @@
 #include "glia/models/summary.hpp"
 #include "glia/nn/activation.hpp"
 #include "glia/nn/conv2d.hpp"
+#include "glia/nn/conv_norm.hpp"
 #include "glia/nn/flat_parameters.hpp"
 #include "glia/nn/init.hpp"
 #include "glia/nn/linear.hpp"

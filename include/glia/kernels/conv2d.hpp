@@ -27,6 +27,11 @@
 //   weight gradient: the channels-in-lanes kernel when Cout is a multiple of the packet size;
 //     its per-chunk partials are then dW^T [K, Cout], transposed in the final reduction.
 //
+// Hooks: conv2d_forward calls after_sample(n) as soon as sample n of y is complete, and
+// conv2d_backward calls before_sample(n) before it reads sample n of dy, each on the thread that
+// works on that sample; a layer fused with the convolution (nn/conv_norm.hpp) does its per-sample
+// work there, on data still in cache. The default hooks do nothing.
+//
 // Threads: the batch is split over threads; each thread has its own col scratch in the
 // workspace. dW and db are summed into one partial per chunk of the batch (chunk boundaries
 // depend on N only) and the partials are added in chunk order, so results do not depend on the
@@ -111,9 +116,14 @@ struct Conv2dWorkspace {
 // Chunks of the batch for the weight-gradient reduction.
 constexpr Index kConvReduceChunks = 16;
 
-template <typename T>
+// The hook that does nothing.
+struct NoSampleHook {
+  void operator()(Index) const {}
+};
+
+template <typename T, typename AfterSample = NoSampleHook>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dGeometry& g,
-                    Conv2dWorkspace<T>& ws) {
+                    Conv2dWorkspace<T>& ws, AfterSample after_sample = {}) {
   const Index K = g.k(), P = g.p(), Cout = g.out_channels;
   const bool row = g.template direct_3x3<T>(), lanes = g.template lanes_3x3_forward<T>();
   if (row || lanes) {
@@ -137,6 +147,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dGeomet
         conv3x3_lanes_forward(yt, xp, ws.w_packed.data(), b, Cin, Cout, H, W);
         conv3x3_transpose(yn, yt, P, Cout);
       }
+      after_sample(n);
     });
     return;
   }
@@ -153,13 +164,14 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dGeomet
     MatrixMap<T> Y(y + n * g.out_size(), Cout, P);
     Y.noalias() = W * ConstMatrixMap<T>(col, K, P);
     if (b) Y.colwise() += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(b, Cout);
+    after_sample(n);
   });
 }
 
 // dx may be null (no input gradient wanted, e.g. the first layer); db may be null (no bias).
-template <typename T>
+template <typename T, typename BeforeSample = NoSampleHook>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
-                     const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
+                     const Conv2dGeometry& g, Conv2dWorkspace<T>& ws, BeforeSample before_sample = {}) {
   const Index K = g.k(), P = g.p(), Cout = g.out_channels, Cin = g.patch.channels;
   const Index H = g.patch.height, W = g.patch.width;
   const bool direct = g.is_pointwise();
@@ -204,6 +216,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
     T* pad = npad ? ws.padded.data() + thread_index() * npad : nullptr;
     T* tr = ntr ? ws.transposed.data() + thread_index() * ntr : nullptr;
     for (Index n = chunks.begin(c); n < chunks.end(c); ++n) {
+      before_sample(n);
       const T* dyn = dy + n * g.out_size();
       ConstMatrixMap<T> DY(dyn, Cout, P);
       if (lanes_wgrad) {  // PW holds dW^T [K, Cout]

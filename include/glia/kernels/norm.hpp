@@ -16,13 +16,16 @@
 // Statistics take one pass: the sums of d = x - s and d^2 with s the set's first value, then
 //   mu = s + mean(d),  var = mean(d^2) - mean(d)^2
 // (shifting by a value of the set keeps the cancellation small whatever the mean).
-// Fused ReLU: where mask is not null, the forward kernels apply ReLU after the affine,
+// Fused ReLU: where mask is not null (or relu is set, for the *_sample kernels), the forward
+// kernels apply ReLU after the affine,
 //   y = max(gamma * xhat + beta, 0)  (a NaN stays NaN, as in ReLU),  mask = [y > 0]  (uint8),
 // and the backward kernels take dy through the ReLU first (dy <- mask ? dy : 0), so the pair
 // costs two passes over memory less in each direction than the norm followed by a ReLU module.
 // BatchNorm is parallel over channels, GroupNorm over samples; the per-sample GroupNorm
 // contributions to dgamma/dbeta are reduced in sample order, so results do not depend on the
-// thread count.
+// thread count. The *_sample kernels do one sample's part of the work, for a caller that
+// already runs over samples (nn/conv_norm.hpp fuses them into the convolution that produces
+// their input): the batch kernels are those applied to every sample, so the values are the same.
 #pragma once
 
 #include <algorithm>
@@ -146,18 +149,32 @@ void add_dy_sums(LaneSum& sdy, LaneSum& sdyx, const T* dy, const std::uint8_t* m
   }
 }
 
-// y = x * scale + shift over len values, then the fused ReLU where mask is not null.
+// y = x * scale + shift over len values, then the fused ReLU if relu, writing its mask where
+// mask is not null (inference needs no mask).
 template <typename T>
-void affine_run(T* y, std::uint8_t* mask, const T* x, T scale, T shift, Index len) {
-  if (!mask) {
+void affine_run(T* y, bool relu, std::uint8_t* mask, const T* x, T scale, T shift, Index len) {
+  if (!relu) {
     for (Index k = 0; k < len; ++k) y[k] = x[k] * scale + shift;
-    return;
+  } else if (!mask) {
+    for (Index k = 0; k < len; ++k) {
+      const T v = x[k] * scale + shift;
+      y[k] = v < T(0) ? T(0) : v;
+    }
+  } else {
+    for (Index k = 0; k < len; ++k) {
+      const T v = x[k] * scale + shift;
+      y[k] = v < T(0) ? T(0) : v;
+      mask[k] = v > T(0);
+    }
   }
-  for (Index k = 0; k < len; ++k) {
-    const T v = x[k] * scale + shift;
-    y[k] = v < T(0) ? T(0) : v;
-    mask[k] = v > T(0);
-  }
+}
+
+// The per-channel affine of normalised values as one multiply-add on x:
+//   gamma * (x - mu) * r + beta = x * scale + shift.
+template <typename T>
+inline void affine_coefficients(T& scale, T& shift, T gamma, T beta, double mu, double r) {
+  scale = static_cast<T>(gamma * r);
+  shift = static_cast<T>(beta - gamma * mu * r);
 }
 
 }  // namespace detail
@@ -179,13 +196,25 @@ template <typename T>
 void batchnorm_apply(T* y, std::uint8_t* mask, const T* x, const double* mean, const double* rstd, const T* gamma,
                      const T* beta, Index n, Index c, Index hw) {
   parallel_for(c, [&](Index ch) {
-    const T scale = static_cast<T>(gamma[ch] * rstd[ch]);
-    const T shift = static_cast<T>(beta[ch] - gamma[ch] * mean[ch] * rstd[ch]);
+    T scale, shift;
+    detail::affine_coefficients(scale, shift, gamma[ch], beta[ch], mean[ch], rstd[ch]);
     for (Index i = 0; i < n; ++i) {
       const Index o = (i * c + ch) * hw;
-      detail::affine_run(y + o, mask ? mask + o : nullptr, x + o, scale, shift, hw);
+      detail::affine_run(y + o, mask != nullptr, mask ? mask + o : nullptr, x + o, scale, shift, hw);
     }
   });
+}
+
+// The same for sample i alone, with the coefficients of detail::affine_coefficients per
+// channel (scale[c], shift[c]): the values of batchnorm_apply, bit for bit. The fused ReLU if
+// relu, its mask written where mask is not null.
+template <typename T>
+void batchnorm_apply_sample(Index i, T* y, bool relu, std::uint8_t* mask, const T* x, const T* scale, const T* shift,
+                            Index c, Index hw) {
+  for (Index ch = 0; ch < c; ++ch) {
+    const Index o = (i * c + ch) * hw;
+    detail::affine_run(y + o, relu, mask ? mask + o : nullptr, x + o, scale[ch], shift[ch], hw);
+  }
 }
 
 // Backward of batch-statistics normalisation (training mode); mask: the fused ReLU's, or null.
@@ -237,68 +266,84 @@ void batchnorm_backward_fixed(T* dx, T* dgamma, T* dbeta, const T* dy, const std
   });
 }
 
-// GroupNorm forward. mean/rstd: [N*G]; mask: the fused ReLU's [N, C, HW], or null.
+// GroupNorm forward of sample i: its mean/rstd [G] entries and its y (and mask) values.
+// mean/rstd: [N*G]; the fused ReLU if relu, its mask [N, C, HW] written where mask is not null.
+template <typename T>
+void groupnorm_forward_sample(Index i, T* y, bool relu, std::uint8_t* mask, double* mean, double* rstd, const T* x,
+                              const T* gamma, const T* beta, Index c, Index hw, Index groups, double eps) {
+  const Index cg = c / groups, len = cg * hw;
+  for (Index g = 0; g < groups; ++g) {
+    const T* xg = x + (i * c + g * cg) * hw;
+    detail::LaneSum s, q;
+    const double shift = xg[0];
+    detail::add_shifted_sums(s, q, xg, len, shift);
+    double mu, var;
+    detail::shifted_moments(mu, var, s, q, shift, static_cast<double>(len));
+    const double r = 1.0 / std::sqrt(var + eps);
+    mean[i * groups + g] = mu;
+    rstd[i * groups + g] = r;
+    for (Index ch = g * cg; ch < (g + 1) * cg; ++ch) {
+      T scale, offset;
+      detail::affine_coefficients(scale, offset, gamma[ch], beta[ch], mu, r);
+      const Index oc = (i * c + ch) * hw;
+      detail::affine_run(y + oc, relu, mask ? mask + oc : nullptr, x + oc, scale, offset, hw);
+    }
+  }
+}
+
+// GroupNorm forward of the whole batch, parallel over samples; the fused ReLU and its mask where
+// mask is not null.
 template <typename T>
 void groupnorm_forward(T* y, std::uint8_t* mask, double* mean, double* rstd, const T* x, const T* gamma, const T* beta,
                        Index n, Index c, Index hw, Index groups, double eps) {
-  const Index cg = c / groups, len = cg * hw;
   parallel_for(n, [&](Index i) {
-    for (Index g = 0; g < groups; ++g) {
-      const T* xg = x + (i * c + g * cg) * hw;
-      detail::LaneSum s, q;
-      const double shift = xg[0];
-      detail::add_shifted_sums(s, q, xg, len, shift);
-      double mu, var;
-      detail::shifted_moments(mu, var, s, q, shift, static_cast<double>(len));
-      const double r = 1.0 / std::sqrt(var + eps);
-      mean[i * groups + g] = mu;
-      rstd[i * groups + g] = r;
-      for (Index ch = g * cg; ch < (g + 1) * cg; ++ch) {
-        const T scale = static_cast<T>(gamma[ch] * r);
-        const T offset = static_cast<T>(beta[ch] - gamma[ch] * mu * r);
-        const Index oc = (i * c + ch) * hw;
-        detail::affine_run(y + oc, mask ? mask + oc : nullptr, x + oc, scale, offset, hw);
-      }
-    }
+    groupnorm_forward_sample(i, y, mask != nullptr, mask, mean, rstd, x, gamma, beta, c, hw, groups, eps);
   });
 }
 
-// GroupNorm backward. partial: scratch of 2*N*C doubles for the per-sample dgamma/dbeta; mask:
-// the fused ReLU's, or null.
+// GroupNorm backward of sample i: its dx values, and its contributions to dgamma / dbeta in
+// partial (2*N*C doubles: [N, C] sums of dy * xhat, then [N, C] sums of dy), which
+// groupnorm_reduce_partials adds up. mask: the fused ReLU's, or null.
 template <typename T>
-void groupnorm_backward(T* dx, T* dgamma, T* dbeta, double* partial, const T* dy, const std::uint8_t* mask, const T* x,
-                        const double* mean, const double* rstd, const T* gamma, Index n, Index c,
-                        Index hw, Index groups) {
+void groupnorm_backward_sample(Index i, T* dx, double* partial, const T* dy, const std::uint8_t* mask, const T* x,
+                               const double* mean, const double* rstd, const T* gamma, Index n, Index c, Index hw,
+                               Index groups) {
   const Index cg = c / groups;
   const double len = static_cast<double>(cg * hw);
   double* pg = partial;          // [N, C] sum dy * xhat
   double* pb = partial + n * c;  // [N, C] sum dy
-  parallel_for(n, [&](Index i) {
-    for (Index g = 0; g < groups; ++g) {
-      const double mu = mean[i * groups + g], r = rstd[i * groups + g];
-      double sg = 0, sgx = 0;  // sums of gamma*dy and gamma*dy*xhat over the group
-      for (Index ch = g * cg; ch < (g + 1) * cg; ++ch) {
-        const Index o = (i * c + ch) * hw;
-        detail::LaneSum lsdy, lsdyx;
-        detail::add_dy_sums(lsdy, lsdyx, dy + o, mask ? mask + o : nullptr, x + o, hw, mu, r);
-        const double sdy = lsdy.total(), sdyx = lsdyx.total();
-        pg[i * c + ch] = sdyx;
-        pb[i * c + ch] = sdy;
-        sg += gamma[ch] * sdy;
-        sgx += gamma[ch] * sdyx;
-      }
-      const double mg = sg / len, mgx = sgx / len;
-      for (Index ch = g * cg; ch < (g + 1) * cg; ++ch) {
-        const Index o = (i * c + ch) * hw;
-        detail::with_dy(dy + o, mask ? mask + o : nullptr, [&](auto dyk) {
-          for (Index k = 0; k < hw; ++k) {
-            const double xhat = (x[o + k] - mu) * r;
-            dx[o + k] = static_cast<T>(r * (gamma[ch] * dyk(k) - mg - xhat * mgx));
-          }
-        });
-      }
+  for (Index g = 0; g < groups; ++g) {
+    const double mu = mean[i * groups + g], r = rstd[i * groups + g];
+    double sg = 0, sgx = 0;  // sums of gamma*dy and gamma*dy*xhat over the group
+    for (Index ch = g * cg; ch < (g + 1) * cg; ++ch) {
+      const Index o = (i * c + ch) * hw;
+      detail::LaneSum lsdy, lsdyx;
+      detail::add_dy_sums(lsdy, lsdyx, dy + o, mask ? mask + o : nullptr, x + o, hw, mu, r);
+      const double sdy = lsdy.total(), sdyx = lsdyx.total();
+      pg[i * c + ch] = sdyx;
+      pb[i * c + ch] = sdy;
+      sg += gamma[ch] * sdy;
+      sgx += gamma[ch] * sdyx;
     }
-  });
+    const double mg = sg / len, mgx = sgx / len;
+    for (Index ch = g * cg; ch < (g + 1) * cg; ++ch) {
+      const Index o = (i * c + ch) * hw;
+      detail::with_dy(dy + o, mask ? mask + o : nullptr, [&](auto dyk) {
+        for (Index k = 0; k < hw; ++k) {
+          const double xhat = (x[o + k] - mu) * r;
+          dx[o + k] = static_cast<T>(r * (gamma[ch] * dyk(k) - mg - xhat * mgx));
+        }
+      });
+    }
+  }
+}
+
+// dgamma / dbeta += the per-sample partials of groupnorm_backward_sample, added in sample order
+// (so the result does not depend on which thread ran which sample).
+template <typename T>
+void groupnorm_reduce_partials(T* dgamma, T* dbeta, const double* partial, Index n, Index c) {
+  const double* pg = partial;
+  const double* pb = partial + n * c;
   for (Index ch = 0; ch < c; ++ch) {
     double sg = 0, sb = 0;
     for (Index i = 0; i < n; ++i) {
@@ -308,6 +353,18 @@ void groupnorm_backward(T* dx, T* dgamma, T* dbeta, double* partial, const T* dy
     dgamma[ch] += static_cast<T>(sg);
     dbeta[ch] += static_cast<T>(sb);
   }
+}
+
+// GroupNorm backward of the whole batch. partial: scratch of 2*N*C doubles; mask: the fused
+// ReLU's, or null.
+template <typename T>
+void groupnorm_backward(T* dx, T* dgamma, T* dbeta, double* partial, const T* dy, const std::uint8_t* mask, const T* x,
+                        const double* mean, const double* rstd, const T* gamma, Index n, Index c,
+                        Index hw, Index groups) {
+  parallel_for(n, [&](Index i) {
+    groupnorm_backward_sample(i, dx, partial, dy, mask, x, mean, rstd, gamma, n, c, hw, groups);
+  });
+  groupnorm_reduce_partials(dgamma, dbeta, partial, n, c);
 }
 
 }  // namespace glia

@@ -6,9 +6,9 @@
 // Input [N, 3, 32, 32] -> output [N, 10, 1, 1] class scores (logits); apply LogSoftmax+NLLLoss
 // or CrossEntropyLoss. With the default widths (16, 32, 8/16 transition channels) the parameter
 // count is 48,178 for every norm kind. Module names follow the reference table ("C1", "c3", "R1",
-// ...), each C block being {"conv", "norm"} where "norm" is the norm with its ReLU fused
-// (Activation::ReLU in nn/normalization.hpp: the same results as a separate ReLU module, in
-// fewer passes over memory).
+// ...), each C block being a ConvNorm {"conv", "norm"} where "norm" is the norm with its ReLU
+// fused (Activation::ReLU in nn/normalization.hpp: the same results as a separate ReLU module,
+// in fewer passes over memory) and run on each sample as the convolution produces it.
 #pragma once
 
 #include <memory>
@@ -16,6 +16,7 @@
 
 #include "glia/nn/activation.hpp"
 #include "glia/nn/conv2d.hpp"
+#include "glia/nn/conv_norm.hpp"
 #include "glia/nn/normalization.hpp"
 #include "glia/nn/pooling.hpp"
 #include "glia/nn/residual.hpp"
@@ -48,7 +49,7 @@ struct ReferenceNetConfig {
 };
 
 template <typename T>
-std::unique_ptr<Module<T>> make_norm(NormKind kind, Index channels, Index groups = 2,
+std::unique_ptr<AffineNorm<T>> make_norm(NormKind kind, Index channels, Index groups = 2,
                                      Activation act = Activation::Identity) {
   switch (kind) {
     case NormKind::Batch: return std::make_unique<BatchNorm2d<T>>(channels, 1e-5, 0.1, act);
@@ -58,13 +59,12 @@ std::unique_ptr<Module<T>> make_norm(NormKind kind, Index channels, Index groups
   throw ValueError("make_norm: unknown norm kind");
 }
 
-// 3x3 convolution (pad 1) + norm with its ReLU fused.
+// 3x3 convolution (pad 1) + norm with its ReLU fused, the norm run on each sample of the
+// convolution's output while it is in cache where it can (nn/conv_norm.hpp).
 template <typename T>
-std::unique_ptr<Sequential<T>> conv_norm_relu(Index cin, Index cout, NormKind kind, Index groups) {
-  auto s = std::make_unique<Sequential<T>>();
-  s->add(std::make_unique<Conv2d<T>>(cin, cout, 3, 1, 1), "conv");
-  s->add(make_norm<T>(kind, cout, groups, Activation::ReLU), "norm");
-  return s;
+std::unique_ptr<ConvNorm<T>> conv_norm_relu(Index cin, Index cout, NormKind kind, Index groups) {
+  return std::make_unique<ConvNorm<T>>(std::make_unique<Conv2d<T>>(cin, cout, 3, 1, 1),
+                                       make_norm<T>(kind, cout, groups, Activation::ReLU));
 }
 
 template <typename T>

@@ -1,6 +1,6 @@
 // glia/models/summary.hpp: a Keras/torchsummary-style table of a model.
 //
-// summary(model, input_shape) lists every layer (leaves of Sequential and Residual
+// summary(model, input_shape) lists every layer (leaves of Sequential, Residual and ConvNorm
 // containers, indented by depth) with its path, description, output shape and parameter
 // count, then "Total params: 48,178". Shapes come from output_shape, so nothing is run.
 // ShapeError if the input shape does not fit the model.
@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "glia/nn/conv_norm.hpp"
 #include "glia/nn/residual.hpp"
 #include "glia/nn/sequential.hpp"
 
@@ -38,6 +39,10 @@ void summary_rows(std::ostringstream& out, Module<T>& m, const std::string& path
       summary_rows(out, *c.second, join_name(path, c.first), s, path.empty() ? depth : depth + 1);
       s = c.second->output_shape(s);
     }
+  } else if (auto* cn = dynamic_cast<ConvNorm<T>*>(&m)) {
+    row(path, "ConvNorm", cn->output_shape(in), parameter_count(m));
+    summary_rows(out, cn->conv(), join_name(path, "conv"), in, depth + 1);
+    summary_rows(out, cn->norm(), join_name(path, "norm"), cn->conv().output_shape(in), depth + 1);
   } else if (auto* res = dynamic_cast<Residual<T>*>(&m)) {
     row(path, res->name(), res->output_shape(in), parameter_count(m));
     for (auto& c : res->children()) summary_rows(out, *c.second, join_name(path, c.first), in, depth + 1);

@@ -4,7 +4,8 @@
 // Parameters: "weight" [Cout, Cin, k, k], "bias" [Cout] (if bias). Caches the input (shared
 // storage) for backward; owns its output, input-gradient and im2col workspaces, which grow on
 // the first step and are reused. Throws ShapeError for an input of the wrong channel count, an
-// input smaller than the kernel, or a dy of the wrong shape.
+// input smaller than the kernel, or a dy of the wrong shape. Overloads of forward and backward
+// take per-sample hooks, for a layer fused after the convolution (nn/conv_norm.hpp).
 #pragma once
 
 #include "glia/kernels/conv2d.hpp"
@@ -40,14 +41,26 @@ class Conv2d : public Module<T> {
     const PatchGeometry p = patch(in);
     return Shape{in[0], cout_, p.out_h(), p.out_w()};
   }
-  const Tensor<T>& forward(const Tensor<T>& x, Mode) override {
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
+    return forward(x, mode, [](const Tensor<T>&) {}, NoSampleHook{});
+  }
+  const Tensor<T>& backward(const Tensor<T>& dy) override { return backward(dy, NoSampleHook{}); }
+
+  // forward and backward with the hooks of a layer fused after the convolution
+  // (nn/conv_norm.hpp): begin(y) once the output y is sized, after_sample(n) as soon as sample n
+  // of y is written; before_sample(n) before sample n of dy is read (see kernels/conv2d.hpp).
+  template <typename Begin, typename AfterSample>
+  const Tensor<T>& forward(const Tensor<T>& x, Mode, Begin&& begin, AfterSample after_sample) {
     y_.resize(output_shape(x.shape()));
     x_ = x;
     geom_ = Conv2dGeometry{x.dim(0), patch(x.shape()), cout_};
-    conv2d_forward(y_.data(), x.data(), weight_.value.data(), has_bias_ ? bias_.value.data() : nullptr, geom_, ws_);
+    begin(static_cast<const Tensor<T>&>(y_));
+    conv2d_forward(y_.data(), x.data(), weight_.value.data(), has_bias_ ? bias_.value.data() : nullptr, geom_, ws_,
+                   after_sample);
     return y_;
   }
-  const Tensor<T>& backward(const Tensor<T>& dy) override {
+  template <typename BeforeSample>
+  const Tensor<T>& backward(const Tensor<T>& dy, BeforeSample before_sample) {
     this->check_grad_shape(dy.shape(), y_.shape());
     T* dx = nullptr;
     if (this->needs_input_grad_) {
@@ -55,7 +68,7 @@ class Conv2d : public Module<T> {
       dx = dx_.data();
     }
     conv2d_backward(dx, weight_.grad.data(), has_bias_ ? bias_.grad.data() : nullptr, dy.data(), x_.data(),
-                    weight_.value.data(), geom_, ws_);
+                    weight_.value.data(), geom_, ws_, before_sample);
     return dx_;
   }
   void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,

@@ -18,7 +18,15 @@
 // Fused ReLU: constructed with Activation::ReLU, each norm returns relu(norm(x)) and its backward
 //   takes dy through the ReLU (dy where the output is > 0, else 0), with the results of a norm
 //   followed by a ReLU module bit for bit, in two passes over memory less each way. It caches a
-//   uint8 mask [N, C, H, W] of where the output is positive. name() says "+ ReLU".
+//   uint8 mask [N, C, H, W] of where the output is positive, in training mode only: after an
+//   eval-mode forward, backward derives it from the output (y > 0 is the same set). name() says
+//   "+ ReLU".
+// Sample by sample: forward(x, mode) is begin_forward(x, mode) then forward_sample(n) for every
+// sample n, on any thread in any order, wherever forward_by_sample(mode) holds (GroupNorm and
+// LayerNorm always, BatchNorm2d in eval mode); backward(dy) is begin_backward(dy), then
+// backward_sample(n) for every n, then end_backward(), wherever backward_by_sample() holds
+// (GroupNorm, LayerNorm). nn/conv_norm.hpp uses this to run a norm on each sample of a
+// convolution's output while it is still in cache; the values are the same bit for bit.
 // recompute_batchnorm_statistics(model, batches, next_batch): "precise BN" (below).
 #pragma once
 
@@ -48,6 +56,24 @@ class AffineNorm : public Module<T> {
   Parameter<T>& weight() { return weight_; }
   Parameter<T>& bias() { return bias_; }
   Activation activation() const { return act_; }
+
+  // The sample-by-sample protocol (see the top of this file). output() is forward's result and
+  // input_grad() backward's; begin_backward sizes input_grad() to dy's shape.
+  virtual bool forward_by_sample(Mode mode) const = 0;
+  virtual void begin_forward(const Tensor<T>& x, Mode mode) = 0;
+  virtual void forward_sample(Index n) = 0;
+  virtual bool backward_by_sample() const { return false; }
+  virtual void begin_backward(const Tensor<T>&) {}
+  virtual void backward_sample(Index) {}
+  virtual void end_backward() {}
+  const Tensor<T>& output() const { return y_; }
+  const Tensor<T>& input_grad() const { return dx_; }
+
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
+    begin_forward(x, mode);
+    if (forward_by_sample(mode)) parallel_for(x.dim(0), [&](Index n) { forward_sample(n); });
+    return y_;
+  }
   Shape output_shape(const Shape& in) const override {
     if (in.rank() != 4 || in[1] != c_)
       throw ShapeError(detail::cat(this->name(), ": expected input [N,", c_, ",H,W], got ", in));
@@ -64,15 +90,31 @@ class AffineNorm : public Module<T> {
   }
 
  protected:
+  bool relu() const { return act_ == Activation::ReLU; }
   // " + ReLU" when fused, for name().
   std::string activation_suffix() const { return act_ == Activation::ReLU ? " + ReLU" : ""; }
-  // The fused ReLU's mask for the forward pass of x (sized here), or null.
-  std::uint8_t* forward_mask(const Tensor<T>& x) {
+  // The common start of a forward pass: checks x, keeps it for backward, sizes the output.
+  void begin(const Tensor<T>& x, Mode mode) {
+    y_.resize(this->output_shape(x.shape()));
+    x_ = x;
+    mask_written_ = act_ == Activation::ReLU && mode == Mode::Train;
+    if (mask_written_) mask_.resize(static_cast<std::size_t>(x.size()));
+  }
+  // Where the forward kernels write the fused ReLU's mask: training mode only, since inference
+  // has no use for it (null otherwise).
+  std::uint8_t* forward_mask() { return mask_written_ ? mask_.data() : nullptr; }
+  // The fused ReLU's mask for backward, or null without a ReLU. After an eval-mode forward it
+  // is derived here from the output: y = max(v, 0) > 0 exactly where v > 0 (and not for NaN).
+  const std::uint8_t* backward_mask() {
     if (act_ != Activation::ReLU) return nullptr;
-    mask_.resize(static_cast<std::size_t>(x.size()));
+    if (!mask_written_) {
+      mask_.resize(static_cast<std::size_t>(y_.size()));
+      const T* y = y_.data();
+      for (Index k = 0; k < y_.size(); ++k) mask_[static_cast<std::size_t>(k)] = y[k] > T(0);
+      mask_written_ = true;
+    }
     return mask_.data();
   }
-  const std::uint8_t* backward_mask() const { return act_ == Activation::ReLU ? mask_.data() : nullptr; }
 
   Index c_;
   double eps_;
@@ -81,6 +123,7 @@ class AffineNorm : public Module<T> {
   Tensor<T> x_, y_, dx_;
   std::vector<double> mean_, rstd_;
   std::vector<std::uint8_t> mask_;
+  bool mask_written_ = false;
 };
 
 template <typename T>
@@ -99,9 +142,12 @@ class BatchNorm2d : public AffineNorm<T> {
   }
 
   std::string name() const override { return detail::cat("BatchNorm2d(", this->c_, ")", this->activation_suffix()); }
-  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
-    this->y_.resize(this->output_shape(x.shape()));
-    this->x_ = x;
+  // Training mode needs the statistics of the whole batch first, so only eval mode goes by sample.
+  bool forward_by_sample(Mode mode) const override { return mode == Mode::Eval; }
+  // Train: the batch statistics, the running-statistics update and the normalisation of the
+  // whole batch. Eval: the affine coefficients of the running statistics, for forward_sample.
+  void begin_forward(const Tensor<T>& x, Mode mode) override {
+    this->begin(x, mode);
     train_ = mode == Mode::Train;
     const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
     this->mean_.resize(static_cast<std::size_t>(c));
@@ -118,16 +164,24 @@ class BatchNorm2d : public AffineNorm<T> {
         running_mean_[ch] = static_cast<T>((1 - momentum_) * running_mean_[ch] + momentum_ * this->mean_[i]);
         running_var_[ch] = static_cast<T>((1 - momentum_) * running_var_[ch] + momentum_ * unbiased);
       }
-    } else {
-      for (Index ch = 0; ch < c; ++ch) {
-        const auto i = static_cast<std::size_t>(ch);
-        this->mean_[i] = running_mean_[ch];
-        this->rstd_[i] = 1.0 / std::sqrt(static_cast<double>(running_var_[ch]) + this->eps_);
-      }
+      batchnorm_apply(this->y_.data(), this->forward_mask(), x.data(), this->mean_.data(), this->rstd_.data(),
+                      this->weight_.value.data(), this->bias_.value.data(), n, c, hw);
+      return;
     }
-    batchnorm_apply(this->y_.data(), this->forward_mask(x), x.data(), this->mean_.data(), this->rstd_.data(), this->weight_.value.data(),
-                    this->bias_.value.data(), n, c, hw);
-    return this->y_;
+    scale_.resize(static_cast<std::size_t>(c));
+    shift_.resize(static_cast<std::size_t>(c));
+    for (Index ch = 0; ch < c; ++ch) {
+      const auto i = static_cast<std::size_t>(ch);
+      this->mean_[i] = running_mean_[ch];
+      this->rstd_[i] = 1.0 / std::sqrt(static_cast<double>(running_var_[ch]) + this->eps_);
+      detail::affine_coefficients(scale_[i], shift_[i], this->weight_.value[ch], this->bias_.value[ch], this->mean_[i],
+                                  this->rstd_[i]);
+    }
+  }
+  void forward_sample(Index n) override {
+    const Tensor<T>& x = this->x_;
+    batchnorm_apply_sample(n, this->y_.data(), this->relu(), this->forward_mask(), x.data(), scale_.data(), shift_.data(), this->c_,
+                           x.dim(2) * x.dim(3));
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     this->check_grad_shape(dy.shape(), this->y_.shape());
@@ -155,6 +209,7 @@ class BatchNorm2d : public AffineNorm<T> {
   double momentum_;
   Tensor<T> running_mean_, running_var_;
   std::vector<double> var_;
+  std::vector<T> scale_, shift_;  // eval mode: the affine of the running statistics, per channel
   bool train_ = true;
 };
 
@@ -169,31 +224,49 @@ class GroupNorm : public AffineNorm<T> {
   Index groups() const { return groups_; }
 
   std::string name() const override { return detail::cat("GroupNorm(", groups_, " groups, ", this->c_, ")", this->activation_suffix()); }
-  const Tensor<T>& forward(const Tensor<T>& x, Mode) override {
-    this->y_.resize(this->output_shape(x.shape()));
-    this->x_ = x;
-    const Index n = x.dim(0), hw = x.dim(2) * x.dim(3);
-    this->mean_.resize(static_cast<std::size_t>(n * groups_));
-    this->rstd_.resize(static_cast<std::size_t>(n * groups_));
-    groupnorm_forward(this->y_.data(), this->forward_mask(x), this->mean_.data(), this->rstd_.data(), x.data(), this->weight_.value.data(),
-                      this->bias_.value.data(), n, this->c_, hw, groups_, this->eps_);
-    return this->y_;
+  bool forward_by_sample(Mode) const override { return true; }
+  void begin_forward(const Tensor<T>& x, Mode mode) override {
+    this->begin(x, mode);
+    const auto ng = static_cast<std::size_t>(x.dim(0) * groups_);
+    this->mean_.resize(ng);
+    this->rstd_.resize(ng);
+  }
+  void forward_sample(Index n) override {
+    const Tensor<T>& x = this->x_;
+    groupnorm_forward_sample(n, this->y_.data(), this->relu(), this->forward_mask(), this->mean_.data(), this->rstd_.data(), x.data(),
+                             this->weight_.value.data(), this->bias_.value.data(), this->c_, x.dim(2) * x.dim(3), groups_,
+                             this->eps_);
+  }
+
+  bool backward_by_sample() const override { return true; }
+  void begin_backward(const Tensor<T>& dy) override {
+    this->check_grad_shape(dy.shape(), this->y_.shape());
+    dy_ = dy.data();
+    this->dx_.resize(this->x_.shape());
+    dy_mask_ = this->backward_mask();
+    partial_.resize(static_cast<std::size_t>(2 * this->x_.dim(0) * this->c_));
+  }
+  void backward_sample(Index n) override {
+    const Tensor<T>& x = this->x_;
+    groupnorm_backward_sample(n, this->dx_.data(), partial_.data(), dy_, dy_mask_, x.data(), this->mean_.data(),
+                              this->rstd_.data(), this->weight_.value.data(), x.dim(0), this->c_, x.dim(2) * x.dim(3),
+                              groups_);
+  }
+  void end_backward() override {
+    groupnorm_reduce_partials(this->weight_.grad.data(), this->bias_.grad.data(), partial_.data(), this->x_.dim(0), this->c_);
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    this->check_grad_shape(dy.shape(), this->y_.shape());
-    const Tensor<T>& x = this->x_;
-    this->dx_.resize(x.shape());
-    const Index n = x.dim(0), hw = x.dim(2) * x.dim(3);
-    partial_.resize(static_cast<std::size_t>(2 * n * this->c_));
-    groupnorm_backward(this->dx_.data(), this->weight_.grad.data(), this->bias_.grad.data(), partial_.data(), dy.data(),
-                       this->backward_mask(), x.data(), this->mean_.data(), this->rstd_.data(), this->weight_.value.data(), n, this->c_, hw,
-                       groups_);
+    begin_backward(dy);
+    parallel_for(this->x_.dim(0), [&](Index n) { backward_sample(n); });
+    end_backward();
     return this->dx_;
   }
 
  private:
   Index groups_;
   std::vector<double> partial_;
+  const T* dy_ = nullptr;                   // dy, during a backward pass
+  const std::uint8_t* dy_mask_ = nullptr;  // the fused ReLU's mask, during a backward pass
 };
 
 template <typename T>
