@@ -233,6 +233,24 @@ TEST_CASE("golden: CrossEntropyLoss matches PyTorch, with and without label smoo
   CHECK(cases == 2);
 }
 
+TEST_CASE("golden: DistillationLoss matches PyTorch's cross-entropy + tau^2 kl_div", "[golden]") {
+  const Fixture f = load("distillation");
+  const Tensor<float> x = f.get<float>("x");
+  const Tensor<float> teacher = f.get<float>("teacher");
+  const auto targets = f.ints("targets");
+  int cases = 0;
+  for (int i = 0; f.has("case" + std::to_string(i) + ".loss"); ++i, ++cases) {
+    const std::string k = "case" + std::to_string(i);
+    const double weight = f.scalar(k + ".weight"), temperature = f.scalar(k + ".temperature");
+    const double smoothing = f.scalar(k + ".label_smoothing");
+    INFO("weight " << weight << ", temperature " << temperature << ", label smoothing " << smoothing);
+    glia::DistillationLoss<float> kd(weight, temperature, smoothing);
+    check_scalar(k + " loss", kd.forward(x, teacher, targets), f.scalar(k + ".loss"));
+    check_close(k + " dx", kd.backward(), f.raw(k + ".dx"));
+  }
+  CHECK(cases == 3);
+}
+
 // ---- The reference network -------------------------------------------------------------------------
 
 namespace {

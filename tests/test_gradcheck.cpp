@@ -2,6 +2,8 @@
 // input gradient and every parameter gradient, on several shapes each.
 #include <catch2/catch.hpp>
 
+#include <tuple>
+
 #include "support/gradcheck.hpp"
 
 using namespace glia;
@@ -212,6 +214,31 @@ TEST_CASE("NLLLoss and CrossEntropyLoss gradients match finite differences", "[g
   CHECK(loss_gradient_error(ce, logits, t) < kTol);
   CrossEntropyLoss<double> smooth(0.1);
   CHECK(loss_gradient_error(smooth, random_input(Shape{4, 10, 1, 1}, 30), t) < kTol);
+}
+
+namespace {
+// DistillationLoss with its teacher's scores fixed, shaped like the losses above.
+struct WithTeacher {
+  DistillationLoss<double> loss;
+  Tensor<double> teacher;
+  double forward(const Tensor<double>& x, const std::vector<std::int32_t>& t) { return loss.forward(x, teacher, t); }
+  const Tensor<double>& backward() const { return loss.backward(); }
+};
+}  // namespace
+
+TEST_CASE("DistillationLoss gradients match finite differences", "[gradcheck][loss]") {
+  const std::vector<std::int32_t> t{3, 0, 9, 5};
+  Tensor<double> teacher = random_input(Shape{4, 10}, 33);
+  teacher.vector() *= 3.0;  // confident teachers put most of the mass on one class
+  for (const auto& [weight, temperature, smoothing] :
+       {std::tuple{0.9, 4.0, 0.1}, std::tuple{0.5, 1.0, 0.0}, std::tuple{1.0, 0.5, 0.0}, std::tuple{0.0, 3.0, 0.2}}) {
+    INFO("weight " << weight << ", temperature " << temperature << ", label smoothing " << smoothing);
+    WithTeacher kd{DistillationLoss<double>(weight, temperature, smoothing), teacher.clone()};
+    CHECK(loss_gradient_error(kd, random_input(Shape{4, 10}, 34), t) < kTol);
+  }
+  // [N,C,1,1] scores from a 1x1-conv head, the teacher's in the same shape.
+  WithTeacher head{DistillationLoss<double>(0.7, 2.0), teacher.view(Shape{4, 10, 1, 1}).clone()};
+  CHECK(loss_gradient_error(head, random_input(Shape{4, 10, 1, 1}, 35), t) < kTol);
 }
 
 TEST_CASE("The whole reference network backward matches finite differences", "[gradcheck][model]") {

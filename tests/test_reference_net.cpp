@@ -3,6 +3,7 @@
 
 #include <glia/glia.hpp>
 
+#include <cmath>
 #include <map>
 
 using namespace glia;
@@ -15,6 +16,24 @@ TEST_CASE("The reference network has 48,178 parameters for every norm", "[model]
     INFO(norm_kind_name(k));
     CHECK(parameter_count(*net) == 48178);
   }
+}
+
+TEST_CASE("Widened reference networks scale every width, and refuse a width of no channels", "[model]") {
+  // Counted by hand from the layer table with the widths scaled: 2x is 32,64,16,32 channels.
+  const ReferenceNetConfig twice = ReferenceNetConfig{}.widened(2.0);
+  CHECK(twice.widths() == "32,64,16,32");
+  CHECK(parameter_count(*make_reference_net<float>(twice)) == 189786);
+  const ReferenceNetConfig half = ReferenceNetConfig{}.widened(0.5);
+  CHECK(half.widths() == "8,16,4,8");
+  CHECK(parameter_count(*make_reference_net<float>(half)) == 12414);
+  CHECK(ReferenceNetConfig{}.widened(1.0).widths() == "16,32,8,16");
+  CHECK(ReferenceNetConfig{}.widened(1.5).widths() == "24,48,12,24");
+  CHECK_THROWS_WITH(ReferenceNetConfig{}.widened(0.05), Catch::Contains("leaves a layer without channels"));
+  CHECK_THROWS_AS(ReferenceNetConfig{}.widened(std::nan("")), ValueError);
+  CHECK_THROWS_AS(ReferenceNetConfig{}.widened(-1.0), ValueError);
+  // The output is still [N, 10, 1, 1] class scores.
+  auto net = make_reference_net<float>(twice);
+  CHECK(net->output_shape(Shape{2, 3, 32, 32}) == Shape{2, 10, 1, 1});
 }
 
 TEST_CASE("The reference network's per-layer parameters and shapes match the reference table", "[model]") {

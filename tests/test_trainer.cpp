@@ -520,3 +520,113 @@ TEST_CASE("Weight averaging refuses a start outside the run and a checkpoint wit
     CHECK_THAT(e.what(), Catch::Matchers::Contains("last.ckpt") && Catch::Matchers::Contains("average/weights"));
   }
 }
+
+namespace {
+
+// A teacher that ignores its input and scores class `favourite` highest, by `margin`: global
+// average pool, then a 1x1 convolution with zero weights and a one-hot bias.
+std::unique_ptr<Sequential<float>> constant_teacher(Index classes, std::int32_t favourite, float margin) {
+  auto t = std::make_unique<Sequential<float>>();
+  t->add(std::make_unique<GlobalAvgPool2d<float>>(), "gap");
+  auto head = std::make_unique<Conv2d<float>>(3, classes, 1);
+  head->weight().value.zero();
+  head->bias().value.zero();
+  head->bias().value[favourite] = margin;
+  t->add(std::move(head), "head");
+  return t;
+}
+
+struct DistilledRun {
+  std::vector<float> weights;
+  EvalResult eval;
+};
+
+// The reference net on synthetic data for `epochs` epochs, with distillation weight `weight`
+// from `teacher`, optionally resuming or "killed" after epoch stop_after.
+DistilledRun train_distilled(Module<float>& teacher, double weight, int epochs, const std::string& out = "",
+                             const std::string& resume = "", int stop_after = 0) {
+  const ImageDataset train_set = synthetic(96, 1), test_set = synthetic(64, 2);
+  Recipe r = improved_recipe();
+  auto model = make_reference_net<float>(ReferenceNetConfig{});
+  Rng rng(5);
+  init_model(*model, r.init, rng);
+  auto opt = make_optimizer<float>(r);
+  ConstantLr lr(0.02);
+  TrainerConfig tc;
+  tc.epochs = epochs;
+  tc.batch = 16;
+  tc.seed = 5;
+  tc.distill_weight = weight;
+  tc.distill_temperature = 2.0;
+  tc.out_dir = out;
+  Trainer<float> t(*model, *opt, lr, tc);
+  t.distill_from(teacher);
+  if (!resume.empty()) t.resume(load_checkpoint(resume));
+  t.on_epoch = [&](const EpochRecord& e) {
+    if (e.epoch == stop_after) throw Killed{};
+  };
+  DistilledRun run;
+  try {
+    t.fit(train_set, test_set, &r.augment);
+  } catch (const Killed&) {
+  }
+  run.weights.assign(t.parameters().values().begin(), t.parameters().values().end());
+  run.eval = t.last_eval();
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("Distillation: the student learns the teacher's answers, the teacher is left as it was, and resume is bitwise", "[trainer][distill]") {
+  // The teacher always answers class 3; the labels are spread over all ten classes. Learning
+  // from the teacher alone (weight 1), the student answers 3 for nearly every test image;
+  // learning from the labels alone (weight 0, the teacher is not even run), it does not.
+  auto teacher = constant_teacher(10, 3, 6.0f);
+  auto snapshot = [](Module<float>& m) {
+    std::vector<float> v;
+    for (auto& p : parameters(m)) v.insert(v.end(), p.param->value.begin(), p.param->value.end());
+    for (auto& b : buffers(m)) v.insert(v.end(), b.tensor->begin(), b.tensor->end());
+    return v;
+  };
+  const std::vector<float> teacher_before = snapshot(*teacher);
+  const DistilledRun taught = train_distilled(*teacher, 1.0, 3);
+  const DistilledRun labelled = train_distilled(*teacher, 0.0, 3);
+  auto share_of_3 = [](const EvalResult& e) {
+    std::int64_t n = 0;
+    for (std::int32_t p : e.predictions) n += p == 3;
+    return static_cast<double>(n) / static_cast<double>(e.predictions.size());
+  };
+  CHECK(share_of_3(taught.eval) > 0.9);
+  CHECK(share_of_3(labelled.eval) < 0.5);
+  CHECK(labelled.eval.accuracy() > taught.eval.accuracy());
+  CHECK(same_bits(teacher_before, snapshot(*teacher)));
+
+  // Killed after epoch 1 and resumed with the same teacher: the same weights as without a stop.
+  TempDir full, part;
+  const DistilledRun whole = train_distilled(*teacher, 0.5, 2, full.path);
+  train_distilled(*teacher, 0.5, 2, part.path, "", 1);
+  const DistilledRun resumed = train_distilled(*teacher, 0.5, 2, part.path, part.path + "/last.ckpt");
+  CHECK(same_bits(whole.weights, resumed.weights));
+  CHECK(!same_bits(whole.weights, labelled.weights));
+}
+
+TEST_CASE("Distillation refuses a missing teacher and a teacher of other classes", "[trainer][distill][errors]") {
+  auto model = make_reference_net<float>(ReferenceNetConfig{});
+  Sgd<float> sgd;
+  ConstantLr lr(0.01);
+  TrainerConfig tc;
+  tc.epochs = 1;
+  tc.batch = 16;
+  tc.distill_weight = 0.9;
+  Trainer<float> no_teacher(*model, sgd, lr, tc);
+  CHECK_THROWS_WITH(no_teacher.fit(synthetic(32, 1), synthetic(16, 2), nullptr), Catch::Contains("no teacher"));
+  auto seven = constant_teacher(7, 0, 1.0f);
+  Trainer<float> wrong(*model, sgd, lr, tc);
+  wrong.distill_from(*seven);
+  CHECK_THROWS_AS(wrong.fit(synthetic(32, 1), synthetic(16, 2), nullptr), ShapeError);
+  tc.distill_temperature = 0;
+  CHECK_THROWS_WITH((Trainer<float>(*model, sgd, lr, tc)), Catch::Contains("temperature"));
+  tc.distill_temperature = 4;
+  tc.distill_weight = 1.5;
+  CHECK_THROWS_WITH((Trainer<float>(*model, sgd, lr, tc)), Catch::Contains("weight"));
+}

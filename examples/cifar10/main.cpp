@@ -48,7 +48,8 @@ const char* kUsage = R"(usage:
                        [--dropout X] [--label-smoothing X] [--init xavier_uniform|kaiming_normal|torch|...]
                        [--crop-pad N] [--hflip] [--cutout N] [--no-augment] [--eval-batch N]
                        [--tta none|flip|shiftN|flip+shiftN] [--tta-flip (= --tta flip)] [--precise-bn on|off]
-                       [--average-decay D] [--average-from EPOCH]
+                       [--average-decay D] [--average-from EPOCH] [--width M (channel multiplier)]
+                       [--teacher CHECKPOINT] [--distill-weight A (0.9 with --teacher)] [--distill-temperature T]
   glia-cifar10 eval    --checkpoint FILE [--data DIR] [--test-limit N] [--threads N] [--eval-batch N]
                        [--tta none|flip|shiftN|flip+shiftN] [--tta-flip] [--precise-bn]
   glia-cifar10 predict --checkpoint FILE IMAGE...
@@ -122,19 +123,47 @@ void set_threads(const Args& a) {
   if (a.has("--threads")) set_num_threads(static_cast<int>(a.integer("--threads", 1, 1, hw)));
 }
 
-ReferenceNetConfig net_config(NormKind norm, double dropout) {
+ReferenceNetConfig net_config(NormKind norm, double dropout, double width = 1.0) {
   ReferenceNetConfig c;
   c.norm = norm;
   c.dropout = dropout;
-  return c;
+  return c.widened(width);
+}
+
+// The widths a checkpoint's network was built with (config.widths, "16,32,8,16"); checkpoints
+// from before the flag existed are the reference widths.
+ReferenceNetConfig checkpoint_net_config(const Checkpoint& c, const std::string& path) {
+  auto it = c.meta.find("config.norm");
+  if (it == c.meta.end()) throw FormatError(path + ": not a glia-cifar10 checkpoint (no config.norm)");
+  ReferenceNetConfig cfg = net_config(parse_norm_kind(it->second), 0.0);
+  auto w = c.meta.find("config.widths");
+  if (w == c.meta.end()) return cfg;
+  long v[4];
+  char tail = 0;
+  if (std::sscanf(w->second.c_str(), "%ld,%ld,%ld,%ld%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4 || v[0] < 1 ||
+      v[1] < 1 || v[2] < 1 || v[3] < 1 || v[0] > 4096 || v[1] > 4096 || v[2] > 4096 || v[3] > 4096)
+    throw FormatError(path + ": metadata 'config.widths' is '" + w->second + "', not four channel counts");
+  cfg.width1 = v[0];
+  cfg.width2 = v[1];
+  cfg.transition1 = v[2];
+  cfg.transition2 = v[3];
+  return cfg;
+}
+
+// A fingerprint of every parameter and buffer, to compare runs bit for bit.
+std::string weights_fingerprint(Module<float>& model) {
+  std::string bytes;
+  for (auto& p : parameters(model)) bytes.append(reinterpret_cast<const char*>(p.param->value.data()), p.param->value.size() * sizeof(float));
+  for (auto& b : buffers(model)) bytes.append(reinterpret_cast<const char*>(b.tensor->data()), b.tensor->size() * sizeof(float));
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(bytes.data(), bytes.size())));
+  return hex;
 }
 
 // Rebuilds the model a checkpoint was trained with, from its metadata, and loads it.
 std::unique_ptr<Sequential<float>> load_model(const std::string& path, std::vector<std::string>* class_names) {
   const Checkpoint c = load_checkpoint(path);
-  auto it = c.meta.find("config.norm");
-  if (it == c.meta.end()) throw FormatError(path + ": not a glia-cifar10 checkpoint (no config.norm)");
-  auto model = make_reference_net<float>(net_config(parse_norm_kind(it->second), 0.0));
+  auto model = make_reference_net<float>(checkpoint_net_config(c, path));
   get_module(c, *model);
   if (class_names) {
     RunRecord r;
@@ -156,7 +185,8 @@ int cmd_train(int argc, char** argv) {
          {"--data", "--norm", "--recipe", "--epochs", "--batch", "--threads", "--seed", "--out", "--train-limit",
           "--test-limit", "--resume", "--optimizer", "--lr", "--momentum", "--weight-decay", "--l1", "--schedule",
           "--dropout", "--label-smoothing", "--init", "--crop-pad", "--cutout", "--eval-batch", "--tta", "--precise-bn",
-          "--average-decay", "--average-from"},
+          "--average-decay", "--average-from", "--width", "--teacher", "--distill-weight",
+          "--distill-temperature"},
          {"--hflip", "--no-augment", "--tta-flip"});
   set_threads(a);
   Recipe r = recipe_by_name(a.str("--recipe", "reference"));
@@ -180,6 +210,13 @@ int cmd_train(int argc, char** argv) {
   r.precise_bn = a.on_off("--precise-bn", r.precise_bn);
   r.average_decay = a.real("--average-decay", r.average_decay, 0.0, 0.999999);
   r.average_from = static_cast<int>(a.integer("--average-from", std::min(r.average_from, r.epochs), 1, r.epochs));
+  r.distill_weight = a.real("--distill-weight", r.distill_weight, 0.0, 1.0);
+  r.distill_temperature = a.real("--distill-temperature", r.distill_temperature, 0.01, 1000.0);
+  const std::string teacher_path = a.str("--teacher", "");
+  if (!teacher_path.empty() && !a.has("--distill-weight") && r.distill_weight == 0) r.distill_weight = 0.9;
+  if (r.distill_weight > 0 && teacher_path.empty())
+    throw UsageError("distillation (--distill-weight " + detail::cat(r.distill_weight) +
+                     ") needs --teacher CHECKPOINT, e.g. a wider network trained with --width 2");
   if (a.has("--no-augment")) {
     r.augment.ssr_p = r.augment.bc_p = 0;
     r.augment.crop_pad = r.augment.cutout = 0;
@@ -189,13 +226,22 @@ int cmd_train(int argc, char** argv) {
   const std::string out = a.str("--out", std::string("runs/") + norm_kind_name(norm));
   const std::string dir = data_dir(a);
 
+  // The model's shape and the teacher first: their errors should not wait for the data.
+  const ReferenceNetConfig net_cfg = net_config(norm, r.dropout, a.real("--width", 1.0, 0.01, 64.0));
+  std::unique_ptr<Sequential<float>> teacher;
+  std::string teacher_desc = "none";
+  if (r.distill_weight > 0) {
+    teacher = load_model(teacher_path, nullptr);
+    teacher_desc = detail::cat(teacher_path, " (", thousands(parameter_count(*teacher)), " parameters, weights fnv1a64 ",
+                               weights_fingerprint(*teacher), ")");
+  }
   std::printf("glia %s: loading %s\n", version_string, dir.c_str());
   const ImageDataset train = load_dataset(dir, true, a.integer("--train-limit", 0, 0, 1 << 30));
   const ImageDataset test = load_dataset(dir, false, a.integer("--test-limit", 0, 0, 1 << 30));
   std::printf("train: %ld images, test: %ld images, %zu classes\n", static_cast<long>(train.size()),
               static_cast<long>(test.size()), train.class_names.size());
 
-  auto model = make_reference_net<float>(net_config(norm, r.dropout));
+  auto model = make_reference_net<float>(net_cfg);
   Rng rng(seed);
   init_model(*model, r.init, rng);
   auto optimizer = make_optimizer<float>(r);
@@ -209,9 +255,12 @@ int cmd_train(int argc, char** argv) {
   tc.final_tta = r.final_tta;
   tc.average_decay = r.average_decay;
   tc.average_from = r.average_from;
+  tc.distill_weight = r.distill_weight;
+  tc.distill_temperature = r.distill_temperature;
   tc.eval_batch = a.integer("--eval-batch", 100, 1, 1 << 20);
   tc.out_dir = out;
   Trainer<float> trainer(*model, *optimizer, *schedule, tc);
+  if (teacher) trainer.distill_from(*teacher);
   if (r.precise_bn)
     trainer.on_epoch_trained = [&](int epoch) {
       if (epoch == r.epochs) recompute_batchnorm_statistics(*model, train, r.batch, &r.augment, seed);
@@ -233,7 +282,7 @@ int cmd_train(int argc, char** argv) {
   rec.commit = GLIA_GIT_COMMIT;  // as of the last CMake configure
 #endif
   rec.config = {{"norm", norm_kind_name(norm)}, {"recipe", r.name}, {"epochs", std::to_string(r.epochs)},
-                {"batch", std::to_string(r.batch)}, {"optimizer", r.optimizer}, {"lr", detail::cat(r.lr)},
+                {"widths", net_cfg.widths()}, {"batch", std::to_string(r.batch)}, {"optimizer", r.optimizer}, {"lr", detail::cat(r.lr)},
                 {"momentum", detail::cat(r.opt.momentum)}, {"weight_decay", detail::cat(r.opt.weight_decay)},
                 {"l1", detail::cat(r.opt.l1)}, {"schedule", r.schedule}, {"dropout", detail::cat(r.dropout)},
                 {"label_smoothing", detail::cat(r.label_smoothing)}, {"init", r.init},
@@ -241,15 +290,21 @@ int cmd_train(int argc, char** argv) {
                 {"average", r.average_decay > 0 ? detail::cat("decay=", r.average_decay, " from_epoch=", r.average_from) : "off"},
                 {"augment", detail::cat("ssr_p=", r.augment.ssr_p, " bc_p=", r.augment.bc_p, " crop_pad=", r.augment.crop_pad,
                                         " hflip=", r.augment.hflip, " cutout=", r.augment.cutout)},
+                {"distill", r.distill_weight > 0 ? detail::cat("weight=", r.distill_weight, " temperature=", r.distill_temperature,
+                                                               " teacher=", teacher_desc)
+                                                    : "off"},
                 {"seed", std::to_string(seed)}, {"threads", std::to_string(num_threads())},
                 {"train_images", std::to_string(train.size())}, {"test_images", std::to_string(test.size())},
                 {"data", dir}};
-  std::printf("model: reference net, norm %s, %s parameters; recipe %s, %d epochs, batch %ld, %d threads, seed %llu\n",
-              norm_kind_name(norm), thousands(parameter_count(*model)).c_str(), r.name.c_str(), r.epochs,
+  std::printf("model: reference net, norm %s, widths %s, %s parameters; recipe %s, %d epochs, batch %ld, %d threads, seed %llu\n",
+              norm_kind_name(norm), net_cfg.widths().c_str(), thousands(parameter_count(*model)).c_str(), r.name.c_str(), r.epochs,
               static_cast<long>(r.batch), num_threads(), static_cast<unsigned long long>(seed));
   if (r.average_decay > 0)
     std::printf("final weights: average of the weights from epoch %d on (decay %g)%s\n", r.average_from, r.average_decay,
                 r.precise_bn ? ", BatchNorm statistics recomputed for them" : "");
+  if (teacher)
+    std::printf("distillation from %s: weight %g, temperature %g\n", teacher_desc.c_str(), r.distill_weight,
+                r.distill_temperature);
   std::printf("run folder: %s\n", out.c_str());
   std::fflush(stdout);  // the header reaches a log file before training starts
   ConsoleProgress progress;
@@ -302,11 +357,7 @@ int cmd_eval(int argc, char** argv) {
   const EvalResult r = evaluate(*model, test, a.integer("--eval-batch", 100, 1, 1 << 20), nullptr, tta);
   std::printf("test loss %.4f, accuracy %.2f%% (%lld/%lld), test-time augmentation %s\n", r.loss, 100.0 * r.accuracy(),
               static_cast<long long>(r.correct), static_cast<long long>(r.total), tta.name().c_str());
-  // A fingerprint of every parameter and buffer, to compare runs bit for bit.
-  std::string bytes;
-  for (auto& p : parameters(*model)) bytes.append(reinterpret_cast<const char*>(p.param->value.data()), p.param->value.size() * sizeof(float));
-  for (auto& b : buffers(*model)) bytes.append(reinterpret_cast<const char*>(b.tensor->data()), b.tensor->size() * sizeof(float));
-  std::printf("weights fnv1a64 %016llx\n", static_cast<unsigned long long>(fnv1a64(bytes.data(), bytes.size())));
+  std::printf("weights fnv1a64 %s\n", weights_fingerprint(*model).c_str());
   std::printf("%-12s %8s\n", "class", "accuracy");
   for (Index c = 0; c < r.confusion.classes(); ++c)
     std::printf("%-12s %7.2f%%\n", c < static_cast<Index>(names.size()) ? names[static_cast<std::size_t>(c)].c_str() : "?",

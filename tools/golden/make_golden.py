@@ -327,6 +327,30 @@ def cross_entropy_fixture(gen, n, c, smoothings=(0.0, 0.1)):
     return fx
 
 
+def distillation_fixture(gen, n, c, cases=((0.9, 4.0, 0.1), (0.5, 1.0, 0.0), (1.0, 2.5, 0.0))):
+    """Hinton's distillation loss as glia's DistillationLoss defines it (weight a, temperature
+    tau, label smoothing s): (1 - a) CE_s(x) + a tau^2 KL(softmax(z/tau) || softmax(x/tau))."""
+    fx = Fixture()
+    logits = randn(gen, n, c, scale=2.0)
+    teacher = randn(gen, n, c, scale=3.0)
+    t = targets_for(gen, n, c)
+    fx.add("x", logits)
+    fx.add("teacher", teacher)
+    fx.add("targets", t)
+    for i, (a, tau, s) in enumerate(cases):
+        x = leaf(logits)
+        hard = F.cross_entropy(x, t, label_smoothing=s)
+        soft = F.kl_div(F.log_softmax(x / tau, dim=1), F.softmax(teacher / tau, dim=1), reduction="batchmean")
+        loss = (1 - a) * hard + a * tau * tau * soft
+        loss.backward()
+        fx.add(f"case{i}.weight", a, dtype=DTYPE_F64)
+        fx.add(f"case{i}.temperature", tau, dtype=DTYPE_F64)
+        fx.add(f"case{i}.label_smoothing", s, dtype=DTYPE_F64)
+        fx.add(f"case{i}.loss", loss)
+        fx.add(f"case{i}.dx", grad_of(x))
+    return fx
+
+
 def layer_fixtures(seed):
     gen = torch.Generator().manual_seed(seed)
     out = {}
@@ -344,6 +368,7 @@ def layer_fixtures(seed):
     out["linear"] = linear_fixture(gen, 3, 7, 5)
     out["logsoftmax_nll"] = logsoftmax_nll_fixture(gen, 3, 7)
     out["cross_entropy"] = cross_entropy_fixture(gen, 4, 7)
+    out["distillation"] = distillation_fixture(gen, 5, 7)
     return out
 
 

@@ -8,8 +8,17 @@
 //   cross-entropy with label smoothing s on logits (PyTorch's definition):
 //                 q[n,c] = (1 - s) [c == t_n] + s / C,   L = -(1/N) sum_{n,c} q[n,c] logp[n,c]
 //                 dx[n,c] = (softmax(x)[n,c] - q[n,c]) / N
+//   distillation (Hinton et al. 2015) of student logits x towards teacher logits z at
+//   temperature tau, mixed with the cross-entropy above by a weight a:
+//                 p = softmax(z / tau),  r = log_softmax(x / tau)
+//                 KD = (tau^2 / N) sum_{n,c} p[n,c] (log p[n,c] - r[n,c])   (KL(p || softmax(x/tau)),
+//                      PyTorch's kl_div(r, p, reduction='batchmean') * tau^2; 0 log 0 = 0)
+//                 L = (1 - a) CE(x) + a KD
+//                 dx[n,c] = (1 - a) (softmax(x)[n,c] - q[n,c]) / N + a tau (softmax(x/tau)[n,c] - p[n,c]) / N
+//                 (tau^2 keeps the soft part's gradient the size of the hard part's as tau grows)
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -64,6 +73,42 @@ T cross_entropy_loss(T* dx, T* logp, const T* x, const std::int32_t* targets, In
       dx[i * c + k] = static_cast<T>((std::exp(static_cast<double>(logp[i * c + k])) - q) / static_cast<double>(n));
     }
   return static_cast<T>(loss / static_cast<double>(n));
+}
+
+// Returns the mean loss L above; writes logp (scratch [N, C], log_softmax(x)) and dx. The
+// teacher logits z are only read: no gradient flows to the teacher.
+template <typename T>
+T distillation_loss(T* dx, T* logp, const T* x, const T* z, const std::int32_t* targets, Index n, Index c,
+                    double smoothing, double weight, double temperature) {
+  const double hard = cross_entropy_loss(dx, logp, x, targets, n, c, smoothing);
+  double soft = 0;
+  for (Index i = 0; i < n; ++i) {
+    const T* xr = x + i * c;
+    const T* zr = z + i * c;
+    // Both softened distributions in double, with their maxima subtracted (as log_softmax).
+    double mx = static_cast<double>(xr[0]), mz = static_cast<double>(zr[0]);
+    for (Index k = 1; k < c; ++k) {
+      mx = std::max(mx, static_cast<double>(xr[k]));
+      mz = std::max(mz, static_cast<double>(zr[k]));
+    }
+    double sx = 0, sz = 0;
+    for (Index k = 0; k < c; ++k) {
+      sx += std::exp((static_cast<double>(xr[k]) - mx) / temperature);
+      sz += std::exp((static_cast<double>(zr[k]) - mz) / temperature);
+    }
+    const double lsx = std::log(sx), lsz = std::log(sz);
+    for (Index k = 0; k < c; ++k) {
+      const double r = (static_cast<double>(xr[k]) - mx) / temperature - lsx;  // log softmax(x / tau)
+      const double lp = (static_cast<double>(zr[k]) - mz) / temperature - lsz;  // log p
+      const double p = std::exp(lp);
+      if (p > 0) soft += p * (lp - r);
+      const double g = (1 - weight) * static_cast<double>(dx[i * c + k]) +
+                       weight * temperature * (std::exp(r) - p) / static_cast<double>(n);
+      dx[i * c + k] = static_cast<T>(g);
+    }
+  }
+  soft *= temperature * temperature / static_cast<double>(n);
+  return static_cast<T>((1 - weight) * hard + weight * soft);
 }
 
 }  // namespace glia

@@ -11,6 +11,7 @@
 // in fewer passes over memory) and run on each sample as the convolution produces it.
 #pragma once
 
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -46,6 +47,25 @@ struct ReferenceNetConfig {
   Index classes = 10;
   Index in_channels = 3;
   double dropout = 0.01;
+
+  // The same network with every width (block and transition channels) multiplied by m and
+  // rounded, e.g. 1.5 -> 24, 48, 12, 24 (about 2.25x the parameters and FLOPs): a wider
+  // teacher for distillation. ValueError unless every width stays >= 1.
+  ReferenceNetConfig widened(double m) const {
+    if (!(m > 0 && m < 1e6))
+      throw ValueError(detail::cat("ReferenceNetConfig: width multiplier ", m, " must be a positive number below 1e6"));
+    ReferenceNetConfig c = *this;
+    auto scale = [m](Index w) { return static_cast<Index>(std::lround(static_cast<double>(w) * m)); };
+    c.width1 = scale(width1);
+    c.width2 = scale(width2);
+    c.transition1 = scale(transition1);
+    c.transition2 = scale(transition2);
+    if (c.width1 < 1 || c.width2 < 1 || c.transition1 < 1 || c.transition2 < 1)
+      throw ValueError(detail::cat("ReferenceNetConfig: width multiplier ", m, " leaves a layer without channels"));
+    return c;
+  }
+  // "16,32,8,16": the four widths, as stored in a checkpoint's metadata (config.widths).
+  std::string widths() const { return detail::cat(width1, ",", width2, ",", transition1, ",", transition2); }
 };
 
 template <typename T>

@@ -5,10 +5,16 @@
 // NLLLoss::forward(logp [N, C], targets) -> mean over N of -logp[n, t_n]; backward() returns
 //   dL/dlogp. CrossEntropyLoss does log-softmax and NLL in one step on logits ([N, C] or
 //   [N, C, 1, 1]), with optional label smoothing (PyTorch's definition).
+// DistillationLoss(weight a, temperature tau, label smoothing s)::forward(student logits,
+//   teacher logits, targets) -> (1 - a) CrossEntropy_s(student) + a tau^2 KL(softmax(teacher/tau)
+//   || softmax(student/tau)) (kernels/softmax.hpp); backward() returns dL/d(student logits).
+//   The teacher's logits must have the student's shape (ShapeError); a outside [0, 1], tau <= 0
+//   or s outside [0, 1] is a ValueError at construction.
 // Targets are int32 class indices; ShapeError if there are not N of them, ValueError if one is
 // outside [0, C). Both are reduced with mean, so the gradient is already divided by N.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -91,6 +97,39 @@ class CrossEntropyLoss {
 
  private:
   double smoothing_;
+  Tensor<T> grad_, logp_;
+};
+
+template <typename T>
+class DistillationLoss {
+ public:
+  DistillationLoss(double weight, double temperature, double label_smoothing = 0.0)
+      : weight_(weight), temperature_(temperature), smoothing_(label_smoothing) {
+    if (!(weight >= 0.0 && weight <= 1.0))
+      throw ValueError(detail::cat("DistillationLoss: the weight of the teacher's term must be in [0, 1], got ", weight));
+    if (!(temperature > 0.0 && std::isfinite(temperature)))
+      throw ValueError(detail::cat("DistillationLoss: temperature must be > 0 and finite, got ", temperature));
+    if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
+      throw ValueError(detail::cat("DistillationLoss: label smoothing must be in [0, 1], got ", label_smoothing));
+  }
+  T forward(const Tensor<T>& logits, const Tensor<T>& teacher_logits, const std::vector<std::int32_t>& targets) {
+    const Shape s = class_scores_shape("DistillationLoss", logits.shape());
+    const Shape st = class_scores_shape("DistillationLoss (teacher)", teacher_logits.shape());
+    if (st != s)
+      throw ShapeError(detail::cat("DistillationLoss: teacher scores ", teacher_logits.shape(), " do not match the student's ",
+                                   logits.shape()));
+    check_targets("DistillationLoss", s, targets);
+    grad_.resize(logits.shape());
+    logp_.resize(s);
+    return distillation_loss(grad_.data(), logp_.data(), logits.data(), teacher_logits.data(), targets.data(), s[0], s[1],
+                             smoothing_, weight_, temperature_);
+  }
+  const Tensor<T>& backward() const { return grad_; }
+  double weight() const { return weight_; }
+  double temperature() const { return temperature_; }
+
+ private:
+  double weight_, temperature_, smoothing_;
   Tensor<T> grad_, logp_;
 };
 

@@ -48,6 +48,8 @@ struct Recipe {
   bool precise_bn = false;  // after the last epoch, recompute BatchNorm statistics (train/precise_bn.hpp)
   double average_decay = 0;  // > 0: the final weights are an EMA of the weights (TrainerConfig)
   int average_from = 1;      // the first epoch of the average
+  double distill_weight = 0;       // > 0: learn from a teacher's outputs too (TrainerConfig)
+  double distill_temperature = 4;  // the softening temperature of distillation
 };
 
 inline Recipe reference_recipe() {

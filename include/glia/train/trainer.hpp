@@ -7,6 +7,10 @@
 //     config.batch, keeping the last partial batch;
 //   - per step: builds the batch (augmentation seeded by (seed, step), data/augment.hpp),
 //     zeroes gradients, forward (train mode), loss, backward, optimiser step at schedule.lr(step);
+//   - with a teacher (distill_from) and config.distill_weight > 0, the loss is DistillationLoss
+//     (nn/loss.hpp): the teacher scores the same augmented batch in eval mode, and the student
+//     learns from (1 - a) cross-entropy + a tau^2 KL(teacher || student) at temperature tau; the
+//     teacher's parameters are never changed, and the epoch's train loss is this mixed loss;
 //   - with config.average_decay > 0, from epoch config.average_from on, updates an exponential
 //     moving average of the weights after every step (optim/weight_average.hpp); after the
 //     last epoch's last step the model's weights are replaced by that average;
@@ -62,6 +66,10 @@ struct TrainerConfig {
   // are evaluated with the live weights.
   double average_decay = 0.0;
   int average_from = 1;
+  // Knowledge distillation (needs a teacher, Trainer::distill_from): the weight a of the
+  // teacher's term and the temperature tau. 0: plain cross-entropy, no teacher is run.
+  double distill_weight = 0.0;
+  double distill_temperature = 4.0;
   std::string out_dir;  // empty: write nothing
 };
 
@@ -170,7 +178,8 @@ class Trainer {
  public:
   Trainer(Module<T>& model, Optimizer<T>& optimizer, const LrSchedule& schedule, TrainerConfig config)
       : model_(model), opt_(optimizer), schedule_(schedule), cfg_(std::move(config)), flat_(model),
-        loss_(cfg_.label_smoothing), average_(cfg_.average_decay) {
+        loss_(cfg_.label_smoothing), distill_(cfg_.distill_weight, cfg_.distill_temperature, cfg_.label_smoothing),
+        average_(cfg_.average_decay) {
     if (cfg_.epochs < 1) throw ValueError(detail::cat("Trainer: epochs must be >= 1, got ", cfg_.epochs));
     if (cfg_.batch < 1) throw ValueError(detail::cat("Trainer: batch size must be >= 1, got ", cfg_.batch));
     if (cfg_.eval_batch < 1) throw ValueError(detail::cat("Trainer: eval batch size must be >= 1, got ", cfg_.eval_batch));
@@ -187,6 +196,12 @@ class Trainer {
   // BatchNorm statistics after the last epoch (train/precise_bn.hpp). Its time counts as
   // training time.
   std::function<void(int)> on_epoch_trained;
+
+  // The teacher whose outputs the student learns from when config.distill_weight > 0. It must
+  // outlive fit() and score as many classes as the student (ShapeError from fit); it is
+  // run in eval mode only, so its weights and running statistics stay as they are. Resuming a
+  // distilled run needs the same teacher for a bitwise-identical result.
+  void distill_from(Module<T>& teacher) { teacher_ = &teacher; }
 
   // The run's record (filled by fit; set name/recipe/config before fit to have them saved).
   RunRecord& record() { return record_; }
@@ -206,6 +221,12 @@ class Trainer {
     if (classes < static_cast<Index>(train.class_names.size()))
       throw ShapeError(detail::cat("Trainer::fit: the model scores ", classes, " classes, the data has ",
                                    train.class_names.size()));
+    if (distilling() && !teacher_)
+      throw ValueError(detail::cat("Trainer::fit: distill_weight is ", cfg_.distill_weight,
+                                   " but no teacher was given (Trainer::distill_from)"));
+    if (distilling() && model_classes(*teacher_, train) != classes)
+      throw ShapeError(detail::cat("Trainer::fit: the teacher scores ", model_classes(*teacher_, train),
+                                   " classes, the student ", classes));
     if (!cfg_.out_dir.empty()) ensure_dir(cfg_.out_dir);
     record_.seed = cfg_.seed;
     record_.parameters = flat_.size();
@@ -227,11 +248,12 @@ class Trainer {
         const std::int64_t step = static_cast<std::int64_t>(opt_.steps());
         make_batch(x_, y_, train, order.data() + begin, n, augment, cfg_.seed, static_cast<std::uint64_t>(step));
         flat_.zero_grad();
+        const Tensor<T>* teacher_out = distilling() ? &teacher_->forward(x_, Mode::Eval) : nullptr;
         const Tensor<T>& out = model_.forward(x_, Mode::Train);
-        const double loss = static_cast<double>(loss_.forward(out, y_));
+        const double loss = static_cast<double>(teacher_out ? distill_.forward(out, *teacher_out, y_) : loss_.forward(out, y_));
         if (!std::isfinite(loss)) stop(detail::cat("non-finite loss (", loss, ") at epoch ", epoch, ", batch ", b + 1, ", step ", step));
         correct += count_correct(out, y_);
-        model_.backward(loss_.backward());
+        model_.backward(teacher_out ? distill_.backward() : loss_.backward());
         lr = schedule_.lr(step);
         opt_.step(flat_, lr);
         if (average) average_.update(flat_.values());
@@ -355,6 +377,7 @@ class Trainer {
 
  private:
   bool averaging() const { return cfg_.average_decay > 0; }
+  bool distilling() const { return cfg_.distill_weight > 0; }
   static double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
@@ -413,6 +436,8 @@ class Trainer {
   TrainerConfig cfg_;
   FlatParameters<T> flat_;
   CrossEntropyLoss<T> loss_;
+  DistillationLoss<T> distill_;
+  Module<T>* teacher_ = nullptr;
   WeightAverage<T> average_;
   RunRecord record_;
   EvalResult last_eval_;
