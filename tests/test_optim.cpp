@@ -1,6 +1,9 @@
 // Optimisers and learning-rate schedules against PyTorch's (tools/golden/optim_golden.py).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
+
 #include <glia/optim/lr_schedule.hpp>
 #include <glia/optim/optimizer.hpp>
 #include <glia/optim/weight_average.hpp>
@@ -73,6 +76,64 @@ TEST_CASE("Biases and norm parameters can be exempt from weight decay; L1 adds s
   flat.values().fill(-1.0);
   all.step(flat, 0.1);
   CHECK(flat.values()[2] == Approx(-1.0 + 0.1 * (0.5 + 0.25)));
+}
+
+TEST_CASE("SGD over many parameters follows the formula element by element, in every variant", "[optim]") {
+  // 20,200 values: two elementwise blocks and a tail, so the vectorised loop body, its
+  // remainder and the block split all run; some weights are exactly 0 (sign 0 for L1).
+  Linear<float> fc(100, 200, true);
+  FlatParameters<float> flat(fc);
+  const Index n = flat.size();
+  REQUIRE(n == 20200);
+  Rng rng(3);
+  std::vector<float> w0(static_cast<std::size_t>(n)), g1(w0.size()), g2(w0.size());
+  for (std::size_t i = 0; i < w0.size(); ++i) {
+    w0[i] = i % 97 == 0 ? 0.0f : static_cast<float>(rng.uniform(-1, 1));
+    g1[i] = static_cast<float>(rng.uniform(-1, 1));
+    g2[i] = static_cast<float>(rng.uniform(-1, 1));
+  }
+  const std::vector<float> mask(flat.decay_mask().begin(), flat.decay_mask().end());
+  struct Variant {
+    double momentum, dampening;
+    bool nesterov, exempt;
+    double l1;
+  };
+  for (const Variant v : {Variant{0, 0, false, true, 0}, Variant{0.9, 0, false, true, 0.01}, Variant{0.9, 0, true, true, 0},
+                          Variant{0.95, 0.1, false, false, 0.02}, Variant{0.5, 0, true, false, 0}}) {
+    INFO("momentum " << v.momentum << ", dampening " << v.dampening << ", nesterov " << v.nesterov << ", exempt "
+                     << v.exempt << ", l1 " << v.l1);
+    OptimizerOptions o;
+    o.momentum = v.momentum;
+    o.dampening = v.dampening;
+    o.nesterov = v.nesterov;
+    o.exempt_no_decay = v.exempt;
+    o.weight_decay = 0.05;
+    o.l1 = v.l1;
+    Sgd<float> sgd(o);
+    std::copy(w0.begin(), w0.end(), flat.values().begin());
+    // The contract's formula, in double, for two steps (the first sets the buffer to g).
+    std::vector<double> w(w0.begin(), w0.end()), buf(w.size());
+    int step = 0;
+    for (const auto* g : {&g1, &g2}) {
+      std::copy(g->begin(), g->end(), flat.grads().begin());
+      sgd.step(flat, 0.1);
+      ++step;
+      for (std::size_t i = 0; i < w.size(); ++i) {
+        const double m = v.exempt ? mask[i] : 1.0;
+        const double sign = w[i] > 0 ? 1.0 : (w[i] < 0 ? -1.0 : 0.0);
+        double d = (*g)[i] + m * (0.05 * w[i] + v.l1 * sign);
+        if (v.momentum != 0) {
+          buf[i] = step == 1 ? d : v.momentum * buf[i] + (1 - v.dampening) * d;
+          d = v.nesterov ? d + v.momentum * buf[i] : buf[i];
+        }
+        w[i] -= 0.1 * d;
+      }
+    }
+    double worst = 0;
+    for (std::size_t i = 0; i < w.size(); ++i)
+      worst = std::max(worst, std::abs(static_cast<double>(flat.values()[static_cast<Index>(i)]) - w[i]) / (1 + std::abs(w[i])));
+    CHECK(worst < 1e-6);  // float rounding of a few operations on values of order 1
+  }
 }
 
 TEST_CASE("Optimisers refuse invalid settings", "[optim][errors]") {

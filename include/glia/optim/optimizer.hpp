@@ -91,26 +91,51 @@ class Sgd : public Optimizer<T> {
 
  protected:
   void update(FlatParameters<T>& p, double lr) override {
-    T* w = p.values().data();
-    const T* g = p.grads().data();
-    const T* mask = p.decay_mask().data();
-    T* buf = buf_.data();
-    const T mom = static_cast<T>(this->o_.momentum), damp = static_cast<T>(1.0 - this->o_.dampening);
-    const T rate = static_cast<T>(lr);
-    const bool first = this->steps_ == 1, nesterov = this->o_.nesterov, use_mom = this->o_.momentum != 0;
+    const OptimizerOptions& o = this->o_;
+    Step s{p.values().data(), p.grads().data(), p.decay_mask().data(), buf_.data(), static_cast<T>(lr),
+           static_cast<T>(o.momentum), static_cast<T>(1.0 - o.dampening), static_cast<T>(o.weight_decay),
+           static_cast<T>(o.l1), o.exempt_no_decay ? T(1) : T(0)};
+    const bool first = this->steps_ == 1;
     parallel_blocks(p.size(), [&](Index b, Index e) {
-      for (Index i = b; i < e; ++i) {
-        T d = g[i] + this->penalty(w[i], mask[i]);
-        if (use_mom) {
-          buf[i] = first ? d : mom * buf[i] + damp * d;
-          d = nesterov ? d + mom * buf[i] : buf[i];
-        }
-        w[i] -= rate * d;
-      }
+      if (o.momentum == 0) return s.template run<false, false, false>(b, e);
+      if (first) return o.nesterov ? s.template run<true, true, true>(b, e) : s.template run<true, true, false>(b, e);
+      return o.nesterov ? s.template run<true, false, true>(b, e) : s.template run<true, false, false>(b, e);
     });
   }
 
  private:
+  // One step over [b, e): the contract's formula with the choices made outside the loop and
+  // every pointer and factor copied into locals (read through `this` they might alias the
+  // stores), so that the loop is branch-free and GCC vectorises it.
+  struct Step {
+    T* w;
+    const T* g;
+    const T* mask;
+    T* buf;
+    T rate, mom, damp, wd, l1, exempt;
+    template <bool kMomentum, bool kFirst, bool kNesterov>
+    void run(Index b, Index e) const {
+      T* const wp = w;
+      T* const bp = buf;
+      const T* const gp = g;
+      const T* const mp = mask;
+      const T r = rate, mo = mom, da = damp, de = wd, la = l1, ex = exempt;
+      const T keep = T(1) - ex;  // mask 0/1 when exempting, else every element decays
+      for (Index i = b; i < e; ++i) {
+        const T x = wp[i];
+        const T m = ex * mp[i] + keep;
+        const T sign = static_cast<T>(x > T(0)) - static_cast<T>(x < T(0));
+        T d = gp[i] + m * (de * x + la * sign);
+        if constexpr (kMomentum) {
+          const T v = kFirst ? d : mo * bp[i] + da * d;
+          bp[i] = v;
+          d = kNesterov ? d + mo * v : v;
+        }
+        wp[i] = x - r * d;
+      }
+    }
+  };
+
   Tensor<T> buf_;
 };
 
