@@ -75,6 +75,19 @@ T cross_entropy_loss(T* dx, T* logp, const T* x, const std::int32_t* targets, In
   return static_cast<T>(loss / static_cast<double>(n));
 }
 
+namespace detail {
+// The row's maximum m and log sum_k exp((row[k] - m) / tau), in double: log_softmax(row / tau)[k]
+// is (row[k] - m) / tau - lse.
+template <typename T>
+void softened_log_sum_exp(const T* row, Index c, double tau, double& m, double& lse) {
+  m = static_cast<double>(row[0]);
+  for (Index k = 1; k < c; ++k) m = std::max(m, static_cast<double>(row[k]));
+  double s = 0;
+  for (Index k = 0; k < c; ++k) s += std::exp((static_cast<double>(row[k]) - m) / tau);
+  lse = std::log(s);
+}
+}  // namespace detail
+
 // Returns the mean loss L above; writes logp (scratch [N, C], log_softmax(x)) and dx. The
 // teacher logits z are only read: no gradient flows to the teacher.
 template <typename T>
@@ -85,18 +98,9 @@ T distillation_loss(T* dx, T* logp, const T* x, const T* z, const std::int32_t* 
   for (Index i = 0; i < n; ++i) {
     const T* xr = x + i * c;
     const T* zr = z + i * c;
-    // Both softened distributions in double, with their maxima subtracted (as log_softmax).
-    double mx = static_cast<double>(xr[0]), mz = static_cast<double>(zr[0]);
-    for (Index k = 1; k < c; ++k) {
-      mx = std::max(mx, static_cast<double>(xr[k]));
-      mz = std::max(mz, static_cast<double>(zr[k]));
-    }
-    double sx = 0, sz = 0;
-    for (Index k = 0; k < c; ++k) {
-      sx += std::exp((static_cast<double>(xr[k]) - mx) / temperature);
-      sz += std::exp((static_cast<double>(zr[k]) - mz) / temperature);
-    }
-    const double lsx = std::log(sx), lsz = std::log(sz);
+    double mx, lsx, mz, lsz;
+    detail::softened_log_sum_exp(xr, c, temperature, mx, lsx);
+    detail::softened_log_sum_exp(zr, c, temperature, mz, lsz);
     for (Index k = 0; k < c; ++k) {
       const double r = (static_cast<double>(xr[k]) - mx) / temperature - lsx;  // log softmax(x / tau)
       const double lp = (static_cast<double>(zr[k]) - mz) / temperature - lsz;  // log p

@@ -125,8 +125,6 @@ class DistillationLoss {
                              smoothing_, weight_, temperature_);
   }
   const Tensor<T>& backward() const { return grad_; }
-  double weight() const { return weight_; }
-  double temperature() const { return temperature_; }
 
  private:
   double weight_, temperature_, smoothing_;
