@@ -521,6 +521,7 @@ struct NormBuffers {
   Index n, c, hw;
   Tensor<float> x, y, dy, dx, gamma, beta, dgamma, dbeta;
   std::vector<double> mean, var, rstd, partial;
+  Tensor<float> scale, shift;  // BatchNorm's affine coefficients
   std::vector<std::uint8_t> mask_storage;
   std::uint8_t* mask = nullptr;  // the fused ReLU's, or null
   NormBuffers(Act a, Index groups, bool relu)
@@ -528,7 +529,8 @@ struct NormBuffers {
         dy(random_tensor(x.shape(), 2, -1e-3, 1e-3)), dx(x.shape()), gamma(random_tensor(Shape{a.c}, 3, 0.5, 1.5)),
         beta(random_tensor(Shape{a.c}, 4)), dgamma(Shape{a.c}), dbeta(Shape{a.c}),
         mean(static_cast<std::size_t>(std::max(a.c, kBatch * groups))),
-        var(mean.size()), rstd(mean.size()), partial(static_cast<std::size_t>(2 * kBatch * a.c)) {
+        var(mean.size()), rstd(mean.size()), partial(static_cast<std::size_t>(2 * kBatch * a.c + 2 * a.c)),
+        scale(Shape{a.c}), shift(Shape{a.c}) {
     if (relu) {
       mask_storage.resize(static_cast<std::size_t>(x.size()));
       mask = mask_storage.data();
@@ -538,15 +540,18 @@ struct NormBuffers {
 
 constexpr double kEps = 1e-5;
 
-// BatchNorm2d's training forward: batch statistics, rstd, then the affine apply.
+// BatchNorm2d's training forward: batch statistics, rstd and the affine coefficients, then the
+// normalisation of each sample.
 void batchnorm_forward(NormBuffers& b) {
-  glia::batchnorm_stats(b.mean.data(), b.var.data(), b.x.data(), b.n, b.c, b.hw);
+  glia::batchnorm_stats(b.mean.data(), b.var.data(), b.partial.data(), b.x.data(), b.n, b.c, b.hw);
   for (Index ch = 0; ch < b.c; ++ch) {
     const auto i = static_cast<std::size_t>(ch);
     b.rstd[i] = 1.0 / std::sqrt(b.var[i] + kEps);
+    glia::detail::affine_coefficients(b.scale[ch], b.shift[ch], b.gamma[ch], b.beta[ch], b.mean[i], b.rstd[i]);
   }
-  glia::batchnorm_apply(b.y.data(), b.mask, b.x.data(), b.mean.data(), b.rstd.data(), b.gamma.data(), b.beta.data(), b.n,
-                        b.c, b.hw);
+  glia::parallel_for(b.n, [&](Index i) {
+    glia::batchnorm_apply_sample(i, b.y.data(), b.mask != nullptr, b.mask, b.x.data(), b.scale.data(), b.shift.data(), b.c, b.hw);
+  });
 }
 
 Index groups_of(Norm k) { return k == Norm::GN ? 2 : 1; }
@@ -561,7 +566,7 @@ void norm_forward(NormBuffers& b, Norm k) {
 
 void norm_backward(NormBuffers& b, Norm k) {
   if (k == Norm::BN)
-    glia::batchnorm_backward(b.dx.data(), b.dgamma.data(), b.dbeta.data(), b.dy.data(), b.mask, b.x.data(), b.mean.data(),
+    glia::batchnorm_backward(b.dx.data(), b.dgamma.data(), b.dbeta.data(), b.partial.data(), b.dy.data(), b.mask, b.x.data(), b.mean.data(),
                              b.rstd.data(), b.gamma.data(), b.n, b.c, b.hw);
   else
     glia::groupnorm_backward(b.dx.data(), b.dgamma.data(), b.dbeta.data(), b.partial.data(), b.dy.data(), b.mask, b.x.data(),

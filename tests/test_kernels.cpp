@@ -328,6 +328,36 @@ TEST_CASE("Norms with a fused ReLU equal the norm followed by ReLU, bit for bit"
   CHECK(y[1] == y2[1]);
 }
 
+TEST_CASE("BatchNorm batch statistics match a two-pass sum, also far from zero and for one sample", "[kernels][norm]") {
+  // The per-sample moments, combined in sample order, against the textbook two passes in long
+  // double over the same float values: mean first, then the squared deviations from it.
+  struct Case {
+    Index n, c, hw;
+    double offset, spread;
+  };
+  for (const Case k : {Case{5, 3, 37, 0.0, 1.0}, Case{32, 4, 64, 1e4, 0.5}, Case{1, 2, 9, -300.0, 1e-3}, Case{7, 1, 1, 2.0, 3.0}}) {
+    Rng rng(31);
+    Tensor<float> x(Shape{k.n, k.c, k.hw});
+    x.normal_(rng, 0.0, k.spread);
+    for (Index i = 0; i < x.size(); ++i) x[i] += static_cast<float>(k.offset + 0.01 * k.spread * static_cast<double>(i % k.c));
+    std::vector<double> mean(static_cast<std::size_t>(k.c)), var(mean.size()), scratch(static_cast<std::size_t>(2 * k.n * k.c));
+    batchnorm_stats(mean.data(), var.data(), scratch.data(), x.data(), k.n, k.c, k.hw);
+    for (Index ch = 0; ch < k.c; ++ch) {
+      long double s = 0, q = 0;
+      const long double m = static_cast<long double>(k.n * k.hw);
+      for (Index i = 0; i < k.n; ++i)
+        for (Index j = 0; j < k.hw; ++j) s += x[(i * k.c + ch) * k.hw + j];
+      const long double mu = s / m;
+      for (Index i = 0; i < k.n; ++i)
+        for (Index j = 0; j < k.hw; ++j) q += (x[(i * k.c + ch) * k.hw + j] - mu) * (x[(i * k.c + ch) * k.hw + j] - mu);
+      INFO("n " << k.n << " c " << k.c << " hw " << k.hw << " offset " << k.offset << " channel " << ch);
+      const auto i = static_cast<std::size_t>(ch);
+      CHECK(mean[i] == Approx(static_cast<double>(mu)).epsilon(1e-14).margin(1e-12 * k.spread));
+      CHECK(var[i] == Approx(static_cast<double>(q / m)).epsilon(1e-10).margin(1e-24));
+    }
+  }
+}
+
 namespace {
 
 // ConvNorm (the norm run on each sample inside the convolution's loop) against a Conv2d and the

@@ -15,14 +15,15 @@
 // ReLU's mask) are cached for backward.
 // Statistics take one pass: the sums of d = x - s and d^2 with s the set's first value, then
 //   mu = s + mean(d),  var = mean(d^2) - mean(d)^2
-// (shifting by a value of the set keeps the cancellation small whatever the mean).
+// (shifting by a value of the set keeps the cancellation small whatever the mean). BatchNorm's
+// sets span the batch: each sample's moments are taken this way and then combined.
 // Fused ReLU: where mask is not null (or relu is set, for the *_sample kernels), the forward
 // kernels apply ReLU after the affine,
 //   y = max(gamma * xhat + beta, 0)  (a NaN stays NaN, as in ReLU),  mask = [y > 0]  (uint8),
 // and the backward kernels take dy through the ReLU first (dy <- mask ? dy : 0), so the pair
 // costs two passes over memory less in each direction than the norm followed by a ReLU module.
-// BatchNorm is parallel over channels, GroupNorm over samples; the per-sample GroupNorm
-// contributions to dgamma/dbeta are reduced in sample order, so results do not depend on the
+// Both are parallel over samples: the per-sample contributions to the batch statistics
+// (BatchNorm) and to dgamma/dbeta are reduced in sample order, so results do not depend on the
 // thread count. The *_sample kernels do one sample's part of the work, for a caller that
 // already runs over samples (nn/conv_norm.hpp fuses them into the convolution that produces
 // their input): the batch kernels are those applied to every sample, so the values are the same.
@@ -179,35 +180,66 @@ inline void affine_coefficients(T& scale, T& shift, T gamma, T beta, double mu, 
 
 }  // namespace detail
 
-// Batch statistics per channel: mean[c], var[c] (biased), in one pass.
+// BatchNorm works sample by sample too, so that a convolution's loop over samples can carry it
+// (nn/conv_norm.hpp) and each sample stays on the thread, and in the cache, that made it:
+// - forward: batchnorm_sample_moments(i) gives sample i's mean and sum of squared deviations
+//   per channel; batchnorm_combine_moments adds them up in sample order (Chan, Golub & LeVeque's
+//   pairwise update) into the batch mean and variance; batchnorm_apply_sample normalises
+//   sample i with the resulting affine coefficients.
+// - backward: batchnorm_backward_sums_sample(i) gives sample i's sums of dy and dy * xhat per
+//   channel; sum_sample_partials adds them up in sample order; batchnorm_backward_sample(i)
+//   writes sample i's dx from the batch means of dy and dy * xhat.
+// The whole-batch kernels below are these run over the batch, so the values are the same.
+
+// Sample i's moments per channel, from one pass of shifted sums (shift: the run's first value):
+// mean[i*c + ch] and m2[i*c + ch] = sum (x - mean)^2 over the hw values of (i, ch).
 template <typename T>
-void batchnorm_stats(double* mean, double* var, const T* x, Index n, Index c, Index hw) {
-  parallel_for(c, [&](Index ch) {
+void batchnorm_sample_moments(Index i, double* mean, double* m2, const T* x, Index c, Index hw) {
+  const double len = static_cast<double>(hw);
+  for (Index ch = 0; ch < c; ++ch) {
+    const T* xc = x + (i * c + ch) * hw;
     detail::LaneSum s, q;
-    const double shift = x[ch * hw];
-    for (Index i = 0; i < n; ++i) detail::add_shifted_sums(s, q, x + (i * c + ch) * hw, hw, shift);
-    detail::shifted_moments(mean[ch], var[ch], s, q, shift, static_cast<double>(n * hw));
-  });
+    const double shift = xc[0];
+    detail::add_shifted_sums(s, q, xc, hw, shift);
+    const double sd = s.total();
+    mean[i * c + ch] = shift + sd / len;
+    m2[i * c + ch] = std::max(0.0, q.total() - sd * sd / len);
+  }
 }
 
-// y = gamma * (x - mean) * rstd + beta per channel, for given mean and rstd; then ReLU and its
-// mask where mask is not null.
-template <typename T>
-void batchnorm_apply(T* y, std::uint8_t* mask, const T* x, const double* mean, const double* rstd, const T* gamma,
-                     const T* beta, Index n, Index c, Index hw) {
-  parallel_for(c, [&](Index ch) {
-    T scale, shift;
-    detail::affine_coefficients(scale, shift, gamma[ch], beta[ch], mean[ch], rstd[ch]);
-    for (Index i = 0; i < n; ++i) {
-      const Index o = (i * c + ch) * hw;
-      detail::affine_run(y + o, mask != nullptr, mask ? mask + o : nullptr, x + o, scale, shift, hw);
+// The batch mean[c] and biased variance var[c] from n samples' moments ([n, c] each, hw values
+// per sample and channel), added in sample order: with counts na (so far) and nb (the next
+// sample), delta = mean_b - mean_a,
+//   mean <- mean_a + delta * nb / (na + nb),   m2 <- m2_a + m2_b + delta^2 * na * nb / (na + nb).
+inline void batchnorm_combine_moments(double* mean, double* var, const double* sample_mean, const double* sample_m2, Index n,
+                                      Index c, Index hw) {
+  const double len = static_cast<double>(hw);
+  for (Index ch = 0; ch < c; ++ch) {
+    double mu = sample_mean[ch], m2 = sample_m2[ch], count = len;
+    for (Index i = 1; i < n; ++i) {
+      const double delta = sample_mean[i * c + ch] - mu, total = count + len;
+      mu += delta * (len / total);
+      m2 += sample_m2[i * c + ch] + delta * delta * (count * len / total);
+      count = total;
     }
-  });
+    mean[ch] = mu;
+    var[ch] = m2 / count;
+  }
 }
 
-// The same for sample i alone, with the coefficients of detail::affine_coefficients per
-// channel (scale[c], shift[c]): the values of batchnorm_apply, bit for bit. The fused ReLU if
-// relu, its mask written where mask is not null.
+// Batch statistics per channel: mean[c], var[c] (biased), parallel over samples. scratch: 2*n*c
+// doubles (the per-sample moments).
+template <typename T>
+void batchnorm_stats(double* mean, double* var, double* scratch, const T* x, Index n, Index c, Index hw) {
+  double* sample_mean = scratch;
+  double* sample_m2 = scratch + n * c;
+  parallel_for(n, [&](Index i) { batchnorm_sample_moments(i, sample_mean, sample_m2, x, c, hw); });
+  batchnorm_combine_moments(mean, var, sample_mean, sample_m2, n, c, hw);
+}
+
+// y = gamma * (x - mean) * rstd + beta for sample i, with the per-channel coefficients of
+// detail::affine_coefficients (scale[c], shift[c]). The fused ReLU if relu, its mask written
+// where mask is not null.
 template <typename T>
 void batchnorm_apply_sample(Index i, T* y, bool relu, std::uint8_t* mask, const T* x, const T* scale, const T* shift,
                             Index c, Index hw) {
@@ -217,53 +249,102 @@ void batchnorm_apply_sample(Index i, T* y, bool relu, std::uint8_t* mask, const 
   }
 }
 
-// Backward of batch-statistics normalisation (training mode); mask: the fused ReLU's, or null.
+// Sample i's contributions to the backward sums, per channel: partial[i*c + ch] = sum dy * xhat
+// and partial[n*c + i*c + ch] = sum dy (dy through the fused ReLU's mask, if any).
 template <typename T>
-void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const std::uint8_t* mask, const T* x, const double* mean,
-                        const double* rstd, const T* gamma, Index n, Index c, Index hw) {
-  const double m = static_cast<double>(n * hw);
-  parallel_for(c, [&](Index ch) {
+void batchnorm_backward_sums_sample(Index i, double* partial, const T* dy, const std::uint8_t* mask, const T* x,
+                                    const double* mean, const double* rstd, Index n, Index c, Index hw) {
+  for (Index ch = 0; ch < c; ++ch) {
+    const Index o = (i * c + ch) * hw;
     detail::LaneSum lsdy, lsdyx;
+    detail::add_dy_sums(lsdy, lsdyx, dy + o, mask ? mask + o : nullptr, x + o, hw, mean[ch], rstd[ch]);
+    partial[i * c + ch] = lsdyx.total();
+    partial[n * c + i * c + ch] = lsdy.total();
+  }
+}
+
+// f(ch, sum_dyx, sum_dy) for every channel, with the per-sample partials (as
+// batchnorm_backward_sums_sample and groupnorm_backward_sample write them) added in sample order,
+// so the sums do not depend on which thread ran which sample.
+template <typename F>
+void for_each_channel_sum(const double* partial, Index n, Index c, F&& f) {
+  for (Index ch = 0; ch < c; ++ch) {
+    double sg = 0, sb = 0;
     for (Index i = 0; i < n; ++i) {
-      const Index o = (i * c + ch) * hw;
-      detail::add_dy_sums(lsdy, lsdyx, dy + o, mask ? mask + o : nullptr, x + o, hw, mean[ch], rstd[ch]);
+      sg += partial[i * c + ch];
+      sb += partial[n * c + i * c + ch];
     }
-    const double sdy = lsdy.total(), sdyx = lsdyx.total();
-    dbeta[ch] += static_cast<T>(sdy);
-    dgamma[ch] += static_cast<T>(sdyx);
-    const double a = gamma[ch] * rstd[ch];
-    const double mg = sdy / m, mgx = sdyx / m;  // mean of dy, mean of dy*xhat
-    for (Index i = 0; i < n; ++i) {
-      const Index o = (i * c + ch) * hw;
-      detail::with_dy(dy + o, mask ? mask + o : nullptr, [&](auto dyk) {
-        for (Index k = 0; k < hw; ++k) {
-          const double xhat = (x[o + k] - mean[ch]) * rstd[ch];
-          dx[o + k] = static_cast<T>(a * (dyk(k) - mg - xhat * mgx));
-        }
-      });
-    }
+    f(ch, sg, sb);
+  }
+}
+
+// dgamma[c] += sum dy * xhat, dbeta[c] += sum dy from the per-sample partials.
+template <typename T>
+void add_sample_partials(T* dgamma, T* dbeta, const double* partial, Index n, Index c) {
+  for_each_channel_sum(partial, n, c, [&](Index ch, double sum_dyx, double sum_dy) {
+    dgamma[ch] += static_cast<T>(sum_dyx);
+    dbeta[ch] += static_cast<T>(sum_dy);
   });
 }
 
-// Backward of normalisation with fixed statistics (evaluation mode); mask as above.
+// dx of sample i for batch statistics (training mode), given the batch means mean_dy[c] and
+// mean_dyx[c] of dy and dy * xhat: dx = gamma * rstd * (dy - mean_dy - xhat * mean_dyx).
 template <typename T>
-void batchnorm_backward_fixed(T* dx, T* dgamma, T* dbeta, const T* dy, const std::uint8_t* mask, const T* x,
-                              const double* mean, const double* rstd, const T* gamma, Index n,
-                              Index c, Index hw) {
-  parallel_for(c, [&](Index ch) {
-    detail::LaneSum sdy, sdyx;
+void batchnorm_backward_sample(Index i, T* dx, const T* dy, const std::uint8_t* mask, const T* x, const double* mean,
+                               const double* rstd, const T* gamma, const double* mean_dy, const double* mean_dyx, Index c,
+                               Index hw) {
+  for (Index ch = 0; ch < c; ++ch) {
+    const Index o = (i * c + ch) * hw;
+    const double a = gamma[ch] * rstd[ch], mg = mean_dy[ch], mgx = mean_dyx[ch], mu = mean[ch], r = rstd[ch];
+    detail::with_dy(dy + o, mask ? mask + o : nullptr, [&](auto dyk) {
+      for (Index k = 0; k < hw; ++k) {
+        const double xhat = (x[o + k] - mu) * r;
+        dx[o + k] = static_cast<T>(a * (dyk(k) - mg - xhat * mgx));
+      }
+    });
+  }
+}
+
+// dx of sample i for fixed statistics (evaluation mode): dx = gamma * rstd * dy.
+template <typename T>
+void batchnorm_backward_fixed_sample(Index i, T* dx, const T* dy, const std::uint8_t* mask, const double* rstd,
+                                     const T* gamma, Index c, Index hw) {
+  for (Index ch = 0; ch < c; ++ch) {
+    const Index o = (i * c + ch) * hw;
     const double a = gamma[ch] * rstd[ch];
-    for (Index i = 0; i < n; ++i) {
-      const Index o = (i * c + ch) * hw;
-      const std::uint8_t* mo = mask ? mask + o : nullptr;
-      detail::add_dy_sums(sdy, sdyx, dy + o, mo, x + o, hw, mean[ch], rstd[ch]);
-      detail::with_dy(dy + o, mo, [&](auto dyk) {
-        for (Index k = 0; k < hw; ++k) dx[o + k] = static_cast<T>(a * dyk(k));
-      });
-    }
-    dbeta[ch] += static_cast<T>(sdy.total());
-    dgamma[ch] += static_cast<T>(sdyx.total());
+    detail::with_dy(dy + o, mask ? mask + o : nullptr, [&](auto dyk) {
+      for (Index k = 0; k < hw; ++k) dx[o + k] = static_cast<T>(a * dyk(k));
+    });
+  }
+}
+
+// The first half of the training-mode backward: the per-sample sums (parallel over samples),
+// added up in sample order into dgamma[c] += sum dy * xhat and dbeta[c] += sum dy, and the batch
+// means that batchnorm_backward_sample needs, at scratch + 2*n*c: mean_dyx [c], then mean_dy [c].
+// scratch: 2*n*c + 2*c doubles; mask: the fused ReLU's, or null.
+template <typename T>
+void batchnorm_backward_sums(double* scratch, T* dgamma, T* dbeta, const T* dy, const std::uint8_t* mask, const T* x,
+                             const double* mean, const double* rstd, Index n, Index c, Index hw) {
+  double* mean_dyx = scratch + 2 * n * c;
+  double* mean_dy = mean_dyx + c;
+  parallel_for(n, [&](Index i) { batchnorm_backward_sums_sample(i, scratch, dy, mask, x, mean, rstd, n, c, hw); });
+  const double m = static_cast<double>(n * hw);
+  for_each_channel_sum(scratch, n, c, [&](Index ch, double sum_dyx, double sum_dy) {
+    dgamma[ch] += static_cast<T>(sum_dyx);
+    dbeta[ch] += static_cast<T>(sum_dy);
+    mean_dyx[ch] = sum_dyx / m;
+    mean_dy[ch] = sum_dy / m;
   });
+}
+
+// Backward of batch-statistics normalisation (training mode) over the whole batch; scratch and
+// mask as for batchnorm_backward_sums.
+template <typename T>
+void batchnorm_backward(T* dx, T* dgamma, T* dbeta, double* scratch, const T* dy, const std::uint8_t* mask, const T* x,
+                        const double* mean, const double* rstd, const T* gamma, Index n, Index c, Index hw) {
+  batchnorm_backward_sums(scratch, dgamma, dbeta, dy, mask, x, mean, rstd, n, c, hw);
+  const double* mean_dyx = scratch + 2 * n * c;
+  parallel_for(n, [&](Index i) { batchnorm_backward_sample(i, dx, dy, mask, x, mean, rstd, gamma, mean_dyx + c, mean_dyx, c, hw); });
 }
 
 // GroupNorm forward of sample i: its mean/rstd [G] entries and its y (and mask) values.
@@ -303,7 +384,7 @@ void groupnorm_forward(T* y, std::uint8_t* mask, double* mean, double* rstd, con
 
 // GroupNorm backward of sample i: its dx values, and its contributions to dgamma / dbeta in
 // partial (2*N*C doubles: [N, C] sums of dy * xhat, then [N, C] sums of dy), which
-// groupnorm_reduce_partials adds up. mask: the fused ReLU's, or null.
+// add_sample_partials adds up. mask: the fused ReLU's, or null.
 template <typename T>
 void groupnorm_backward_sample(Index i, T* dx, double* partial, const T* dy, const std::uint8_t* mask, const T* x,
                                const double* mean, const double* rstd, const T* gamma, Index n, Index c, Index hw,
@@ -338,23 +419,6 @@ void groupnorm_backward_sample(Index i, T* dx, double* partial, const T* dy, con
   }
 }
 
-// dgamma / dbeta += the per-sample partials of groupnorm_backward_sample, added in sample order
-// (so the result does not depend on which thread ran which sample).
-template <typename T>
-void groupnorm_reduce_partials(T* dgamma, T* dbeta, const double* partial, Index n, Index c) {
-  const double* pg = partial;
-  const double* pb = partial + n * c;
-  for (Index ch = 0; ch < c; ++ch) {
-    double sg = 0, sb = 0;
-    for (Index i = 0; i < n; ++i) {
-      sg += pg[i * c + ch];
-      sb += pb[i * c + ch];
-    }
-    dgamma[ch] += static_cast<T>(sg);
-    dbeta[ch] += static_cast<T>(sb);
-  }
-}
-
 // GroupNorm backward of the whole batch. partial: scratch of 2*N*C doubles; mask: the fused
 // ReLU's, or null.
 template <typename T>
@@ -364,7 +428,7 @@ void groupnorm_backward(T* dx, T* dgamma, T* dbeta, double* partial, const T* dy
   parallel_for(n, [&](Index i) {
     groupnorm_backward_sample(i, dx, partial, dy, mask, x, mean, rstd, gamma, n, c, hw, groups);
   });
-  groupnorm_reduce_partials(dgamma, dbeta, partial, n, c);
+  add_sample_partials(dgamma, dbeta, partial, n, c);
 }
 
 }  // namespace glia

@@ -6,13 +6,13 @@
 // Input [N, Cin, H, W] -> output of the norm, [N, Cout, Ho, Wo]; shapes are checked and
 // reported by the two layers. The conv keeps its input and output for backward, the norm its
 // statistics (and its fused ReLU's mask).
-// Where the norm works sample by sample (AffineNorm::forward_by_sample: GroupNorm and LayerNorm
-// always, BatchNorm2d in eval mode), forward normalises sample n as soon as the convolution has
-// written it (Conv2d's after_sample hook), instead of reading the whole output back from memory
-// once for the statistics and once more for the normalisation. Likewise backward
-// (backward_by_sample: GroupNorm, LayerNorm) computes the norm's input gradient of sample n just
-// before the convolution's backward reads it. BatchNorm2d in training mode needs the statistics
-// of the whole batch first, and runs as the two layers one after the other.
+// The norm runs sample by sample (the protocol of nn/normalization.hpp) inside the
+// convolution's loops: forward normalises sample n as soon as the convolution has written it
+// (Conv2d's after_sample hook), instead of reading the whole output back from memory, and
+// backward computes the norm's input gradient of sample n just before the convolution's backward
+// reads it. A norm that needs batch statistics (BatchNorm2d in training mode) gathers sample n's
+// share of them in the hook instead, and normalises every sample after the convolution, each
+// sample on the thread that computed it where the schedule allows.
 #pragma once
 
 #include <memory>
@@ -40,13 +40,17 @@ class ConvNorm : public Module<T> {
   Shape output_shape(const Shape& in) const override { return norm_->output_shape(conv_->output_shape(in)); }
 
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
-    if (!norm_->forward_by_sample(mode)) return norm_->forward(conv_->forward(x, mode), mode);
-    conv_->forward(
-        x, mode, [&](const Tensor<T>& y) { norm_->begin_forward(y, mode); }, [this](Index n) { norm_->forward_sample(n); });
+    auto begin = [&](const Tensor<T>& y) { norm_->begin_forward(y, mode); };
+    if (!norm_->gathers_statistics(mode)) {
+      conv_->forward(x, mode, begin, [this](Index n) { norm_->forward_sample(n); });
+      return norm_->output();
+    }
+    const Tensor<T>& y = conv_->forward(x, mode, begin, [this](Index n) { norm_->gather_sample(n); });
+    norm_->end_gather();
+    parallel_for(y.dim(0), [this](Index n) { norm_->forward_sample(n); });
     return norm_->output();
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    if (!norm_->backward_by_sample()) return conv_->backward(norm_->backward(dy));
     norm_->begin_backward(dy);
     const Tensor<T>& dx = conv_->backward(norm_->input_grad(), [this](Index n) { norm_->backward_sample(n); });
     norm_->end_backward();

@@ -21,12 +21,13 @@
 //   uint8 mask [N, C, H, W] of where the output is positive, in training mode only: after an
 //   eval-mode forward, backward derives it from the output (y > 0 is the same set). name() says
 //   "+ ReLU".
-// Sample by sample: forward(x, mode) is begin_forward(x, mode) then forward_sample(n) for every
-// sample n, on any thread in any order, wherever forward_by_sample(mode) holds (GroupNorm and
-// LayerNorm always, BatchNorm2d in eval mode); backward(dy) is begin_backward(dy), then
-// backward_sample(n) for every n, then end_backward(), wherever backward_by_sample() holds
-// (GroupNorm, LayerNorm). nn/conv_norm.hpp uses this to run a norm on each sample of a
-// convolution's output while it is still in cache; the values are the same bit for bit.
+// Sample by sample: forward(x, mode) is begin_forward(x, mode); then, where
+// gathers_statistics(mode) holds (BatchNorm2d in training mode, which needs the statistics of
+// the whole batch first), gather_sample(n) for every sample n and end_gather(); then
+// forward_sample(n) for every n. backward(dy) is begin_backward(dy), backward_sample(n) for every
+// n, then end_backward(). The per-sample calls may run on any thread in any order.
+// nn/conv_norm.hpp uses this to run a norm on each sample of a convolution's output while it is
+// still in cache (and on the thread that made it); the values are the same bit for bit.
 // recompute_batchnorm_statistics(model, batches, next_batch): "precise BN" (below).
 #pragma once
 
@@ -59,20 +60,31 @@ class AffineNorm : public Module<T> {
 
   // The sample-by-sample protocol (see the top of this file). output() is forward's result and
   // input_grad() backward's; begin_backward sizes input_grad() to dy's shape.
-  virtual bool forward_by_sample(Mode mode) const = 0;
+  virtual bool gathers_statistics(Mode) const { return false; }
   virtual void begin_forward(const Tensor<T>& x, Mode mode) = 0;
+  virtual void gather_sample(Index) {}
+  virtual void end_gather() {}
   virtual void forward_sample(Index n) = 0;
-  virtual bool backward_by_sample() const { return false; }
-  virtual void begin_backward(const Tensor<T>&) {}
-  virtual void backward_sample(Index) {}
+  virtual void begin_backward(const Tensor<T>& dy) = 0;
+  virtual void backward_sample(Index n) = 0;
   virtual void end_backward() {}
   const Tensor<T>& output() const { return y_; }
   const Tensor<T>& input_grad() const { return dx_; }
 
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
     begin_forward(x, mode);
-    if (forward_by_sample(mode)) parallel_for(x.dim(0), [&](Index n) { forward_sample(n); });
+    if (gathers_statistics(mode)) {
+      parallel_for(x.dim(0), [&](Index n) { gather_sample(n); });
+      end_gather();
+    }
+    parallel_for(x.dim(0), [&](Index n) { forward_sample(n); });
     return y_;
+  }
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    begin_backward(dy);
+    parallel_for(x_.dim(0), [&](Index n) { backward_sample(n); });
+    end_backward();
+    return dx_;
   }
   Shape output_shape(const Shape& in) const override {
     if (in.rank() != 4 || in[1] != c_)
@@ -100,6 +112,13 @@ class AffineNorm : public Module<T> {
     mask_written_ = act_ == Activation::ReLU && mode == Mode::Train;
     if (mask_written_) mask_.resize(static_cast<std::size_t>(x.size()));
   }
+  // The common start of a backward pass: checks dy, keeps it, sizes dx, gets the mask.
+  void begin_grad(const Tensor<T>& dy) {
+    this->check_grad_shape(dy.shape(), y_.shape());
+    dy_ = dy.data();
+    dx_.resize(x_.shape());
+    dy_mask_ = backward_mask();
+  }
   // Where the forward kernels write the fused ReLU's mask: training mode only, since inference
   // has no use for it (null otherwise).
   std::uint8_t* forward_mask() { return mask_written_ ? mask_.data() : nullptr; }
@@ -124,6 +143,8 @@ class AffineNorm : public Module<T> {
   std::vector<double> mean_, rstd_;
   std::vector<std::uint8_t> mask_;
   bool mask_written_ = false;
+  const T* dy_ = nullptr;                   // dy, during a backward pass
+  const std::uint8_t* dy_mask_ = nullptr;  // the fused ReLU's mask, during a backward pass
 };
 
 template <typename T>
@@ -142,38 +163,50 @@ class BatchNorm2d : public AffineNorm<T> {
   }
 
   std::string name() const override { return detail::cat("BatchNorm2d(", this->c_, ")", this->activation_suffix()); }
-  // Training mode needs the statistics of the whole batch first, so only eval mode goes by sample.
-  bool forward_by_sample(Mode mode) const override { return mode == Mode::Eval; }
-  // Train: the batch statistics, the running-statistics update and the normalisation of the
-  // whole batch. Eval: the affine coefficients of the running statistics, for forward_sample.
+  // Training mode needs the statistics of the whole batch before it can normalise a sample.
+  bool gathers_statistics(Mode mode) const override { return mode == Mode::Train; }
+  // Train: sizes the per-sample moments that gather_sample fills. Eval: the affine
+  // coefficients of the running statistics.
   void begin_forward(const Tensor<T>& x, Mode mode) override {
     this->begin(x, mode);
     train_ = mode == Mode::Train;
-    const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
-    this->mean_.resize(static_cast<std::size_t>(c));
-    this->rstd_.resize(static_cast<std::size_t>(c));
+    const Index n = x.dim(0), c = this->c_;
+    const auto cs = static_cast<std::size_t>(c);
+    this->mean_.resize(cs);
+    this->rstd_.resize(cs);
+    scale_.resize(cs);
+    shift_.resize(cs);
     if (train_) {
-      const Index m = n * hw;
-      if (m < 2) throw ShapeError(detail::cat(name(), ": training needs more than one value per channel, got input ", x.shape()));
-      var_.resize(static_cast<std::size_t>(c));
-      batchnorm_stats(this->mean_.data(), var_.data(), x.data(), n, c, hw);
-      for (Index ch = 0; ch < c; ++ch) {
-        const auto i = static_cast<std::size_t>(ch);
-        this->rstd_[i] = 1.0 / std::sqrt(var_[i] + this->eps_);
-        const double unbiased = var_[i] * static_cast<double>(m) / static_cast<double>(m - 1);
-        running_mean_[ch] = static_cast<T>((1 - momentum_) * running_mean_[ch] + momentum_ * this->mean_[i]);
-        running_var_[ch] = static_cast<T>((1 - momentum_) * running_var_[ch] + momentum_ * unbiased);
-      }
-      batchnorm_apply(this->y_.data(), this->forward_mask(), x.data(), this->mean_.data(), this->rstd_.data(),
-                      this->weight_.value.data(), this->bias_.value.data(), n, c, hw);
+      if (n * x.dim(2) * x.dim(3) < 2)
+        throw ShapeError(detail::cat(name(), ": training needs more than one value per channel, got input ", x.shape()));
+      moments_.resize(static_cast<std::size_t>(2 * n * c));
       return;
     }
-    scale_.resize(static_cast<std::size_t>(c));
-    shift_.resize(static_cast<std::size_t>(c));
     for (Index ch = 0; ch < c; ++ch) {
       const auto i = static_cast<std::size_t>(ch);
       this->mean_[i] = running_mean_[ch];
       this->rstd_[i] = 1.0 / std::sqrt(static_cast<double>(running_var_[ch]) + this->eps_);
+      detail::affine_coefficients(scale_[i], shift_[i], this->weight_.value[ch], this->bias_.value[ch], this->mean_[i],
+                                  this->rstd_[i]);
+    }
+  }
+  void gather_sample(Index n) override {
+    const Tensor<T>& x = this->x_;
+    batchnorm_sample_moments(n, moments_.data(), moments_.data() + x.dim(0) * this->c_, x.data(), this->c_,
+                             x.dim(2) * x.dim(3));
+  }
+  // The batch statistics, the running-statistics update and the affine coefficients.
+  void end_gather() override {
+    const Tensor<T>& x = this->x_;
+    const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3), m = n * hw;
+    var_.resize(static_cast<std::size_t>(c));
+    batchnorm_combine_moments(this->mean_.data(), var_.data(), moments_.data(), moments_.data() + n * c, n, c, hw);
+    for (Index ch = 0; ch < c; ++ch) {
+      const auto i = static_cast<std::size_t>(ch);
+      this->rstd_[i] = 1.0 / std::sqrt(var_[i] + this->eps_);
+      const double unbiased = var_[i] * static_cast<double>(m) / static_cast<double>(m - 1);
+      running_mean_[ch] = static_cast<T>((1 - momentum_) * running_mean_[ch] + momentum_ * this->mean_[i]);
+      running_var_[ch] = static_cast<T>((1 - momentum_) * running_var_[ch] + momentum_ * unbiased);
       detail::affine_coefficients(scale_[i], shift_[i], this->weight_.value[ch], this->bias_.value[ch], this->mean_[i],
                                   this->rstd_[i]);
     }
@@ -183,15 +216,35 @@ class BatchNorm2d : public AffineNorm<T> {
     batchnorm_apply_sample(n, this->y_.data(), this->relu(), this->forward_mask(), x.data(), scale_.data(), shift_.data(), this->c_,
                            x.dim(2) * x.dim(3));
   }
-  const Tensor<T>& backward(const Tensor<T>& dy) override {
-    this->check_grad_shape(dy.shape(), this->y_.shape());
+
+  // Train: the sums over the batch that every sample's dx needs (one pass, parallel over
+  // samples), which also give dgamma and dbeta. Eval: nothing yet (dx needs no sums).
+  void begin_backward(const Tensor<T>& dy) override {
+    this->begin_grad(dy);
     const Tensor<T>& x = this->x_;
-    this->dx_.resize(x.shape());
     const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
-    auto kernel = train_ ? batchnorm_backward<T> : batchnorm_backward_fixed<T>;
-    kernel(this->dx_.data(), this->weight_.grad.data(), this->bias_.grad.data(), dy.data(), this->backward_mask(), x.data(),
-           this->mean_.data(), this->rstd_.data(), this->weight_.value.data(), n, c, hw);
-    return this->dx_;
+    partial_.resize(static_cast<std::size_t>(2 * n * c + 2 * c));
+    if (train_)
+      batchnorm_backward_sums(partial_.data(), this->weight_.grad.data(), this->bias_.grad.data(), this->dy_, this->dy_mask_,
+                              x.data(), this->mean_.data(), this->rstd_.data(), n, c, hw);
+  }
+  // Sample n's dx; in eval mode also its part of dgamma and dbeta, added up by end_backward.
+  void backward_sample(Index n) override {
+    const Tensor<T>& x = this->x_;
+    const Index N = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
+    const double* mean_dyx = partial_.data() + 2 * N * c;
+    if (train_) {
+      batchnorm_backward_sample(n, this->dx_.data(), this->dy_, this->dy_mask_, x.data(), this->mean_.data(), this->rstd_.data(),
+                                this->weight_.value.data(), mean_dyx + c, mean_dyx, c, hw);
+      return;
+    }
+    batchnorm_backward_sums_sample(n, partial_.data(), this->dy_, this->dy_mask_, x.data(), this->mean_.data(), this->rstd_.data(), N,
+                                   c, hw);
+    batchnorm_backward_fixed_sample(n, this->dx_.data(), this->dy_, this->dy_mask_, this->rstd_.data(), this->weight_.value.data(), c,
+                                    hw);
+  }
+  void end_backward() override {
+    if (!train_) add_sample_partials(this->weight_.grad.data(), this->bias_.grad.data(), partial_.data(), this->x_.dim(0), this->c_);
   }
   void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
                std::vector<NamedBuffer<T>>& buffers) override {
@@ -209,7 +262,9 @@ class BatchNorm2d : public AffineNorm<T> {
   double momentum_;
   Tensor<T> running_mean_, running_var_;
   std::vector<double> var_;
-  std::vector<T> scale_, shift_;  // eval mode: the affine of the running statistics, per channel
+  std::vector<double> moments_;   // training forward: [N, C] means, then [N, C] sums of squared deviations
+  std::vector<double> partial_;   // backward: [N, C] sums of dy * xhat and [N, C] of dy, then [C] means of each
+  std::vector<T> scale_, shift_;  // the affine coefficients per channel (batch or running statistics)
   bool train_ = true;
 };
 
@@ -224,7 +279,6 @@ class GroupNorm : public AffineNorm<T> {
   Index groups() const { return groups_; }
 
   std::string name() const override { return detail::cat("GroupNorm(", groups_, " groups, ", this->c_, ")", this->activation_suffix()); }
-  bool forward_by_sample(Mode) const override { return true; }
   void begin_forward(const Tensor<T>& x, Mode mode) override {
     this->begin(x, mode);
     const auto ng = static_cast<std::size_t>(x.dim(0) * groups_);
@@ -238,35 +292,23 @@ class GroupNorm : public AffineNorm<T> {
                              this->eps_);
   }
 
-  bool backward_by_sample() const override { return true; }
   void begin_backward(const Tensor<T>& dy) override {
-    this->check_grad_shape(dy.shape(), this->y_.shape());
-    dy_ = dy.data();
-    this->dx_.resize(this->x_.shape());
-    dy_mask_ = this->backward_mask();
+    this->begin_grad(dy);
     partial_.resize(static_cast<std::size_t>(2 * this->x_.dim(0) * this->c_));
   }
   void backward_sample(Index n) override {
     const Tensor<T>& x = this->x_;
-    groupnorm_backward_sample(n, this->dx_.data(), partial_.data(), dy_, dy_mask_, x.data(), this->mean_.data(),
+    groupnorm_backward_sample(n, this->dx_.data(), partial_.data(), this->dy_, this->dy_mask_, x.data(), this->mean_.data(),
                               this->rstd_.data(), this->weight_.value.data(), x.dim(0), this->c_, x.dim(2) * x.dim(3),
                               groups_);
   }
   void end_backward() override {
-    groupnorm_reduce_partials(this->weight_.grad.data(), this->bias_.grad.data(), partial_.data(), this->x_.dim(0), this->c_);
-  }
-  const Tensor<T>& backward(const Tensor<T>& dy) override {
-    begin_backward(dy);
-    parallel_for(this->x_.dim(0), [&](Index n) { backward_sample(n); });
-    end_backward();
-    return this->dx_;
+    add_sample_partials(this->weight_.grad.data(), this->bias_.grad.data(), partial_.data(), this->x_.dim(0), this->c_);
   }
 
  private:
   Index groups_;
   std::vector<double> partial_;
-  const T* dy_ = nullptr;                   // dy, during a backward pass
-  const std::uint8_t* dy_mask_ = nullptr;  // the fused ReLU's mask, during a backward pass
 };
 
 template <typename T>
