@@ -28,6 +28,10 @@
 #include <thread>
 #include <vector>
 
+#ifdef GLIA_HAVE_GIT_COMMIT
+#include "git_commit.hpp"
+#endif
+
 using namespace glia;
 
 namespace {
@@ -49,7 +53,7 @@ const char* kUsage = R"(usage:
                        [--crop-pad N] [--hflip] [--cutout N] [--no-augment] [--eval-batch N]
                        [--tta none|flip|shiftN|flip+shiftN] [--tta-flip (= --tta flip)] [--precise-bn on|off]
                        [--average-decay D] [--average-from EPOCH] [--width M (channel multiplier)]
-                       [--teacher CHECKPOINT] [--distill-weight A (0.9 with --teacher)] [--distill-temperature T]
+                       [--teacher CHECKPOINT] [--distill-weight A (0.5 with --teacher)] [--distill-temperature T]
   glia-cifar10 eval    --checkpoint FILE [--data DIR] [--test-limit N] [--threads N] [--eval-batch N]
                        [--tta none|flip|shiftN|flip+shiftN] [--tta-flip] [--precise-bn]
   glia-cifar10 predict --checkpoint FILE IMAGE...
@@ -213,7 +217,7 @@ int cmd_train(int argc, char** argv) {
   r.distill_weight = a.real("--distill-weight", r.distill_weight, 0.0, 1.0);
   r.distill_temperature = a.real("--distill-temperature", r.distill_temperature, 0.01, 1000.0);
   const std::string teacher_path = a.str("--teacher", "");
-  if (!teacher_path.empty() && !a.has("--distill-weight") && r.distill_weight == 0) r.distill_weight = 0.9;
+  if (!teacher_path.empty() && !a.has("--distill-weight") && r.distill_weight == 0) r.distill_weight = 0.5;
   if (r.distill_weight > 0 && teacher_path.empty())
     throw UsageError("distillation (--distill-weight " + detail::cat(r.distill_weight) +
                      ") needs --teacher CHECKPOINT, e.g. a wider network trained with --width 2");
@@ -278,8 +282,8 @@ int cmd_train(int argc, char** argv) {
   std::string command;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   rec.command = command;
-#ifdef GLIA_GIT_COMMIT
-  rec.commit = GLIA_GIT_COMMIT;  // as of the last CMake configure
+#ifdef GLIA_HAVE_GIT_COMMIT
+  rec.commit = GLIA_GIT_COMMIT;  // as of the build (examples/cifar10/CMakeLists.txt)
 #endif
   rec.config = {{"norm", norm_kind_name(norm)}, {"recipe", r.name}, {"epochs", std::to_string(r.epochs)},
                 {"widths", net_cfg.widths()}, {"batch", std::to_string(r.batch)}, {"optimizer", r.optimizer}, {"lr", detail::cat(r.lr)},
