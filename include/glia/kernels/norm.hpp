@@ -187,8 +187,9 @@ inline void affine_coefficients(T& scale, T& shift, T gamma, T beta, double mu, 
 //   pairwise update) into the batch mean and variance; batchnorm_apply_sample normalises
 //   sample i with the resulting affine coefficients.
 // - backward: batchnorm_backward_sums_sample(i) gives sample i's sums of dy and dy * xhat per
-//   channel; sum_sample_partials adds them up in sample order; batchnorm_backward_sample(i)
-//   writes sample i's dx from the batch means of dy and dy * xhat.
+//   channel; batchnorm_backward_sums adds them up in sample order (for_each_channel_sum) into
+//   dgamma, dbeta and the batch means of dy * xhat and dy; batchnorm_backward_sample(i) writes
+//   sample i's dx from those means.
 // The whole-batch kernels below are these run over the batch, so the values are the same.
 
 // Sample i's moments per channel, from one pass of shifted sums (shift: the run's first value):
@@ -287,15 +288,15 @@ void add_sample_partials(T* dgamma, T* dbeta, const double* partial, Index n, In
   });
 }
 
-// dx of sample i for batch statistics (training mode), given the batch means mean_dy[c] and
-// mean_dyx[c] of dy and dy * xhat: dx = gamma * rstd * (dy - mean_dy - xhat * mean_dyx).
+// dx of sample i for batch statistics (training mode), given the batch means of dy * xhat and
+// of dy (means: [c] of each, in that order, as batchnorm_backward_sums leaves them):
+//   dx = gamma * rstd * (dy - mean_dy - xhat * mean_dyx).
 template <typename T>
 void batchnorm_backward_sample(Index i, T* dx, const T* dy, const std::uint8_t* mask, const T* x, const double* mean,
-                               const double* rstd, const T* gamma, const double* mean_dy, const double* mean_dyx, Index c,
-                               Index hw) {
+                               const double* rstd, const T* gamma, const double* means, Index c, Index hw) {
   for (Index ch = 0; ch < c; ++ch) {
     const Index o = (i * c + ch) * hw;
-    const double a = gamma[ch] * rstd[ch], mg = mean_dy[ch], mgx = mean_dyx[ch], mu = mean[ch], r = rstd[ch];
+    const double a = gamma[ch] * rstd[ch], mg = means[c + ch], mgx = means[ch], mu = mean[ch], r = rstd[ch];
     detail::with_dy(dy + o, mask ? mask + o : nullptr, [&](auto dyk) {
       for (Index k = 0; k < hw; ++k) {
         const double xhat = (x[o + k] - mu) * r;
@@ -343,8 +344,8 @@ template <typename T>
 void batchnorm_backward(T* dx, T* dgamma, T* dbeta, double* scratch, const T* dy, const std::uint8_t* mask, const T* x,
                         const double* mean, const double* rstd, const T* gamma, Index n, Index c, Index hw) {
   batchnorm_backward_sums(scratch, dgamma, dbeta, dy, mask, x, mean, rstd, n, c, hw);
-  const double* mean_dyx = scratch + 2 * n * c;
-  parallel_for(n, [&](Index i) { batchnorm_backward_sample(i, dx, dy, mask, x, mean, rstd, gamma, mean_dyx + c, mean_dyx, c, hw); });
+  const double* means = scratch + 2 * n * c;
+  parallel_for(n, [&](Index i) { batchnorm_backward_sample(i, dx, dy, mask, x, mean, rstd, gamma, means, c, hw); });
 }
 
 // GroupNorm forward of sample i: its mean/rstd [G] entries and its y (and mask) values.

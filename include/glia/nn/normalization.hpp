@@ -232,10 +232,9 @@ class BatchNorm2d : public AffineNorm<T> {
   void backward_sample(Index n) override {
     const Tensor<T>& x = this->x_;
     const Index N = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
-    const double* mean_dyx = partial_.data() + 2 * N * c;
     if (train_) {
       batchnorm_backward_sample(n, this->dx_.data(), this->dy_, this->dy_mask_, x.data(), this->mean_.data(), this->rstd_.data(),
-                                this->weight_.value.data(), mean_dyx + c, mean_dyx, c, hw);
+                                this->weight_.value.data(), partial_.data() + 2 * N * c, c, hw);
       return;
     }
     batchnorm_backward_sums_sample(n, partial_.data(), this->dy_, this->dy_mask_, x.data(), this->mean_.data(), this->rstd_.data(), N,
