@@ -4,6 +4,7 @@
 #include <glia/glia.hpp>
 
 #include <cstring>
+#include <deque>
 
 using namespace glia;
 
@@ -13,15 +14,25 @@ struct StepResult {
   std::vector<float> output, grads;
 };
 
-// One forward + backward of the reference net (with dropout) on a fixed batch.
-StepResult run_step(NormKind norm, int threads, Index batch) {
-  set_num_threads(threads);
+// The reference net with dropout 0.1, initialised from rng (which moves on).
+std::unique_ptr<Sequential<float>> seeded_net(NormKind norm, Rng& rng) {
   ReferenceNetConfig cfg;
   cfg.norm = norm;
   cfg.dropout = 0.1;
   auto net = make_reference_net<float>(cfg);
-  Rng rng(2024);
   net->reset_parameters(rng);
+  return net;
+}
+std::unique_ptr<Sequential<float>> seeded_net(NormKind norm) {
+  Rng rng(7);
+  return seeded_net(norm, rng);
+}
+
+// One forward + backward of the reference net (with dropout) on a fixed batch.
+StepResult run_step(NormKind norm, int threads, Index batch) {
+  set_num_threads(threads);
+  Rng rng(2024);
+  auto net = seeded_net(norm, rng);
   FlatParameters<float> flat(*net);
   Tensor<float> x(Shape{batch, 3, 32, 32});
   x.normal_(rng, 0, 1);
@@ -62,4 +73,94 @@ TEST_CASE("Training steps are bitwise reproducible across runs and thread counts
     for (float g : two.grads) norm += double(g) * g;
     CHECK(norm > 0);
   }
+}
+
+namespace {
+
+// The reference net's forward pass module by module, each layer over the whole batch before the
+// next one starts: what Sequential did before it ran stretches of layers sample by sample.
+const Tensor<float>& layer_by_layer(Module<float>& m, const Tensor<float>& x, Mode mode, std::deque<Tensor<float>>& keep) {
+  if (auto* seq = dynamic_cast<Sequential<float>*>(&m)) {
+    const Tensor<float>* cur = &x;
+    for (Index i = 0; i < seq->size(); ++i) cur = &layer_by_layer((*seq)[i], *cur, mode, keep);
+    return *cur;
+  }
+  if (auto* res = dynamic_cast<Residual<float>*>(&m)) {
+    const Tensor<float>& b = layer_by_layer(res->body(), x, mode, keep);
+    keep.emplace_back(b.shape());
+    add(keep.back().data(), b.data(), x.data(), b.size());
+    return keep.back();
+  }
+  if (auto* cn = dynamic_cast<ConvNorm<float>*>(&m)) return cn->norm().forward(cn->conv().forward(x, mode), mode);
+  return m.forward(x, mode);
+}
+
+bool same_bits(const Tensor<float>& a, const Tensor<float>& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("Running stretches of layers sample by sample gives the layer-by-layer forward bit for bit", "[determinism][samplewise]") {
+  Tensor<float> x(Shape{13, 3, 32, 32});
+  Rng rng(99);
+  x.normal_(rng, 0, 1);
+  for (NormKind k : {NormKind::Batch, NormKind::Group, NormKind::Layer})
+    for (Mode mode : {Mode::Train, Mode::Eval})
+      for (int threads : {1, 2}) {
+        INFO("norm " << norm_kind_name(k) << ", " << (mode == Mode::Train ? "train" : "eval") << ", " << threads << " threads");
+        set_num_threads(threads);
+        auto fused = seeded_net(k), plain = seeded_net(k);
+        // BatchNorm in training mode needs the batch first: its blocks are not samplewise, the
+        // stretches between them are (c3 P1 D1, c6 P2 D2, GAP c10); in eval the whole net is one.
+        CHECK(fused->samplewise(mode) == !(k == NormKind::Batch && mode == Mode::Train));
+        std::deque<Tensor<float>> keep;  // the sums of the residual blocks; a deque keeps references valid
+        for (int pass = 0; pass < 2; ++pass) {  // the second pass: new dropout masks, moved running statistics
+          const Tensor<float>& a = fused->forward(x, mode);
+          const Tensor<float>& b = layer_by_layer(*plain, x, mode, keep);
+          CHECK(same_bits(a, b));
+        }
+        const auto fb = buffers(*fused), pb = buffers(*plain);
+        REQUIRE(fb.size() == pb.size());
+        for (std::size_t i = 0; i < fb.size(); ++i) CHECK(same_bits(*fb[i].tensor, *pb[i].tensor));
+      }
+  set_num_threads(2);
+}
+
+TEST_CASE("A samplewise module gives the same output whatever the order of its samples", "[samplewise]") {
+  Tensor<float> x(Shape{9, 3, 32, 32});
+  Rng rng(5);
+  x.normal_(rng, 0, 1);
+  for (NormKind k : {NormKind::Batch, NormKind::Group, NormKind::Layer}) {
+    INFO("norm " << norm_kind_name(k));
+    auto a = seeded_net(k), b = seeded_net(k);
+    const Tensor<float> want = a->forward(x, Mode::Eval);
+    const Tensor<float>& y = b->begin_forward(x, Mode::Eval);
+    for (Index n = x.dim(0) - 1; n >= 0; --n) b->forward_sample(n);  // backwards, on this thread
+    CHECK(same_bits(y, want));
+  }
+  auto bn = seeded_net(NormKind::Batch);
+  CHECK_THROWS_WITH(bn->begin_forward(x, Mode::Train), Catch::Contains("does not run sample by sample"));
+}
+
+TEST_CASE("Dropout's mask of sample n in training call k comes from Rng::stream(seed, k, n)", "[determinism][activation]") {
+  const Index n = 6, per = 500;
+  const double p = 0.3;
+  Dropout<float> drop(p, 1234);
+  Tensor<float> x = Tensor<float>::full(Shape{n, per}, 2.0f);
+  Index kept = 0;
+  for (std::uint64_t call = 0; call < 2; ++call) {
+    const Tensor<float>& y = drop.forward(x, Mode::Train);
+    for (Index i = 0; i < n; ++i) {
+      Rng rng = Rng::stream(1234, call, static_cast<std::uint64_t>(i));
+      for (Index j = 0; j < per; ++j) {
+        const bool keep = rng.uniform() < 1.0 - p;
+        kept += keep;
+        REQUIRE(y[i * per + j] == (keep ? static_cast<float>(2.0f * static_cast<float>(1.0 / (1.0 - p))) : 0.0f));
+      }
+    }
+  }
+  CHECK(drop.calls() == 2);
+  CHECK(static_cast<double>(kept) / static_cast<double>(2 * n * per) == Approx(0.7).margin(0.03));
+  CHECK(&drop.forward(x, Mode::Eval) == &x);  // eval: the identity, without a copy
 }

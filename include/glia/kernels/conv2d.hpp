@@ -27,10 +27,10 @@
 //   weight gradient: the channels-in-lanes kernel when Cout is a multiple of the packet size;
 //     its per-chunk partials are then dW^T [K, Cout], transposed in the final reduction.
 //
-// Hooks: conv2d_forward calls after_sample(n) as soon as sample n of y is complete, and
-// conv2d_backward calls before_sample(n) before it reads sample n of dy, each on the thread that
-// works on that sample; a layer fused with the convolution (nn/conv_norm.hpp) does its per-sample
-// work there, on data still in cache. The default hooks do nothing.
+// Sample by sample: conv2d_forward is conv2d_forward_begin, then conv2d_forward_sample(n) for
+// each n, and conv2d_backward calls before_sample(n) before it reads sample n of dy, on the
+// thread that works on that sample; a layer fused with the convolution (nn/conv_norm.hpp) does
+// its per-sample work right after (forward) or before (backward), on data still in cache.
 //
 // Threads: the batch is split over threads; each thread has its own col scratch in the
 // workspace. dW and db are summed into one partial per chunk of the batch (chunk boundaries
@@ -116,19 +116,21 @@ struct Conv2dWorkspace {
 // Chunks of the batch for the weight-gradient reduction.
 constexpr Index kConvReduceChunks = 16;
 
-// The hook that does nothing.
+// The backward hook that does nothing.
 struct NoSampleHook {
   void operator()(Index) const {}
 };
 
-template <typename T, typename AfterSample = NoSampleHook>
-void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dGeometry& g,
-                    Conv2dWorkspace<T>& ws, AfterSample after_sample = {}) {
+// The forward pass in two steps, for a caller that runs it sample by sample (nn/conv2d.hpp):
+// conv2d_forward_begin once per batch (sizes the workspace, packs the weights), then
+// conv2d_forward_sample for each sample n, on any thread, each writing only sample n of y.
+template <typename T>
+void conv2d_forward_begin(const T* w, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
   const Index K = g.k(), P = g.p(), Cout = g.out_channels;
   const bool row = g.template direct_3x3<T>(), lanes = g.template lanes_3x3_forward<T>();
   if (row || lanes) {
-    const Index Cin = g.patch.channels, H = g.patch.height, W = g.patch.width, np = conv3x3_padded_size(Cin, H, W);
-    ws.padded.resize(Shape{num_threads(), np});
+    const Index Cin = g.patch.channels;
+    ws.padded.resize(Shape{num_threads(), conv3x3_padded_size(Cin, g.patch.height, g.patch.width)});
     ws.w_packed.resize(Shape{conv3x3_packed_weights_size(Cout, Cin)});
     if (row) {
       conv3x3_pack_weights(ws.w_packed.data(), w, Cout, Cin);
@@ -136,36 +138,46 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dGeomet
       conv3x3_pack_lanes(ws.w_packed.data(), w, Cout, Cin, false);
       ws.transposed.resize(Shape{num_threads(), P * Cout});
     }
-    parallel_for(g.batch, [&](Index n) {
-      T* xp = ws.padded.data() + thread_index() * np;
-      T* yn = y + n * g.out_size();
-      conv3x3_pad(xp, x + n * g.in_size(), Cin, H, W);
-      if (row) {
-        conv3x3_direct(yn, xp, ws.w_packed.data(), b, Cin, Cout, H, W);
-      } else {
-        T* yt = ws.transposed.data() + thread_index() * P * Cout;
-        conv3x3_lanes_forward(yt, xp, ws.w_packed.data(), b, Cin, Cout, H, W);
-        conv3x3_transpose(yn, yt, P, Cout);
-      }
-      after_sample(n);
-    });
+  } else if (!g.is_pointwise()) {
+    ws.col.resize(Shape{num_threads(), K * P});
+  }
+}
+
+template <typename T>
+void conv2d_forward_sample(Index n, T* y, const T* x, const T* w, const T* b, const Conv2dGeometry& g,
+                           Conv2dWorkspace<T>& ws) {
+  const Index K = g.k(), P = g.p(), Cout = g.out_channels;
+  const bool row = g.template direct_3x3<T>(), lanes = g.template lanes_3x3_forward<T>();
+  T* yn = y + n * g.out_size();
+  const T* xn = x + n * g.in_size();
+  if (row || lanes) {
+    const Index Cin = g.patch.channels, H = g.patch.height, W = g.patch.width, np = conv3x3_padded_size(Cin, H, W);
+    T* xp = ws.padded.data() + thread_index() * np;
+    conv3x3_pad(xp, xn, Cin, H, W);
+    if (row) {
+      conv3x3_direct(yn, xp, ws.w_packed.data(), b, Cin, Cout, H, W);
+    } else {
+      T* yt = ws.transposed.data() + thread_index() * P * Cout;
+      conv3x3_lanes_forward(yt, xp, ws.w_packed.data(), b, Cin, Cout, H, W);
+      conv3x3_transpose(yn, yt, P, Cout);
+    }
     return;
   }
-  const bool direct = g.is_pointwise();
-  if (!direct) ws.col.resize(Shape{num_threads(), K * P});
-  ConstMatrixMap<T> W(w, Cout, K);
-  parallel_for(g.batch, [&](Index n) {
-    const T* col = x + n * g.in_size();
-    if (!direct) {
-      T* scratch = ws.col.data() + thread_index() * K * P;
-      im2col(scratch, col, g.patch);
-      col = scratch;
-    }
-    MatrixMap<T> Y(y + n * g.out_size(), Cout, P);
-    Y.noalias() = W * ConstMatrixMap<T>(col, K, P);
-    if (b) Y.colwise() += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(b, Cout);
-    after_sample(n);
-  });
+  const T* col = xn;
+  if (!g.is_pointwise()) {
+    T* scratch = ws.col.data() + thread_index() * K * P;
+    im2col(scratch, xn, g.patch);
+    col = scratch;
+  }
+  MatrixMap<T> Y(yn, Cout, P);
+  Y.noalias() = ConstMatrixMap<T>(w, Cout, K) * ConstMatrixMap<T>(col, K, P);
+  if (b) Y.colwise() += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(b, Cout);
+}
+
+template <typename T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
+  conv2d_forward_begin(w, g, ws);
+  parallel_for(g.batch, [&](Index n) { conv2d_forward_sample(n, y, x, w, b, g, ws); });
 }
 
 // dx may be null (no input gradient wanted, e.g. the first layer); db may be null (no bias).

@@ -38,7 +38,7 @@ inline void set_num_threads(int n) {
 #endif
 }
 
-// Index of the calling thread inside a parallel_for (0 outside).
+// Index of the calling thread inside a parallel_for, nested ones included (0 outside).
 inline int thread_index() {
 #ifdef _OPENMP
   return omp_get_thread_num();
@@ -49,15 +49,19 @@ inline int thread_index() {
 
 // Runs f(i) for i in [0, n), statically scheduled over the threads. A single item runs on
 // the calling thread: a parallel region costs a wake-up of every thread, which is slow when
-// the machine is busy.
+// the machine is busy. So does a parallel_for called inside another one (a layer's per-sample
+// work inside a loop over samples, nn/module.hpp): the outer loop already has every thread,
+// and thread_index() keeps naming the calling thread's scratch.
 template <typename F>
 void parallel_for(Index n, F&& f) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n > 1)
-  for (Index i = 0; i < n; ++i) f(i);
-#else
-  for (Index i = 0; i < n; ++i) f(i);
+  if (n > 1 && omp_get_level() == 0) {
+#pragma omp parallel for schedule(static)
+    for (Index i = 0; i < n; ++i) f(i);
+    return;
+  }
 #endif
+  for (Index i = 0; i < n; ++i) f(i);
 }
 
 // Splits [0, n) into count() contiguous chunks whose boundaries depend only on n and

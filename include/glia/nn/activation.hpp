@@ -1,12 +1,13 @@
 // glia/nn/activation.hpp: ReLU and Dropout (element-wise; kernels/elementwise.hpp).
 //
-// ReLU: any shape; y = max(x, 0). Caches the input; dx = dy where x > 0, else 0.
-// Dropout(p): any shape [N, ...]. Train: each element is kept with probability 1-p and scaled
+// ReLU: any shape [N, ...]; y = max(x, 0). Caches the input; dx = dy where x > 0, else 0.
+// Dropout(p): any shape [N, ...] (ShapeError for a scalar). Train: each element is kept with probability 1-p and scaled
 //   by 1/(1-p) (inverted dropout), so eval is the identity (forward returns its input and
 //   backward its dy, without copying). The uint8 mask of sample n in the k-th training forward comes from
 //   Rng::stream(seed, k, n): reproducible, and independent of the thread count. The seed is set
 //   by the constructor or drawn by reset_parameters; calls() counts training forwards and can
 //   be restored (set_calls) when resuming. ValueError unless 0 <= p < 1.
+// Both run sample by sample (nn/module.hpp) in every mode.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,17 @@ class ReLU : public Module<T> {
     y_.resize(x.shape());
     relu_forward(y_.data(), x.data(), x.size());
     return y_;
+  }
+  bool samplewise(Mode) const override { return true; }
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode) override {
+    if (x.rank() == 0) throw ShapeError(detail::cat(name(), ": expected an input [N, ...] to run by sample, got a scalar"));
+    x_ = x;
+    y_.resize(x.shape());
+    return y_;
+  }
+  void forward_sample(Index n) override {
+    const Index per = x_.size() / x_.dim(0);
+    relu_forward(y_.data() + n * per, x_.data() + n * per, per);
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     this->check_grad_shape(dy.shape(), x_.shape());
@@ -53,20 +65,30 @@ class Dropout : public Module<T> {
   std::string name() const override { return detail::cat("Dropout(", p_, ")"); }
   Shape output_shape(const Shape& in) const override { return in; }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
+    if (x.rank() == 0) throw ShapeError(detail::cat(name(), ": expected an input [N, ...], got a scalar"));
+    return forward_by_sample(*this, x, mode);
+  }
+  bool samplewise(Mode) const override { return true; }
+  // Eval (or p = 0): the identity, returning x itself. Train: one more call, its masks drawn
+  // sample by sample.
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override {
     train_ = mode == Mode::Train && p_ > 0;
     shape_ = x.shape();
     if (!train_) return x;
-    const Index n = x.rank() ? x.dim(0) : 1, per = n ? x.size() / n : 0;
+    x_ = x;
     mask_.resize(static_cast<std::size_t>(x.size()));
-    const std::uint64_t call = calls_++;
-    const double keep = 1.0 - p_;
-    parallel_for(n, [&](Index i) {
-      Rng rng = Rng::stream(seed_, call, static_cast<std::uint64_t>(i));
-      for (Index k = i * per; k < (i + 1) * per; ++k) mask_[static_cast<std::size_t>(k)] = rng.uniform() < keep;
-    });
+    call_ = calls_++;
     y_.resize(x.shape());
-    dropout_apply(y_.data(), x.data(), mask_.data(), static_cast<T>(1.0 / keep), x.size());
     return y_;
+  }
+  void forward_sample(Index n) override {
+    if (!train_) return;
+    const Index per = x_.size() / x_.dim(0), begin = n * per;
+    const double keep = 1.0 - p_;
+    std::uint8_t* mask = mask_.data() + begin;
+    Rng rng = Rng::stream(seed_, call_, static_cast<std::uint64_t>(n));
+    for (Index k = 0; k < per; ++k) mask[k] = rng.uniform() < keep;
+    dropout_apply(y_.data() + begin, x_.data() + begin, mask, static_cast<T>(1.0 / keep), per);
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     this->check_grad_shape(dy.shape(), shape_);
@@ -82,11 +104,11 @@ class Dropout : public Module<T> {
 
  private:
   double p_;
-  std::uint64_t seed_, calls_ = 0;
+  std::uint64_t seed_, calls_ = 0, call_ = 0;
   bool train_ = false;
   Shape shape_;
   std::vector<std::uint8_t> mask_;
-  Tensor<T> y_, dx_;
+  Tensor<T> x_, y_, dx_;
 };
 
 }  // namespace glia

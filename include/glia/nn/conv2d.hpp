@@ -4,8 +4,9 @@
 // Parameters: "weight" [Cout, Cin, k, k], "bias" [Cout] (if bias). Caches the input (shared
 // storage) for backward; owns its output, input-gradient and im2col workspaces, which grow on
 // the first step and are reused. Throws ShapeError for an input of the wrong channel count, an
-// input smaller than the kernel, or a dy of the wrong shape. Overloads of forward and backward
-// take per-sample hooks, for a layer fused after the convolution (nn/conv_norm.hpp).
+// input smaller than the kernel, or a dy of the wrong shape. Runs sample by sample in every
+// mode (nn/module.hpp); an overload of backward takes a per-sample hook, for a layer fused
+// after the convolution (nn/conv_norm.hpp).
 #pragma once
 
 #include "glia/kernels/conv2d.hpp"
@@ -41,24 +42,23 @@ class Conv2d : public Module<T> {
     const PatchGeometry p = patch(in);
     return Shape{in[0], cout_, p.out_h(), p.out_w()};
   }
-  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
-    return forward(x, mode, [](const Tensor<T>&) {}, NoSampleHook{});
-  }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override { return forward_by_sample(*this, x, mode); }
   const Tensor<T>& backward(const Tensor<T>& dy) override { return backward(dy, NoSampleHook{}); }
 
-  // forward and backward with the hooks of a layer fused after the convolution
-  // (nn/conv_norm.hpp): begin(y) once the output y is sized, after_sample(n) as soon as sample n
-  // of y is written; before_sample(n) before sample n of dy is read (see kernels/conv2d.hpp).
-  template <typename Begin, typename AfterSample>
-  const Tensor<T>& forward(const Tensor<T>& x, Mode, Begin&& begin, AfterSample after_sample) {
+  // Sample by sample (nn/module.hpp): every mode.
+  bool samplewise(Mode) const override { return true; }
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode) override {
     y_.resize(output_shape(x.shape()));
     x_ = x;
     geom_ = Conv2dGeometry{x.dim(0), patch(x.shape()), cout_};
-    begin(static_cast<const Tensor<T>&>(y_));
-    conv2d_forward(y_.data(), x.data(), weight_.value.data(), has_bias_ ? bias_.value.data() : nullptr, geom_, ws_,
-                   after_sample);
+    conv2d_forward_begin(weight_.value.data(), geom_, ws_);
     return y_;
   }
+  void forward_sample(Index n) override {
+    conv2d_forward_sample(n, y_.data(), x_.data(), weight_.value.data(), has_bias_ ? bias_.value.data() : nullptr, geom_, ws_);
+  }
+  // backward with the hook of a layer fused after the convolution (nn/conv_norm.hpp):
+  // before_sample(n) before sample n of dy is read (see kernels/conv2d.hpp).
   template <typename BeforeSample>
   const Tensor<T>& backward(const Tensor<T>& dy, BeforeSample before_sample) {
     this->check_grad_shape(dy.shape(), y_.shape());

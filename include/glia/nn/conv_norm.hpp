@@ -7,12 +7,12 @@
 // reported by the two layers. The conv keeps its input and output for backward, the norm its
 // statistics (and its fused ReLU's mask).
 // The norm runs sample by sample (the protocol of nn/normalization.hpp) inside the
-// convolution's loops: forward normalises sample n as soon as the convolution has written it
-// (Conv2d's after_sample hook), instead of reading the whole output back from memory, and
-// backward computes the norm's input gradient of sample n just before the convolution's backward
-// reads it. A norm that needs batch statistics (BatchNorm2d in training mode) gathers sample n's
-// share of them in the hook instead, and normalises every sample after the convolution, each
-// sample on the thread that computed it where the schedule allows.
+// convolution's loops: forward normalises sample n as soon as the convolution has written it,
+// instead of reading the whole output back from memory, and backward computes the norm's input
+// gradient of sample n just before the convolution's backward reads it. A norm that needs batch
+// statistics (BatchNorm2d in training mode) gathers sample n's share of them there instead, and
+// normalises every sample after the convolution, each sample on the thread that computed it
+// where the schedule allows; otherwise ConvNorm itself runs sample by sample (nn/module.hpp).
 #pragma once
 
 #include <memory>
@@ -40,15 +40,25 @@ class ConvNorm : public Module<T> {
   Shape output_shape(const Shape& in) const override { return norm_->output_shape(conv_->output_shape(in)); }
 
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
-    auto begin = [&](const Tensor<T>& y) { norm_->begin_forward(y, mode); };
-    if (!norm_->gathers_statistics(mode)) {
-      conv_->forward(x, mode, begin, [this](Index n) { norm_->forward_sample(n); });
-      return norm_->output();
-    }
-    const Tensor<T>& y = conv_->forward(x, mode, begin, [this](Index n) { norm_->gather_sample(n); });
+    if (samplewise(mode)) return forward_by_sample(*this, x, mode);
+    begin_forward_both(x, mode);
+    parallel_for(x.dim(0), [this](Index n) {
+      conv_->forward_sample(n);
+      norm_->gather_sample(n);
+    });
     norm_->end_gather();
-    parallel_for(y.dim(0), [this](Index n) { norm_->forward_sample(n); });
+    parallel_for(x.dim(0), [this](Index n) { norm_->forward_sample(n); });
     return norm_->output();
+  }
+  // Sample by sample (nn/module.hpp) unless the norm needs the whole batch's statistics first.
+  bool samplewise(Mode mode) const override { return !norm_->gathers_statistics(mode); }
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override {
+    if (!samplewise(mode)) return Module<T>::begin_forward(x, mode);  // throws
+    return begin_forward_both(x, mode);
+  }
+  void forward_sample(Index n) override {
+    conv_->forward_sample(n);
+    norm_->forward_sample(n);
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     norm_->begin_backward(dy);
@@ -75,6 +85,10 @@ class ConvNorm : public Module<T> {
   }
 
  private:
+  const Tensor<T>& begin_forward_both(const Tensor<T>& x, Mode mode) {
+    return norm_->begin_forward(conv_->begin_forward(x, mode), mode);
+  }
+
   std::unique_ptr<Conv2d<T>> conv_;
   std::unique_ptr<AffineNorm<T>> norm_;
 };

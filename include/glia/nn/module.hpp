@@ -17,6 +17,14 @@
 //   dotted names ("3.body.0.weight"), for optimisers and checkpoints.
 // - reset_parameters(rng) draws the module's default initialisation (PyTorch's defaults) and
 //   any per-module seeds (dropout) from rng; containers recurse in order.
+// - Sample by sample (optional): where samplewise(mode) holds, forward(x, mode) may instead be
+//   run as begin_forward(x, mode), which checks x, keeps it and returns the output tensor sized
+//   but not yet written, then forward_sample(n) for every sample n, in any order, on any
+//   thread. forward_sample(n) reads only sample n of x and writes only sample n of the output,
+//   with the same values bit for bit. Sequential runs a stretch of such modules as one loop
+//   over the samples (forward_by_sample): one parallel region instead of one per layer, and
+//   each sample passes through the stretch while it is in its thread's cache. A module that
+//   needs the whole batch first (BatchNorm in training mode) says false.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "glia/kernels/parallel.hpp"
 #include "glia/tensor/tensor.hpp"
 
 namespace glia {
@@ -81,6 +90,14 @@ class Module {
   virtual std::vector<std::pair<std::string, std::uint64_t*>> local_counters() { return {}; }
   virtual void set_needs_input_grad(bool needed) { needs_input_grad_ = needed; }
 
+  // The sample-by-sample protocol (above). Not every module has it: begin_forward throws
+  // ValueError where samplewise(mode) is false.
+  virtual bool samplewise(Mode) const { return false; }
+  virtual const Tensor<T>& begin_forward(const Tensor<T>& x, Mode) {
+    throw ValueError(detail::cat(name(), " does not run sample by sample (input ", x.shape(), ")"));
+  }
+  virtual void forward_sample(Index) {}
+
  protected:
   // Throws ShapeError unless dy has the output's shape; builds the message only on failure, so
   // the check costs nothing in the training loop.
@@ -90,6 +107,15 @@ class Module {
 
   bool needs_input_grad_ = true;
 };
+
+// forward(x, mode) of a module for which samplewise(mode) holds: one parallel loop over the
+// samples of x (dimension 0).
+template <typename T>
+const Tensor<T>& forward_by_sample(Module<T>& m, const Tensor<T>& x, Mode mode) {
+  const Tensor<T>& y = m.begin_forward(x, mode);
+  parallel_for(x.dim(0), [&](Index n) { m.forward_sample(n); });
+  return y;
+}
 
 template <typename T>
 std::vector<NamedParameter<T>> parameters(Module<T>& m) {

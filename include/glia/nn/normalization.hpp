@@ -24,7 +24,8 @@
 // Sample by sample: forward(x, mode) is begin_forward(x, mode); then, where
 // gathers_statistics(mode) holds (BatchNorm2d in training mode, which needs the statistics of
 // the whole batch first), gather_sample(n) for every sample n and end_gather(); then
-// forward_sample(n) for every n. backward(dy) is begin_backward(dy), backward_sample(n) for every
+// forward_sample(n) for every n. Where it does not, that is Module's samplewise protocol
+// (nn/module.hpp). backward(dy) is begin_backward(dy), backward_sample(n) for every
 // n, then end_backward(). The per-sample calls may run on any thread in any order.
 // nn/conv_norm.hpp uses this to run a norm on each sample of a convolution's output while it is
 // still in cache (and on the thread that made it); the values are the same bit for bit.
@@ -61,10 +62,11 @@ class AffineNorm : public Module<T> {
   // The sample-by-sample protocol (see the top of this file). output() is forward's result and
   // input_grad() backward's; begin_backward sizes input_grad() to dy's shape.
   virtual bool gathers_statistics(Mode) const { return false; }
-  virtual void begin_forward(const Tensor<T>& x, Mode mode) = 0;
+  bool samplewise(Mode mode) const override { return !gathers_statistics(mode); }
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override = 0;  // returns output()
   virtual void gather_sample(Index) {}
   virtual void end_gather() {}
-  virtual void forward_sample(Index n) = 0;
+  void forward_sample(Index n) override = 0;
   virtual void begin_backward(const Tensor<T>& dy) = 0;
   virtual void backward_sample(Index n) = 0;
   virtual void end_backward() {}
@@ -167,7 +169,7 @@ class BatchNorm2d : public AffineNorm<T> {
   bool gathers_statistics(Mode mode) const override { return mode == Mode::Train; }
   // Train: sizes the per-sample moments that gather_sample fills. Eval: the affine
   // coefficients of the running statistics.
-  void begin_forward(const Tensor<T>& x, Mode mode) override {
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override {
     this->begin(x, mode);
     train_ = mode == Mode::Train;
     const Index n = x.dim(0), c = this->c_;
@@ -180,7 +182,7 @@ class BatchNorm2d : public AffineNorm<T> {
       if (n * x.dim(2) * x.dim(3) < 2)
         throw ShapeError(detail::cat(name(), ": training needs more than one value per channel, got input ", x.shape()));
       moments_.resize(static_cast<std::size_t>(2 * n * c));
-      return;
+      return this->y_;
     }
     for (Index ch = 0; ch < c; ++ch) {
       const auto i = static_cast<std::size_t>(ch);
@@ -189,6 +191,7 @@ class BatchNorm2d : public AffineNorm<T> {
       detail::affine_coefficients(scale_[i], shift_[i], this->weight_.value[ch], this->bias_.value[ch], this->mean_[i],
                                   this->rstd_[i]);
     }
+    return this->y_;
   }
   void gather_sample(Index n) override {
     const Tensor<T>& x = this->x_;
@@ -278,11 +281,12 @@ class GroupNorm : public AffineNorm<T> {
   Index groups() const { return groups_; }
 
   std::string name() const override { return detail::cat("GroupNorm(", groups_, " groups, ", this->c_, ")", this->activation_suffix()); }
-  void begin_forward(const Tensor<T>& x, Mode mode) override {
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override {
     this->begin(x, mode);
     const auto ng = static_cast<std::size_t>(x.dim(0) * groups_);
     this->mean_.resize(ng);
     this->rstd_.resize(ng);
+    return this->y_;
   }
   void forward_sample(Index n) override {
     const Tensor<T>& x = this->x_;

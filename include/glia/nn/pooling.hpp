@@ -3,6 +3,7 @@
 // MaxPool2d(k, s = k): [N, C, H, W] -> [N, C, (H-k)/s+1, (W-k)/s+1] (floor mode, no padding).
 //   Caches the int32 argmax of every window for backward. ShapeError if H or W < k.
 // GlobalAvgPool2d: [N, C, H, W] -> [N, C, 1, 1]. Caches only the input shape.
+// Both run sample by sample too (nn/module.hpp); forward alone splits the N*C planes instead.
 #pragma once
 
 #include <cstdint>
@@ -26,12 +27,23 @@ class MaxPool2d : public Module<T> {
     const PoolGeometry g = geometry(in);
     return Shape{in[0], in[1], g.out_h(), g.out_w()};
   }
-  const Tensor<T>& forward(const Tensor<T>& x, Mode) override {
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
+    begin_forward(x, mode);
+    maxpool2d_forward(y_.data(), argmax_.data(), x.data(), geometry(in_shape_));  // parallel over N*C planes
+    return y_;
+  }
+  bool samplewise(Mode) const override { return true; }
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode) override {
     y_.resize(output_shape(x.shape()));
     in_shape_ = x.shape();
+    x_ = x;
     argmax_.resize(static_cast<std::size_t>(y_.size()));
-    maxpool2d_forward(y_.data(), argmax_.data(), x.data(), geometry(in_shape_));
     return y_;
+  }
+  void forward_sample(Index n) override {
+    const Index in = x_.size() / x_.dim(0), out = y_.size() / y_.dim(0);
+    maxpool2d_forward(y_.data() + n * out, argmax_.data() + n * out, x_.data() + n * in,
+                      PoolGeometry{in_shape_[1], in_shape_[2], in_shape_[3], k_, s_});
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     this->check_grad_shape(dy.shape(), y_.shape());
@@ -45,7 +57,7 @@ class MaxPool2d : public Module<T> {
   Index k_, s_;
   Shape in_shape_;
   std::vector<std::int32_t> argmax_;
-  Tensor<T> y_, dx_;
+  Tensor<T> x_, y_, dx_;
 };
 
 template <typename T>
@@ -57,11 +69,21 @@ class GlobalAvgPool2d : public Module<T> {
       throw ShapeError(detail::cat(name(), ": expected input [N,C,H,W] with H,W > 0, got ", in));
     return Shape{in[0], in[1], 1, 1};
   }
-  const Tensor<T>& forward(const Tensor<T>& x, Mode) override {
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
+    begin_forward(x, mode);
+    global_avgpool_forward(y_.data(), x.data(), x.dim(0) * x.dim(1), x.dim(2) * x.dim(3));  // parallel over N*C planes
+    return y_;
+  }
+  bool samplewise(Mode) const override { return true; }
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode) override {
     y_.resize(output_shape(x.shape()));
     in_shape_ = x.shape();
-    global_avgpool_forward(y_.data(), x.data(), x.dim(0) * x.dim(1), x.dim(2) * x.dim(3));
+    x_ = x;
     return y_;
+  }
+  void forward_sample(Index n) override {
+    const Index c = in_shape_[1], hw = in_shape_[2] * in_shape_[3];
+    global_avgpool_forward(y_.data() + n * c, x_.data() + n * c * hw, c, hw);
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     this->check_grad_shape(dy.shape(), y_.shape());
@@ -72,7 +94,7 @@ class GlobalAvgPool2d : public Module<T> {
 
  private:
   Shape in_shape_;
-  Tensor<T> y_, dx_;
+  Tensor<T> x_, y_, dx_;
 };
 
 }  // namespace glia

@@ -28,12 +28,32 @@ class Residual : public Module<T> {
     return b;
   }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
+    if (samplewise(mode)) return forward_by_sample(*this, x, mode);
     output_shape(x.shape());
     const Tensor<T>& b = body_->forward(x, mode);
     const Tensor<T>& s = shortcut_ ? shortcut_->forward(x, mode) : x;
     y_.resize(b.shape());
     add(y_.data(), b.data(), s.data(), y_.size());
     return y_;
+  }
+  // Sample by sample (nn/module.hpp) when both branches are: sample n of the sum is added as
+  // soon as both branches have computed it.
+  bool samplewise(Mode mode) const override {
+    return body_->samplewise(mode) && (!shortcut_ || shortcut_->samplewise(mode));
+  }
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override {
+    output_shape(x.shape());
+    x_ = x;
+    body_out_ = &body_->begin_forward(x, mode);
+    shortcut_out_ = shortcut_ ? &shortcut_->begin_forward(x, mode) : &x_;
+    y_.resize(body_out_->shape());
+    return y_;
+  }
+  void forward_sample(Index n) override {
+    body_->forward_sample(n);
+    if (shortcut_) shortcut_->forward_sample(n);
+    const Index per = y_.size() / y_.dim(0);
+    add(y_.data() + n * per, body_out_->data() + n * per, shortcut_out_->data() + n * per, per);
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     this->check_grad_shape(dy.shape(), y_.shape());
@@ -61,7 +81,9 @@ class Residual : public Module<T> {
 
  private:
   std::unique_ptr<Module<T>> body_, shortcut_;
-  Tensor<T> y_, dx_;
+  Tensor<T> x_, y_, dx_;
+  const Tensor<T>* body_out_ = nullptr;      // the branches' outputs, during a forward by sample
+  const Tensor<T>* shortcut_out_ = nullptr;
 };
 
 }  // namespace glia

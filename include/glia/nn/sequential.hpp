@@ -1,6 +1,7 @@
 // glia/nn/sequential.hpp: modules applied one after another.
 //
-// Contract: forward feeds each module's output to the next and returns the last output;
+// Contract: forward feeds each module's output to the next and returns the last output (stretches
+// of modules that run sample by sample run as one loop over the samples, nn/module.hpp);
 // backward runs the modules in reverse. Children are named by their index unless add() is given
 // a name. An empty Sequential is the identity. set_needs_input_grad applies to the first child
 // (the others always need theirs).
@@ -38,10 +39,40 @@ class Sequential : public Module<T> {
     for (auto& m : modules_) s = m.second->output_shape(s);
     return s;
   }
+  // Each stretch of two or more consecutive modules that run sample by sample in this mode runs
+  // as one loop over the samples (nn/module.hpp); the other modules run on their own.
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
     const Tensor<T>* cur = &x;
-    for (auto& m : modules_) cur = &m.second->forward(*cur, mode);
+    const std::size_t count = modules_.size();
+    for (std::size_t i = 0; i < count;) {
+      std::size_t end = i;
+      while (end < count && modules_[end].second->samplewise(mode)) ++end;
+      if (end - i < 2) {
+        cur = &modules_[i++].second->forward(*cur, mode);
+        continue;
+      }
+      const Tensor<T>& in = *cur;
+      for (std::size_t k = i; k < end; ++k) cur = &modules_[k].second->begin_forward(*cur, mode);  // checks shapes
+      parallel_for(in.dim(0), [&](Index n) {
+        for (std::size_t k = i; k < end; ++k) modules_[k].second->forward_sample(n);
+      });
+      i = end;
+    }
     return *cur;
+  }
+  bool samplewise(Mode mode) const override {
+    for (auto& m : modules_)
+      if (!m.second->samplewise(mode)) return false;
+    return !modules_.empty();
+  }
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override {
+    if (!samplewise(mode)) return Module<T>::begin_forward(x, mode);  // throws
+    const Tensor<T>* cur = &x;
+    for (auto& m : modules_) cur = &m.second->begin_forward(*cur, mode);
+    return *cur;
+  }
+  void forward_sample(Index n) override {
+    for (auto& m : modules_) m.second->forward_sample(n);
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     const Tensor<T>* cur = &dy;
