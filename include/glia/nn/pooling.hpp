@@ -1,8 +1,9 @@
 // glia/nn/pooling.hpp: MaxPool2d and GlobalAvgPool2d (see kernels/pool.hpp for the maths).
 //
 // MaxPool2d(k, s = k): [N, C, H, W] -> [N, C, (H-k)/s+1, (W-k)/s+1] (floor mode, no padding).
-//   Caches the int32 argmax of every window for backward. ShapeError if H or W < k.
-// GlobalAvgPool2d: [N, C, H, W] -> [N, C, 1, 1]. Caches only the input shape.
+//   Caches the int32 argmax of every window, and the input (shared storage), for backward.
+//   ShapeError if H or W < k.
+// GlobalAvgPool2d: [N, C, H, W] -> [N, C, 1, 1]. Caches the input (shared storage).
 // Both run sample by sample too (nn/module.hpp); forward alone splits the N*C planes instead.
 #pragma once
 
@@ -29,13 +30,12 @@ class MaxPool2d : public Module<T> {
   }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
     begin_forward(x, mode);
-    maxpool2d_forward(y_.data(), argmax_.data(), x.data(), geometry(in_shape_));  // parallel over N*C planes
+    maxpool2d_forward(y_.data(), argmax_.data(), x.data(), geometry(x_.shape()));  // parallel over N*C planes
     return y_;
   }
   bool samplewise(Mode) const override { return true; }
   const Tensor<T>& begin_forward(const Tensor<T>& x, Mode) override {
     y_.resize(output_shape(x.shape()));
-    in_shape_ = x.shape();
     x_ = x;
     argmax_.resize(static_cast<std::size_t>(y_.size()));
     return y_;
@@ -43,19 +43,18 @@ class MaxPool2d : public Module<T> {
   void forward_sample(Index n) override {
     const Index in = x_.size() / x_.dim(0), out = y_.size() / y_.dim(0);
     maxpool2d_forward(y_.data() + n * out, argmax_.data() + n * out, x_.data() + n * in,
-                      PoolGeometry{in_shape_[1], in_shape_[2], in_shape_[3], k_, s_});
+                      PoolGeometry{x_.dim(1), x_.dim(2), x_.dim(3), k_, s_});
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     this->check_grad_shape(dy.shape(), y_.shape());
-    dx_.resize(in_shape_);
-    maxpool2d_backward(dx_.data(), dy.data(), argmax_.data(), geometry(in_shape_));
+    dx_.resize(x_.shape());
+    maxpool2d_backward(dx_.data(), dy.data(), argmax_.data(), geometry(x_.shape()));
     return dx_;
   }
 
  private:
   PoolGeometry geometry(const Shape& in) const { return PoolGeometry{in[0] * in[1], in[2], in[3], k_, s_}; }
   Index k_, s_;
-  Shape in_shape_;
   std::vector<std::int32_t> argmax_;
   Tensor<T> x_, y_, dx_;
 };
@@ -77,23 +76,21 @@ class GlobalAvgPool2d : public Module<T> {
   bool samplewise(Mode) const override { return true; }
   const Tensor<T>& begin_forward(const Tensor<T>& x, Mode) override {
     y_.resize(output_shape(x.shape()));
-    in_shape_ = x.shape();
     x_ = x;
     return y_;
   }
   void forward_sample(Index n) override {
-    const Index c = in_shape_[1], hw = in_shape_[2] * in_shape_[3];
+    const Index c = x_.dim(1), hw = x_.dim(2) * x_.dim(3);
     global_avgpool_forward(y_.data() + n * c, x_.data() + n * c * hw, c, hw);
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     this->check_grad_shape(dy.shape(), y_.shape());
-    dx_.resize(in_shape_);
-    global_avgpool_backward(dx_.data(), dy.data(), in_shape_[0] * in_shape_[1], in_shape_[2] * in_shape_[3]);
+    dx_.resize(x_.shape());
+    global_avgpool_backward(dx_.data(), dy.data(), x_.dim(0) * x_.dim(1), x_.dim(2) * x_.dim(3));
     return dx_;
   }
 
  private:
-  Shape in_shape_;
   Tensor<T> x_, y_, dx_;
 };
 
