@@ -10,9 +10,11 @@
 //   the rest      test_batch.bin
 // An empty input writes an empty test_batch.bin. Expected failures are glia::Error; anything
 // else (a crash, a sanitizer report, another exception, a huge allocation) is a finding.
-// The loaded data set is checked against the bytes: right size, labels 0..9, pixels copied.
+// The loaded data set is checked against the bytes: right size, labels 0..9, pixels copied, ten
+// class names that are valid (1..128 bytes of UTF-8 without control characters) and distinct.
 #include "scratch_dir.hpp"
 #include <glia/data/cifar10.hpp>
+#include <glia/data/class_names.hpp>
 
 #include <cstdint>
 #include <cstdio>
@@ -67,6 +69,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (limit > 0 && records > static_cast<std::size_t>(limit)) records = static_cast<std::size_t>(limit);
     if (ds.labels.size() != records || ds.pixels.size() != records * 3072) fail("wrong number of records");
     if (ds.class_names.size() != 10) fail("not ten class names");
+    for (std::size_t i = 0; i < 10; ++i) {  // each valid (class_names.hpp) and unlike the others
+      if (!glia::class_name_problem(ds.class_names[i]).empty()) fail("an invalid class name");
+      for (std::size_t j = 0; j < i; ++j)
+        if (ds.class_names[i] == ds.class_names[j]) fail("a class name twice");
+    }
     for (std::size_t r = 0; r < records; ++r) {
       if (ds.labels[r] != batch[r * rec] || ds.labels[r] > 9) fail("label differs from the file");
       if (std::memcmp(ds.pixels.data() + r * 3072, batch + r * rec + 1, 3072) != 0) fail("pixels differ");

@@ -1,22 +1,34 @@
 // glia_make_corpus OUT: writes the fuzzers' seed corpora, valid inputs made by code:
-//   OUT/cifar10/     CIFAR-10 batches of a few records, with and without batches.meta.txt, in
-//                    fuzz_cifar10's input layout (a flags byte, the optional meta file, the batch)
+//   OUT/cifar10/     CIFAR-10 batches of a few records, with and without batches.meta.txt (LF,
+//                    CRLF, UTF-8 names after a byte-order mark), in fuzz_cifar10's input layout
+//                    (a flags byte, the optional meta file, the batch)
 //   OUT/image/       32 x 32 RGB images in fuzz_image's layout (a byte picking the extension,
 //                    then the file): PNGs from stb_image_write and hand-made ones (every filter
 //                    type, Adam7 interlacing, 16-bit samples, 8/4/1-bit palettes), JPEGs from
 //                    stb_image_write (4:2:0 and 4:4:4), BMPs (24-bit from stb_image_write,
-//                    top-down, 8- and 4-bit palettes, 16- and 32-bit BI_BITFIELDS)
+//                    8- and 4-bit palettes, 16- and 32-bit BI_BITFIELDS, and top-down 24-bit,
+//                    8-bit palette and 32-bit BI_BITFIELDS); each is checked to decode (32 x 32)
 //   OUT/checkpoint/  checkpoints from serialize_checkpoint: the small model of fuzz_checkpoint
 //                    with put_module, the same with float64/uint64 tensors and metadata, an
 //                    empty one
+//   OUT/report/      run folders in fuzz_report's layout (metrics.json, a NUL, log.csv) from
+//                    to_json and log_csv_line: a finished 3-epoch run with and without its
+//                    log, a record without "epochs" beside its log, a log alone (CRLF, torn
+//                    last line), nulls (NaN losses) with an unnamed class and test-time
+//                    augmentation, and extreme and impossible numbers (1e62, 1e300, -1e308,
+//                    5e-324, accuracy 250 %, epoch -3, negative counts)
 // Not instrumented (stb_image_write's JPEG encoder shifts negative ints, which the sanitizers
 // would stop on). The corpora go into the build folder; nothing here is committed.
 #include "checkpoint_model.hpp"
+#include <glia/data/image_folder.hpp>
+#include <glia/report/json.hpp>
+#include <glia/report/run_record.hpp>
 #include <glia/train/checkpoint.hpp>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -86,6 +98,10 @@ void cifar_corpus(const fs::path& dir) {
   write(dir / "meta-2-records", cifar_input(4, names, cifar_records(2, 5)));
   write(dir / "meta-crlf-limit-2", cifar_input(4 | 2, names_crlf, cifar_records(3, 8)));
   write(dir / "limit-1", cifar_input(1, "", cifar_records(2, 9)));
+  // A UTF-8 byte-order mark, then UTF-8 names (the class-name checks: class_names.hpp).
+  const std::string names_utf8 =
+      "\xEF\xBB\xBF" "chat noir\n\xC3\xBC" "ber\n\xE7\x8C\xAB\nd\ne\nf\ng\nh\ni\n" + std::string(128, 'j') + "\n";
+  write(dir / "meta-utf8-bom", cifar_input(4, names_utf8, cifar_records(1, 0)));
 }
 
 // --- Images ------------------------------------------------------------------------------------
@@ -325,10 +341,33 @@ void image_corpus(const fs::path& dir) {
   write(dir / "palette1.png", image_input(0, make_png(3, 1, false, 1, index_samples(1), make_palette(2))));
 
   write(dir / "top-down-24bit.bmp", image_input(2, make_bmp(24, true)));
+  write(dir / "top-down-palette8.bmp", image_input(2, make_bmp(8, true)));
+  write(dir / "top-down-bitfields32.bmp", image_input(2, make_bmp(32, true)));
   write(dir / "palette8.bmp", image_input(2, make_bmp(8, false)));
   write(dir / "palette4.bmp", image_input(2, make_bmp(4, false)));
   write(dir / "bitfields565.bmp", image_input(2, make_bmp(16, false)));
   write(dir / "bitfields32.bmp", image_input(2, make_bmp(32, false)));
+}
+
+// Every image seed must be one the reader accepts (decode_image_file, 32 x 32), else it only
+// leads the fuzzer to a refusal: the top-down BMP seed was refused (its height read as -32)
+// until image_folder.hpp compared the height's magnitude.
+void require_image_seeds_decode(const fs::path& dir) {
+  static const char* const kExt[3] = {".png", ".jpg", ".bmp"};
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const Bytes seed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const fs::path file = dir.parent_path() / (std::string(".decode-check") + kExt[seed.at(0) % 3]);
+    std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(seed.data() + 1),
+                                                static_cast<std::streamsize>(seed.size() - 1));
+    try {
+      glia::decode_image_file(file.string(), kSize, kSize);
+    } catch (const glia::Error& e) {
+      std::cerr << "glia_make_corpus: seed " << entry.path().string() << " is refused: " << e.what() << "\n";
+      std::exit(1);
+    }
+    fs::remove(file);
+  }
 }
 
 // --- Checkpoints -------------------------------------------------------------------------------
@@ -353,6 +392,102 @@ void checkpoint_corpus(const fs::path& dir) {
   write(dir / "empty.ckpt", to_bytes(glia::serialize_checkpoint(glia::Checkpoint{})));
 }
 
+// --- Report: metrics.json and log.csv ----------------------------------------------------------
+
+glia::RunRecord report_run(int epochs) {
+  glia::RunRecord r;
+  r.name = "bn";
+  r.recipe = "reference";
+  r.norm = "bn";
+  r.seed = 18446744073709551557ull;
+  r.threads = 2;
+  r.parameters = 48178;
+  for (int i = 1; i <= epochs; ++i) {
+    glia::EpochRecord e;
+    e.epoch = i;
+    e.lr = 0.1 / i;
+    e.seconds = 12.25 + i;
+    e.train_loss = 2.0 / 3.0 / i;
+    e.train_correct = 300 + 10 * i;
+    e.train_total = 500;
+    e.train_accuracy = 100.0 * static_cast<double>(e.train_correct) / 500.0;
+    e.test_loss = 0.7 + 0.01 * i;
+    e.test_correct = 60 + 5 * i;
+    e.test_total = 100;
+    e.test_accuracy = static_cast<double>(e.test_correct);
+    e.images_per_second = 4321.125;
+    r.epochs.push_back(e);
+  }
+  r.class_names = {"cat", "dog", "ship"};
+  r.confusion = {{30, 3, 1}, {5, 25, 3}, {1, 2, 30}};
+  r.train_class_counts = {170, 160, 170};
+  glia::update_run_summary(r);
+  r.seconds = 3723.5;
+  r.train_images_per_second = 4000.5;
+  r.status = "finished";
+  r.command = "glia-cifar10 train --norm \"bn\" --epochs 3";
+  r.commit = "0e0ee60";
+  r.config = {{"batch_size", "128"}, {"lr", "0.1"}};
+  return r;
+}
+
+std::string log_text(const std::vector<glia::EpochRecord>& epochs, const char* eol = "\n") {
+  std::string t = glia::log_csv_header() + eol;
+  for (const auto& e : epochs) t += glia::log_csv_line(e) + eol;
+  return t;
+}
+
+// fuzz_report's layout: metrics.json, then (when there is a log) a NUL and log.csv.
+Bytes report_input(const std::string& metrics, const std::string* log) {
+  Bytes b(metrics.begin(), metrics.end());
+  if (log) {
+    b.push_back(0);
+    b.insert(b.end(), log->begin(), log->end());
+  }
+  return b;
+}
+
+void report_corpus(const fs::path& dir) {
+  const glia::RunRecord run = report_run(3);
+  const std::string metrics = glia::json::dump(glia::to_json(run)) + "\n", log = log_text(run.epochs);
+  write(dir / "finished-with-log", report_input(metrics, &log));
+  write(dir / "finished-metrics-only", report_input(metrics, nullptr));
+
+  // A record written during a run, without "epochs": the history is in log.csv.
+  const glia::json::Value full = glia::to_json(run);
+  glia::json::Value partial = glia::json::Value::object();
+  for (const auto& kv : full.as_object())
+    if (kv.first != "epochs") partial.set(kv.first, kv.second);
+  write(dir / "running-epochs-in-log", report_input(glia::json::dump(partial), &log));
+
+  const std::string torn = log_text(run.epochs, "\r\n") + "4,0.05,1";
+  write(dir / "log-only-crlf-torn", report_input("", &torn));
+
+  glia::RunRecord nulls = report_run(2);
+  nulls.epochs[1].test_loss = std::nan("");
+  nulls.epochs[0].train_loss = std::nan("");
+  nulls.confusion = {{5, 1, 0, 0}, {0, 6, 0, 1}, {1, 0, 7, 0}, {0, 0, 0, 3}};
+  nulls.final_test_accuracy_tta = 71.5;
+  nulls.final_tta = "flip+shift1";
+  nulls.status = "stopped: non-finite loss";
+  write(dir / "nulls-unnamed-class-tta", report_input(glia::json::dump(glia::to_json(nulls)), nullptr));
+
+  glia::RunRecord extreme = report_run(3);
+  extreme.final_test_accuracy = 1e62;
+  extreme.train_images_per_second = 1e300;
+  extreme.seconds = -1e308;
+  extreme.epochs[0].lr = 5e-324;
+  extreme.epochs[0].train_loss = 1e300;
+  extreme.epochs[0].test_accuracy = 250;
+  extreme.epochs[1].epoch = -3;
+  extreme.epochs[1].seconds = 1e62;
+  extreme.epochs[2].test_correct = 120;
+  extreme.confusion[0][1] = -1;
+  extreme.train_class_counts[2] = -5;
+  const std::string extreme_log = log_text(extreme.epochs);
+  write(dir / "extreme-and-impossible", report_input(glia::json::dump(glia::to_json(extreme)), &extreme_log));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -361,10 +496,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* sub : {"cifar10", "image", "checkpoint"}) fs::create_directories(out / sub);
+  for (const char* sub : {"cifar10", "image", "checkpoint", "report"}) fs::create_directories(out / sub);
   cifar_corpus(out / "cifar10");
   image_corpus(out / "image");
+  require_image_seeds_decode(out / "image");
   checkpoint_corpus(out / "checkpoint");
+  report_corpus(out / "report");
   std::cout << "glia_make_corpus: " << g_files << " seed files in " << out.string() << "\n";
   return 0;
 }

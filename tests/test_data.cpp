@@ -5,6 +5,7 @@
 
 #include <glia/data/augment.hpp>
 #include <glia/data/cifar10.hpp>
+#include <glia/data/class_names.hpp>
 #include <glia/data/dataset.hpp>
 #include <glia/data/image_folder.hpp>
 #include <glia/data/loader.hpp>
@@ -299,6 +300,128 @@ TEST_CASE("CIFAR-10 reader: every malformed input is refused, naming the file an
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Class names (class_names.hpp), from batches.meta.txt and from class folders
+
+namespace {
+
+// The ten default names with line `line` (1-based) replaced by `name`, one per line.
+std::string meta_with(int line, const std::string& name) {
+  const char* const names[10] = {"airplane", "automobile", "bird", "cat", "deer",
+                                 "dog",      "frog",       "horse", "ship", "truck"};
+  std::string meta;
+  for (int i = 1; i <= 10; ++i) meta += (i == line ? name : std::string(names[i - 1])) + "\n";
+  return meta;
+}
+
+// Writes batches.meta.txt (and a one-record test batch) and loads the test split.
+ImageDataset load_with_meta(const TempDir& dir, const std::string& meta) {
+  write_file(dir / "test_batch.bin", cifar_records(1));
+  write_file(dir / "batches.meta.txt", Bytes(meta.begin(), meta.end()));
+  return load_cifar10(dir.path.string(), CifarSplit::Test);
+}
+
+}  // namespace
+
+TEST_CASE("CIFAR-10 class names: a huge line, control characters and duplicates are refused, naming the line",
+          "[data][errors]") {
+  TempDir dir;
+  const std::string meta = dir / "batches.meta.txt";
+  auto refused = [&](const std::string& text) {
+    std::string what;
+    try {
+      load_with_meta(dir, text);
+    } catch (const FormatError& e) {
+      what = e.what();
+    }
+    INFO("message: " << what);
+    CHECK_THAT(what, Contains(meta));
+    CHECK(what.find('\x1b') == std::string::npos);  // never echoed raw to a terminal
+    CHECK(what.find('\0') == std::string::npos);
+    CHECK(what.size() < 600);
+    return what;
+  };
+
+  SECTION("a 10 MB line: refused at its 129th byte, with its line number and offset") {
+    // "airplane\nautomobile\n" is 20 bytes: line 3 starts at byte offset 20.
+    const std::string huge = meta_with(3, std::string(10 << 20, 'x'));
+    CHECK_THAT(refused(huge), Contains("line 3 (byte offset 20)") && Contains("longer than 128 bytes"));
+    // Trailing blanks are not part of a name, so they do not count, however many there are.
+    CHECK(load_with_meta(dir, meta_with(3, "bird" + std::string(1000, ' ') + "\t\r")).class_names[2] == "bird");
+  }
+  SECTION("at most 128 bytes") {
+    CHECK(load_with_meta(dir, meta_with(10, std::string(128, 't'))).class_names[9] == std::string(128, 't'));
+    CHECK_THAT(refused(meta_with(10, std::string(129, 't'))), Contains("line 10 (byte offset "));
+  }
+  SECTION("a NUL byte") {
+    CHECK_THAT(refused(meta_with(3, std::string("bi\0rd", 5))),
+               Contains("line 3 (byte offset 20)") && Contains("'bi\\x00rd'") &&
+                   Contains("control character 0x00 at byte 2"));
+  }
+  SECTION("a terminal escape sequence, a tab, a CR inside a name") {
+    CHECK_THAT(refused(meta_with(4, "\x1b[31mcat\x1b[0m")),
+               Contains("line 4") && Contains("'\\x1B[31mcat\\x1B[0m'") && Contains("control character 0x1B"));
+    CHECK_THAT(refused(meta_with(5, "de\ter")), Contains("line 5") && Contains("control character 0x09"));
+    CHECK_THAT(refused(meta_with(6, "d\rog")), Contains("line 6") && Contains("control character 0x0D"));
+    CHECK_THAT(refused(meta_with(6, "\xC2\x9B" "31mdog")), Contains("line 6") && Contains("control character U+009B"));
+  }
+  SECTION("the same name twice: both lines named") {
+    CHECK_THAT(refused(meta_with(7, "cat")), Contains("line 7 (byte offset 38): class name 'cat' is already the "
+                                                      "name of line 4 (byte offset 25)"));
+  }
+  SECTION("not UTF-8") {
+    CHECK_THAT(refused(meta_with(1, "\xFC" "ber")),
+               Contains("line 1 (byte offset 0)") && Contains("'\\xFCber'") && Contains("not valid UTF-8 at byte 0"));
+  }
+  SECTION("a file of blank lines is refused after 64 KiB") {
+    CHECK_THAT(refused(std::string(1 << 20, '\n')), Contains("more than 65536 bytes"));
+  }
+  SECTION("UTF-8 names, spaces and a byte-order mark are fine") {
+    const ImageDataset d = load_with_meta(dir, "\xEF\xBB\xBF" + meta_with(2, "chat noir") + "\n\n");
+    CHECK(d.class_names[0] == "airplane");
+    CHECK(d.class_names[1] == "chat noir");
+    CHECK(load_with_meta(dir, meta_with(3, "\xC3\xBC" "ber")).class_names[2] == "\xC3\xBC" "ber");
+    CHECK(load_with_meta(dir, meta_with(4, "\xE7\x8C\xAB")).class_names[3] == "\xE7\x8C\xAB");
+    CHECK(load_with_meta(dir, meta_with(5, "  red deer")).class_names[4] == "  red deer");
+  }
+  SECTION("an 11th name names its line") {
+    CHECK_THAT(refused(meta_with(0, "") + "\nextra\n"), Contains("more than 10 class names") && Contains("line 12"));
+  }
+}
+
+TEST_CASE("Class names: the rule shared by batches.meta.txt and class folders", "[data][errors]") {
+  const std::vector<std::string> good = {"a", "chat noir", "\xC3\xBC" "ber", "\xE7\x8C\xAB", "\xF0\x9F\x90\x88",
+                                         "l'avion", std::string(kMaxClassNameBytes, 'x')};
+  for (const std::string& name : good) {
+    INFO("name '" << printable_name(name) << "'");
+    CHECK(class_name_problem(name) == "");
+  }
+  CHECK(class_name_problem("") == "is empty");
+  CHECK(class_name_problem(std::string(129, 'x')) == "has 129 bytes, more than 128");
+  CHECK(class_name_problem(std::string("a\0", 2)) == "has control character 0x00 at byte 1");
+  CHECK(class_name_problem("a\x7F") == "has control character 0x7F at byte 1");
+  CHECK(class_name_problem("a\xC2\x85") == "has control character U+0085 at byte 1");
+  // Overlong '/', overlong, a surrogate, above U+10FFFF, cut sequences, a lone continuation byte, 0xFF.
+  const std::vector<std::string> bad = {"\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+                                        "\xC3", "x\xE7\x8C", "\x80", "\xFF"};
+  for (const std::string& name : bad) {
+    INFO("name '" << printable_name(name) << "'");
+    CHECK_THAT(class_name_problem(name), Contains("not valid UTF-8"));
+  }
+
+  CHECK_NOTHROW(validate_class_names({"cat", "Cat", "cat "}, {"a", "b", "c"}, "src"));
+  CHECK_THROWS_MATCHES(validate_class_names({"cat", "dog", "cat"}, {"line 1", "line 2", "line 3"}, "f.txt"),
+                       FormatError,
+                       Catch::Matchers::Message("f.txt: line 3: class name 'cat' is already the name of line 1; "
+                                                "every class needs its own name"));
+  CHECK_THROWS_WITH(validate_class_name("\x1b]0;owned\x07", "where"),
+                    Contains("where: class name '\\x1B]0;owned\\x07' has control character 0x1B at byte 0"));
+  CHECK_THROWS_AS(validate_class_names({"a"}, {}, "src"), ValueError);
+  // Long names are shown cut, with their size.
+  CHECK(printable_name(std::string(100, 'y'), 8) == "yyyyyyyy... (100 bytes)");
+  CHECK(printable_name("\xC3\xA9\xFF") == "\xC3\xA9\\xFF");
+}
+
 TEST_CASE("CIFAR-10 reader: the real files, if present", "[data]") {
   const std::string dir = GLIA_SHARED_DATA "/cifar-10-batches-bin";
   if (!is_cifar10_dir(dir)) {
@@ -460,6 +583,125 @@ TEST_CASE("image folder: bad folders and bad files are refused, naming them", "[
     CHECK(seconds_since(t0) < 0.5);
     CHECK_THROWS_AS(decode_image_file(cls + "/small.png", 0, 8), ValueError);
   }
+}
+
+TEST_CASE("image folder: class folder names with control characters, too long or not UTF-8 are refused",
+          "[data][errors]") {
+  TempDir dir;
+  const std::string train = dir / "train";
+  const Bytes pic = rgb_image(4, 4, 1);
+  write_png(train + "/cat/1.png", 4, 4, 3, pic);
+  auto refused = [&](const std::string& folder) {
+    write_png(train + "/" + folder + "/1.png", 4, 4, 3, pic);
+    std::string what;
+    try {
+      load_image_folder(dir.path.string(), "train", 4, 4);
+    } catch (const FormatError& e) {
+      what = e.what();
+    }
+    INFO("message: " << what);
+    CHECK(what.find('\x1b') == std::string::npos);
+    fs::remove_all(train + "/" + folder);
+    return what;
+  };
+  CHECK_THAT(refused("\x1b[31mred"), Contains("class folder '" + train + "/\\x1B[31mred'") &&
+                                          Contains("control character 0x1B at byte 0"));
+  CHECK_THAT(refused("new\nline"), Contains(train + "/new\\x0Aline") && Contains("control character 0x0A"));
+  CHECK_THAT(refused("\xE9lan"), Contains(train + "/\\xE9lan") && Contains("not valid UTF-8 at byte 0"));
+  const std::string long_name(200, 'n');  // file systems allow 255 bytes
+  CHECK_THAT(refused(long_name),
+             Contains("class folder '" + train + "/" + long_name + "'") && Contains("200 bytes, more than 128"));
+  // Valid UTF-8 names, with spaces, are classes like any other.
+  write_png(train + "/chat noir/1.png", 4, 4, 3, pic);
+  write_png(train + "/\xC3\xBC" "ber/1.png", 4, 4, 3, pic);
+  write_png(train + "/" + std::string(128, 'k') + "/1.png", 4, 4, 3, pic);
+  CHECK(load_image_folder(dir.path.string(), "train", 4, 4).class_names ==
+        std::vector<std::string>{"cat", "chat noir", std::string(128, 'k'), "\xC3\xBC" "ber"});
+}
+
+namespace {
+
+// A 32 x 32 picture whose rows all differ (G = 8 y + 3), HWC.
+Bytes row_picture(int h, int w) {
+  Bytes b(static_cast<std::size_t>(h * w * 3));
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      std::uint8_t* p = &b[static_cast<std::size_t>((y * w + x) * 3)];
+      p[0] = static_cast<std::uint8_t>(x * 8);
+      p[1] = static_cast<std::uint8_t>(y * 8 + 3);
+      p[2] = static_cast<std::uint8_t>((x ^ y) * 5);
+    }
+  return b;
+}
+
+// A 24-bit BMP written by hand (BITMAPINFOHEADER, BI_RGB) of hwc (row 0 = the top row): rows
+// stored top row first with a negative height field when top_down, else bottom row first.
+// height_field replaces the stored height when not 0.
+Bytes make_bmp24(int h, int w, const Bytes& hwc, bool top_down, std::int32_t height_field = 0) {
+  const int row = (3 * w + 3) / 4 * 4;
+  Bytes b{'B', 'M'};
+  auto put = [&](std::uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  };
+  put(static_cast<std::uint32_t>(54 + row * h), 4);  // file size
+  put(0, 4);
+  put(54, 4);  // pixel array offset
+  put(40, 4);  // BITMAPINFOHEADER
+  put(static_cast<std::uint32_t>(w), 4);
+  put(static_cast<std::uint32_t>(height_field ? height_field : top_down ? -h : h), 4);
+  put(1, 2);   // planes
+  put(24, 2);  // bits per pixel
+  put(0, 4);   // BI_RGB
+  put(static_cast<std::uint32_t>(row * h), 4);
+  put(2835, 4);
+  put(2835, 4);
+  put(0, 4);
+  put(0, 4);
+  for (int r = 0; r < h; ++r) {
+    const int y = top_down ? r : h - 1 - r;
+    for (int x = 0; x < w; ++x)
+      for (int c : {2, 1, 0}) b.push_back(hwc[static_cast<std::size_t>((y * w + x) * 3 + c)]);  // B, G, R
+    for (int pad = 3 * w; pad < row; ++pad) b.push_back(0);
+  }
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("image folder: a top-down BMP (negative height) decodes with row 0 on top", "[data]") {
+  TempDir dir;
+  const std::string cls = dir / "train/rows";
+  const Bytes hwc = row_picture(32, 32);
+  write_file(cls + "/top-down.bmp", make_bmp24(32, 32, hwc, true));
+  write_file(cls + "/bottom-up.bmp", make_bmp24(32, 32, hwc, false));
+
+  const Bytes chw = decode_image_file(cls + "/top-down.bmp", 32, 32);
+  CHECK(chw == to_chw(hwc, 32, 32));
+  CHECK(chw[1024 + 0] == 3);             // green plane, row 0: the top row
+  CHECK(chw[1024 + 31 * 32] == 251);     // green plane, row 31
+  CHECK(decode_image_file(cls + "/bottom-up.bmp", 32, 32) == chw);
+  // 3 x 5: rows padded to 4 bytes.
+  const Bytes odd = row_picture(3, 5);
+  write_file(dir / "odd.bmp", make_bmp24(3, 5, odd, true));
+  CHECK(decode_image_file(dir / "odd.bmp", 3, 5) == to_chw(odd, 3, 5));
+
+  const ImageDataset d = load_image_folder(dir.path.string(), "train", 32, 32);
+  REQUIRE(d.size() == 2);
+  CHECK(image_bytes(d, 0) == chw);  // bottom-up.bmp
+  CHECK(image_bytes(d, 1) == chw);  // top-down.bmp
+
+  // The size and truncation checks still apply to top-down files.
+  const Bytes full = read_file(cls + "/top-down.bmp");
+  write_file(dir / "cut.bmp", Bytes(full.begin(), full.end() - 10));
+  CHECK_THROWS_WITH(decode_image_file(dir / "cut.bmp", 32, 32),
+                    Contains(dir / "cut.bmp") && Contains("truncated BMP") &&
+                        Contains("data missing at byte offset 3116"));
+  write_file(dir / "short.bmp", make_bmp24(16, 32, row_picture(16, 32), true));
+  CHECK_THROWS_WITH(decode_image_file(dir / "short.bmp", 32, 32),
+                    Contains(dir / "short.bmp") && Contains("height 16, width 32"));
+  // A height field of -2^31: its magnitude does not fit an int; refused by its size.
+  write_file(dir / "min.bmp", make_bmp24(32, 32, hwc, true, INT32_MIN));
+  CHECK_THROWS_AS(decode_image_file(dir / "min.bmp", 32, 32), FormatError);
 }
 
 // ---------------------------------------------------------------------------------------------

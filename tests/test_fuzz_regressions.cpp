@@ -1,6 +1,6 @@
 // Regression inputs for the fuzz targets (fuzz/, scripts/fuzz, docs/reliability.md).
-// Each file in tests/fuzz-regressions/ is named <target>-<short-name> (target: cifar10, image or
-// checkpoint) and holds one input in that fuzz target's layout; it is fed to the same code path
+// Each file in tests/fuzz-regressions/ is named <target>-<short-name> (target: cifar10, image,
+// checkpoint or report) and holds one input in that fuzz target's layout; it is fed to the same code path
 // as the harness (fuzz/fuzz_<target>.cpp) and must give success or a glia::Error: anything else
 // (another exception, a crash, a sanitizer report under scripts/test asan) fails.
 // Findings not fixed yet are listed in kOpen: their test is hidden ([.]) so that the suite stays
@@ -9,8 +9,10 @@
 #include <catch2/catch.hpp>
 
 #include "checkpoint_model.hpp"  // fuzz/: the harness's model and invariant
+#include "report_check.hpp"      // fuzz/: fuzz_report's checks
 
 #include <glia/data/cifar10.hpp>
+#include <glia/data/class_names.hpp>
 #include <glia/data/image_folder.hpp>
 #include <glia/train/checkpoint.hpp>
 
@@ -21,6 +23,7 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -81,7 +84,10 @@ void run_cifar10(const std::string& in) {
     at += len;
   }
   write_bytes(dir.path / "test_batch.bin", in.data() + at, size - at);
-  load_cifar10(dir.path.string(), CifarSplit::Test, flags & 3);
+  const ImageDataset ds = load_cifar10(dir.path.string(), CifarSplit::Test, flags & 3);
+  // As the harness checks: a load that succeeds has ten valid, distinct class names.
+  REQUIRE(ds.class_names.size() == 10);
+  REQUIRE_NOTHROW(validate_class_names(ds.class_names, std::vector<std::string>(10, "name"), "fuzz"));
 }
 
 // fuzz/fuzz_image.cpp: byte 0 picks the extension, the rest is the file.
@@ -118,6 +124,14 @@ void run_checkpoint(const std::string& in) {
   if (fuzz::fix_up_size_and_hash(fixed)) one(fixed);
 }
 
+// fuzz/fuzz_report.cpp: metrics.json, then after a NUL log.csv; every check of the harness.
+void run_report(const std::string& in) {
+  TempDir dir;
+  const std::string problem = fuzz::report_violation(in, dir.path.string());
+  INFO("fuzz_report's checks: " << problem);
+  CHECK(problem.empty());
+}
+
 // Runs one saved input; true when it gave success or a glia::Error.
 bool run_saved(const fs::path& file) {
   const std::string name = file.filename().string();
@@ -129,8 +143,10 @@ bool run_saved(const fs::path& file) {
       run_image(in);
     else if (name.rfind("checkpoint-", 0) == 0)
       run_checkpoint(in);
+    else if (name.rfind("report-", 0) == 0)
+      run_report(in);
     else
-      FAIL("tests/fuzz-regressions/" << name << ": the name must start with cifar10-, image- or checkpoint-");
+      FAIL("tests/fuzz-regressions/" << name << ": the name must start with cifar10-, image-, checkpoint- or report-");
   } catch (const Error&) {
   }
   return true;
@@ -194,6 +210,61 @@ TEST_CASE("Fuzz regression: a JPEG Huffman table of more than 256 codes is refus
   std::ofstream(p, std::ios::binary) << read_bytes(kRegressions / "image-jpeg-dht-over-256-codes").substr(1);
   CHECK_THROWS_WITH(decode_image_file(p.string(), 32, 32),
                     Catch::Contains("dht.jpg") && Catch::Contains("Huffman table") && Catch::Contains("byte offset 2"));
+}
+
+TEST_CASE("Regression: class names in batches.meta.txt that used to be accepted are refused, naming the line",
+          "[fuzz][data][errors]") {
+  // Inputs from the issue "Nothing a user types loses a run" (saved in fuzz_cifar10's layout,
+  // one record after the meta file); the 10 MB line itself is in tests/test_data.cpp.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"cifar10-meta-line-of-4000-bytes", "line 3 (byte offset 20): the line is longer than 128 bytes"},
+      {"cifar10-meta-nul-in-class-name", "line 3 (byte offset 20): class name 'bi\\x00rd' has control character 0x00"},
+      {"cifar10-meta-escape-sequence-class-name",
+       "line 4 (byte offset 25): class name '\\x1B[31mcat\\x1B[0m' has control character 0x1B at byte 0"},
+      {"cifar10-meta-duplicate-class-name",
+       "line 7 (byte offset 38): class name 'cat' is already the name of line 4 (byte offset 25)"},
+  };
+  for (const auto& [file, message] : cases) {
+    INFO("input " << file);
+    CHECK_THROWS_AS(run_cifar10(read_bytes(kRegressions / file)), FormatError);
+    CHECK_THROWS_WITH(run_cifar10(read_bytes(kRegressions / file)),
+                      Catch::Contains("batches.meta.txt") && Catch::Contains(message));
+  }
+}
+
+TEST_CASE("Regression: a top-down BMP (negative height) decodes, row 0 on top", "[fuzz][data]") {
+  // 32 x 32, 24 bits, R = 8 x, G = 8 y + 3, B = 5 (x ^ y); stb_image 2.27's stbi_info reports
+  // its height as -32, which glia used to refuse as the wrong size.
+  const std::string in = read_bytes(kRegressions / "image-bmp-top-down-24bit");
+  REQUIRE(in.size() == 1 + 54 + 32 * 32 * 3);
+  TempDir d;
+  write_bytes(d.path / "top.bmp", in.data() + 1, in.size() - 1);
+  const std::vector<std::uint8_t> chw = decode_image_file((d.path / "top.bmp").string(), 32, 32);
+  REQUIRE(chw.size() == 3 * 32 * 32);
+  for (int y = 0; y < 32; ++y)
+    for (int x = 0; x < 32; ++x) {
+      INFO("pixel y " << y << ", x " << x);
+      CHECK(chw[static_cast<std::size_t>(y * 32 + x)] == 8 * x);
+      CHECK(chw[static_cast<std::size_t>(1024 + y * 32 + x)] == 8 * y + 3);
+      CHECK(chw[static_cast<std::size_t>(2048 + y * 32 + x)] == 5 * (x ^ y));
+    }
+  CHECK(run_saved(kRegressions / "image-bmp-top-down-24bit"));
+}
+
+TEST_CASE("Fuzz regression: report inputs with huge, tiny and impossible numbers give identical, valid pages",
+          "[fuzz][report]") {
+  // The issue "Reports cannot leak memory": a number >= 1e62 made the fixed-point formatter copy
+  // 64 bytes of uninitialised stack into index.html. Each input must pass every fuzz_report
+  // check (two writes byte-identical, valid UTF-8, no control characters, finite coordinates).
+  // report-log-train-loss-6e66 is fuzz_report's own finding on the code before the fix (a loss
+  // in log.csv that the loss chart's tick labels and the epoch table wrote from stack memory).
+  for (const char* file : {"report-number-1e62-overflows-fixed-buffer", "report-extreme-doubles", "report-impossible-values",
+                           "report-log-train-loss-6e66"}) {
+    INFO("input " << file);
+    const std::string in = read_bytes(kRegressions / file);
+    REQUIRE_FALSE(in.empty());
+    run_report(in);
+  }
 }
 
 TEST_CASE("Fuzz regressions: open findings in stb_image 2.27 (hidden until fixed)", "[.][fuzz][fuzz-open]") {

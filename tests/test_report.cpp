@@ -6,6 +6,9 @@
 #include <glia/report/png.hpp>
 #include <glia/report/run_record.hpp>
 #include <glia/report/svg.hpp>
+#include <glia/report/text_format.hpp>
+
+#include "report_check.hpp"  // fuzz/: fuzz_report's check of a written page
 
 // stb_image decodes the PNGs back. STB_IMAGE_STATIC keeps its symbols local to this file, so it
 // cannot clash with another test file or header that compiles stb_image too.
@@ -23,6 +26,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace glia;
@@ -561,4 +565,248 @@ TEST_CASE("write_comparison lists every run and their test-accuracy curves", "[r
   CHECK(count_of(page, "<tr><td>") == 3);
   CHECK(page.find("<script") == std::string::npos);
   CHECK_THROWS_AS(write_comparison(tmp.path, runs, {"x"}), ValueError);
+}
+
+// ---- Numbers, invalid values and uninitialised memory (issue "Reports cannot leak memory") ------
+
+namespace {
+
+const std::string kRegressions = std::filesystem::path(GLIA_TEST_FIXTURES).parent_path().string() + "/fuzz-regressions/";
+
+// The metrics.json part of a saved fuzz_report input (the bytes before the first NUL).
+std::string metrics_part(const std::string& regression) {
+  const std::string in = read_file(kRegressions + regression);
+  REQUIRE_FALSE(in.empty());
+  return in.substr(0, in.find('\0'));
+}
+
+// A page is text: valid UTF-8, no NUL or other control character, finite coordinates
+// (fuzz/report_check.hpp, the fuzz_report harness's own check).
+void check_clean_text(const std::string& name, const std::string& text) {
+  INFO(name);
+  CHECK(text.find('\0') == std::string::npos);
+  CHECK(textfmt::is_valid_utf8(text));
+  CHECK(fuzz::report_detail::text_violation(name, text) == "");
+}
+
+}  // namespace
+
+TEST_CASE("Number formatting: every double, in every report helper", "[report]") {
+  const double inf = HUGE_VAL, nan = std::nan(""), denormal = 5e-324;
+  // The one formatter (text_format.hpp).
+  CHECK(textfmt::shortest(1e62) == "1e+62");
+  CHECK(textfmt::shortest(DBL_MAX) == "1.7976931348623157e+308");
+  CHECK(textfmt::shortest(-DBL_MAX) == "-1.7976931348623157e+308");
+  CHECK(textfmt::shortest(denormal) == "5e-324");
+  CHECK(textfmt::shortest(DBL_MIN) == "2.2250738585072014e-308");
+  CHECK(textfmt::shortest(-0.0) == "-0");
+  CHECK(textfmt::shortest(nan) == "nan");
+  CHECK(textfmt::shortest(inf) == "inf");
+  CHECK(textfmt::shortest(-inf) == "-inf");
+  CHECK(textfmt::fixed(1234.5, 2) == "1234.50");
+  CHECK(textfmt::fixed(1e20, 1) == "100000000000000000000.0");
+  CHECK(textfmt::fixed(1e61, 2) == "1.00e+61");  // 65 characters in fixed notation
+  CHECK(textfmt::fixed(1e62, 2) == "1.00e+62");
+  CHECK(textfmt::fixed(1e300, 2) == "1.00e+300");
+  CHECK(textfmt::fixed(-1e308, 2) == "-1.00e+308");
+  CHECK(textfmt::fixed(DBL_MAX, 1) == "1.8e+308");
+  CHECK(textfmt::fixed(denormal, 2) == "0.00");
+  CHECK(textfmt::fixed(-denormal, 2) == "0.00");
+  CHECK(textfmt::fixed(-0.0, 2) == "0.00");
+  CHECK(textfmt::fixed(-0.004, 2) == "0.00");
+  CHECK(textfmt::fixed(-0.005001, 2) == "-0.01");
+  CHECK(textfmt::fixed(nan, 2) == "nan");
+  CHECK(textfmt::fixed(-inf, 2) == "-inf");
+  const std::string deepest = textfmt::fixed(denormal, 100000);  // decimals clamped to kMaxDecimals
+  CHECK(deepest.size() == 2 + static_cast<std::size_t>(textfmt::kMaxDecimals));
+  CHECK(deepest == "0." + std::string(323, '0') + "49406564584124654");
+  CHECK(textfmt::fixed(2.5, -3) == "2");
+  CHECK(textfmt::scientific(1.5e-7, 2) == "1.50e-07");
+  CHECK(textfmt::scientific(-0.0, 2) == "0");
+  CHECK(textfmt::general(1e-5, 4) == "1e-05");
+  CHECK(textfmt::general(1.23456e300, 4) == "1.235e+300");
+  CHECK(textfmt::general(denormal, 4) == "4.941e-324");
+  CHECK(textfmt::general(-0.0, 4) == "0");
+  // Every helper goes through it: svg::fixed (chart labels, coordinates, the old percent and
+  // number cells), JSON numbers, log.csv fields.
+  CHECK(svg::fixed(1e62, 2) == "1.00e+62");
+  CHECK(svg::fixed(1e300, 1) == "1.0e+300");
+  CHECK(svg::fixed(-0.0, 1) == "0.0");
+  CHECK(svg::fixed(inf, 1) == "inf");
+  CHECK(json::dump(json::Value(1e62)) == "1e+62");
+  CHECK(json::dump(json::Value(DBL_MAX)) == "1.7976931348623157e+308");
+  CHECK(json::dump(json::Value(denormal)) == "5e-324");
+  CHECK(json::dump(json::Value(-0.0)) == "-0");
+  CHECK(json::dump(json::Value(nan)) == "null");
+  CHECK(json::dump(json::Value(std::numeric_limits<std::int64_t>::min())) == "-9223372036854775808");
+  CHECK(detail::report::format_double(1e62) == "1e+62");
+  CHECK(detail::report::format_double(-DBL_MAX) == "-1.7976931348623157e+308");
+  CHECK(detail::report::format_double(-0.0) == "-0");
+  CHECK(detail::report::format_double(-inf) == "-inf");
+  // The HTML cells: valid values as data, impossible ones marked.
+  detail::report::Cells cells;
+  CHECK(cells.percent(62.0) == "62.00&nbsp;%");
+  CHECK(cells.percent(nan) == "&ndash;");
+  CHECK_THAT(cells.percent(1e62), Contains("class=\"invalid\"") && Contains(">invalid (1e+62)<"));
+  CHECK_THAT(cells.percent(250), Contains(">invalid (250)<"));
+  CHECK_THAT(cells.percent(-0.5), Contains(">invalid (-0.5)<"));
+  CHECK_THAT(cells.percent(inf), Contains(">invalid (inf)<"));
+  CHECK(cells.percent(-0.0) == "0.00&nbsp;%");
+  CHECK(cells.loss(1e300) == "1.0000e+300");
+  CHECK(cells.loss(denormal) == "0.0000");
+  CHECK(cells.loss(inf) == "inf");  // a diverged evaluation
+  CHECK_THAT(cells.loss(-DBL_MAX), Contains(">invalid (-1.7976931348623157e+308)<"));
+  CHECK(cells.rate(DBL_MAX) == "1.798e+308");
+  CHECK(cells.rate(denormal) == "4.941e-324");
+  CHECK(cells.rate(0.03333333) == "0.03333");
+  CHECK(cells.duration(1e300) == "1e+300&nbsp;s");
+  CHECK(cells.duration(denormal) == "0.0&nbsp;s");
+  CHECK(cells.duration(3723.5) == "1&nbsp;h&nbsp;02&nbsp;min");
+  CHECK_THAT(cells.duration(-1e308), Contains(">invalid (-1e+308)<"));
+  CHECK(cells.number(DBL_MAX, 1) == "1.8e+308");
+  CHECK_THAT(cells.number(inf, 1), Contains(">invalid (inf)<"));
+  CHECK_THAT(cells.epoch(-3), Contains(">invalid (-3)<"));
+  CHECK_THAT(cells.epoch(0), Contains(">invalid (0)<"));
+  CHECK(cells.epoch(1) == "1");
+  CHECK_THAT(cells.correct_of(12, 10), Contains(">invalid (12 / 10)<"));
+  CHECK(cells.correct_of(10, 10) == "10 / 10");
+  CHECK(cells.invalid() == 10);
+}
+
+TEST_CASE("SVG charts stay finite and readable with huge, tiny and non-finite values", "[report]") {
+  const double inf = HUGE_VAL, nan = std::nan("");
+  // Values beyond 1e100, or not finite, are gaps; the rest is drawn on a sane axis.
+  const std::string wild = svg::line_chart({svg::Series("wild", {1e300, -1e308, 5e-324, DBL_MAX, nan, inf, 1, 2})});
+  check_clean_text("wild", wild);
+  CHECK(count_of(wild, "<circle") == 3);  // 5e-324, 1 and 2
+  // A range of 1e-300 (the old axis wanted 300 decimals) is widened; coordinates stay finite.
+  const std::string tiny = svg::line_chart({svg::Series("tiny", {1e-300, 2e-300})});
+  check_clean_text("tiny", tiny);
+  CHECK(count_of(tiny, "<circle") == 2);
+  // Huge but drawable values: scientific tick labels with enough digits to tell them apart.
+  const std::string huge = svg::line_chart({svg::Series("huge", {1e50, 3e50})});
+  check_clean_text("huge", huge);
+  CHECK_THAT(huge, Contains(">1.5e+50</text>") && Contains(">3.0e+50</text>"));
+  // Only non-finite values: "no data", not NaN coordinates.
+  CHECK_THAT(svg::line_chart({svg::Series("none", {nan, inf})}), Contains("no data"));
+  // Bars: a value that is not drawn keeps its label; NaN says n/a.
+  const std::string bars = svg::bar_chart({"a", "b", "c"}, {1e300, nan, 10});
+  check_clean_text("bars", bars);
+  CHECK_THAT(bars, Contains(">1e+300</text>") && Contains(">n/a</text>") && Contains(">10</text>"));
+  // Confusion matrix: a negative count is marked and left out; row sums beyond int64 are fine.
+  const std::int64_t big = std::numeric_limits<std::int64_t>::max();
+  const std::string cm = svg::confusion_matrix({"a", "b"}, {{-1, 5}, {big, big}});
+  check_clean_text("confusion", cm);
+  CHECK(count_of(cm, "class=\"cell invalid\"") == 1);
+  CHECK_THAT(cm, Contains("true a, predicted a: -1 (invalid)"));
+}
+
+TEST_CASE("escape_xml keeps SVG and HTML text valid UTF-8 without control characters", "[report]") {
+  CHECK(svg::escape_xml("a<b>&\"'") == "a&lt;b&gt;&amp;&quot;&#39;");
+  CHECK(svg::escape_xml(std::string("nul\0x", 5)) == "nul\xEF\xBF\xBDx");
+  CHECK(svg::escape_xml("bell\x07 esc\x1B del\x7F") == "bell\xEF\xBF\xBD esc\xEF\xBF\xBD del\xEF\xBF\xBD");
+  CHECK(svg::escape_xml("tab\tlf\ncr\r") == "tab\tlf\ncr\r");
+  CHECK(svg::escape_xml("bad \xFF\xC3( \xE4\xB8\xAD") == "bad \xEF\xBF\xBD\xEF\xBF\xBD( \xE4\xB8\xAD");
+  CHECK(textfmt::is_valid_utf8("\xC3\xA9\xF0\x9F\x98\x80"));
+  CHECK_FALSE(textfmt::is_valid_utf8("\xA5"));
+  CHECK_FALSE(textfmt::is_valid_utf8("\xED\xA0\x80"));  // a surrogate
+  // A run whose strings hold control characters (from \u0000 escapes in metrics.json).
+  TempDir tmp;
+  RunRecord run = make_run("nul\x01name", 1);
+  run.class_names[0] = std::string("c\0t", 3);
+  run.config["k\x1B"] = "v\x7F";
+  check_clean_text("index.html", read_file(write_report(tmp / "r", run, nullptr)));
+}
+
+TEST_CASE("write_report shows impossible values as invalid and writes the same bytes twice", "[report]") {
+  TempDir tmp;
+  // The saved inputs of tests/fuzz-regressions/ (metrics.json parts), as `glia-cifar10 report`
+  // reads them: load_run_record, then write_report into two folders.
+  const auto pages = [&](const std::string& regression) {
+    const std::string run_dir = tmp / regression;
+    std::filesystem::create_directories(run_dir);
+    write_plain(run_dir + "/metrics.json", metrics_part(regression));
+    const RunRecord run = load_run_record(run_dir);
+    const std::string a = read_file(write_report(run_dir + "/a", run, nullptr));
+    const std::string b = read_file(write_report(run_dir + "/b", run, nullptr));
+    CHECK(a == b);
+    check_clean_text(regression, a);
+    const std::string c = read_file(write_comparison(run_dir + "/c", {run, run}));
+    CHECK(c == read_file(write_comparison(run_dir + "/d", {run, run})));
+    check_clean_text(regression + " comparison", c);
+    return std::make_pair(a, c);
+  };
+  // 1e62: the number the old formatter wrote as 64 bytes of stack memory.
+  const auto [big, big_cmp] = pages("report-number-1e62-overflows-fixed-buffer");
+  CHECK_THAT(big, Contains("<th>final test accuracy</th><td><span class=\"invalid\" title=\"impossible value\">invalid (1e+62)</span>"));
+  CHECK_THAT(big, Contains("<th>train images / s</th><td>1.0e+62</td>"));
+  CHECK_THAT(big, Contains("class=\"invalid-note\">This record holds 1 impossible value(s)"));
+  CHECK_THAT(big_cmp, Contains(">invalid (1e+62)<") && Contains(">1.0e+62</td>"));
+
+  // Extreme but possible values are data, in short scientific notation.
+  const auto [extreme, extreme_cmp] = pages("report-extreme-doubles");
+  CHECK_THAT(extreme, Contains("<th>time</th><td>1e+300&nbsp;s</td>") && Contains("<th>train images / s</th><td>1.8e+308</td>"));
+  CHECK_THAT(extreme, Contains("<td class=\"num\">1</td><td class=\"num\">4.941e-324</td><td class=\"num\">1e+62&nbsp;s</td>"
+                               "<td class=\"num\">1.0000e+300</td>"));
+  CHECK_THAT(extreme, Contains("<td class=\"num\">1.7977e+308</td>") && Contains(">invalid (-1e+308)<"));
+  CHECK(extreme.find("-0.0000") == std::string::npos);
+  CHECK_THAT(extreme, Contains("This record holds 1 impossible value(s)"));  // the test loss of -1e308
+  CHECK(count_of(extreme_cmp, "class=\"invalid") == 0);
+
+  // Impossible values: marked, counted, and kept out of the charts.
+  const auto [bad, bad_cmp] = pages("report-impossible-values");
+  for (const char* marker : {">invalid (250)<", ">invalid (-3)<", ">invalid (600 / 500)<", ">invalid (120 / 100)<",
+                             ">invalid (-1e+308)<", ">invalid (1e+62)<", ">invalid (-0.1)<", ">invalid (-1)<",
+                             ">invalid (-2)<", ">invalid (-7)<", ">invalid (count -1)<", ">invalid (-5)<"})
+    CHECK_THAT(bad, Contains(marker));
+  // threads, parameters, best accuracy and epoch, final train accuracy, time; epoch 1's two
+  // accuracies; epoch -3's number, LR, time and train count; the next epoch's test count and
+  // loss; a confusion row; a class count.
+  CHECK_THAT(bad, Contains("class=\"invalid-note\">This record holds 16 impossible value(s)"));
+  CHECK_THAT(bad, Contains("class=\"cell invalid\"") && Contains("Class counts not drawn: dog: <span class=\"invalid\""));
+  // No accuracy axis stretched to 250 % (or 1e62).
+  const std::size_t chart = bad.find("aria-label=\"Accuracy\"");
+  REQUIRE(chart != std::string::npos);
+  const std::string accuracy_chart = bad.substr(chart, bad.find("</svg>", chart) - chart);
+  CHECK_THAT(accuracy_chart, Contains(">60</text>"));
+  CHECK(accuracy_chart.find(">250</text>") == std::string::npos);
+  CHECK(accuracy_chart.find("e+62") == std::string::npos);
+  CHECK(accuracy_chart.find(">100</text>") == std::string::npos);
+  CHECK_THAT(bad_cmp, Contains("This record holds") && Contains(">invalid (250)<") && Contains(">invalid (-2)<"));
+}
+
+TEST_CASE("A loss of 6e66 read from log.csv is shown as data and charted on a scientific axis", "[report]") {
+  // fuzz_report's finding on the code before the fix (tests/fuzz-regressions/
+  // report-log-train-loss-6e66: an empty metrics.json, then a one-epoch log.csv): the epoch
+  // table's loss and the loss chart's tick labels came out as stack memory.
+  TempDir tmp;
+  const std::string in = read_file(kRegressions + "report-log-train-loss-6e66");
+  REQUIRE(in.find('\0') == 0);
+  write_plain(tmp / "log.csv", in.substr(1));
+  RunRecord run;
+  run.epochs = read_log_csv(tmp / "log.csv");
+  REQUIRE(run.epochs.size() == 1);
+  CHECK(run.epochs[0].train_loss == 6e66);
+  update_run_summary(run);
+  const std::string page = read_file(write_report(tmp / "a", run, nullptr));
+  CHECK(page == read_file(write_report(tmp / "b", run, nullptr)));
+  check_clean_text("index.html", page);
+  CHECK_THAT(page, Contains("<td class=\"num\">6.0000e+66</td>") && Contains(">2e+66</text>") && Contains(">6e+66</text>"));
+  const std::string cmp = read_file(write_comparison(tmp / "c", {run}));
+  check_clean_text("comparison.html", cmp);
+  CHECK_THAT(cmp, Contains(">6.0e+66</text>"));
+}
+
+TEST_CASE("report_images.json with an out-of-bounds layout is refused, not multiplied", "[report]") {
+  TempDir tmp;
+  const std::string dir = tmp / "r";
+  std::filesystem::create_directories(dir);
+  write_plain(dir + "/misclassified.png", "not read");
+  write_plain(dir + "/report_images.json",
+              R"({"misclassified": {"file": "misclassified.png", "count": 1, "cols": 1, "height": 4611686018427387904,
+                  "width": 32, "scale": 4, "margin": 4, "captions": ["a"], "tooltips": ["a"]},
+                  "samples": {"file": "samples.png", "count": 0, "cols": 1, "height": 32, "width": 32, "scale": 3,
+                  "margin": 4, "captions": [], "tooltips": []}})");
+  CHECK_THROWS_MATCHES(write_report(dir, make_run("bn", 1), nullptr), FormatError,
+                       Catch::Matchers::Message(dir + "/report_images.json: key 'misclassified': inconsistent image grid layout"));
 }

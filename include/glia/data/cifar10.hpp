@@ -7,8 +7,12 @@
 //   plane row-major 32 x 32. That is already CHW, so records are copied as they are into an
 //   ImageDataset of 3 x 32 x 32 uint8 images. limit > 0 stops after that many records (the
 //   first ones, in file order) and reads no further; limit 0 reads everything.
-// - Class names come from dir/batches.meta.txt (one per line, line i = label i; blank lines
-//   ignored) when it exists, else the standard ten names.
+// - Class names come from dir/batches.meta.txt (one per line, line i = label i; blank lines,
+//   trailing spaces/tabs/CRs and a leading UTF-8 byte-order mark ignored) when it exists, else
+//   the standard ten names. Each must be a valid class name (class_names.hpp: 1..128 bytes of
+//   UTF-8, no control characters) and differ from the others. The file is read with bounded
+//   memory: a line is refused at the byte that makes its name longer than 128 bytes (a 10 MB
+//   line is never held whole), and the file after 64 KiB.
 // - Every file of the split is checked with stat before anything is read, so a missing data_batch_5
 //   is reported at once and a huge file is refused without reading it:
 //     IoError     a missing file (the message says where to download the data), a folder or
@@ -18,7 +22,9 @@
 //                 size and the offset of the incomplete trailing record); a file of more than
 //                 100,000 records (10 x an official batch: not a CIFAR-10 batch); a label above 9
 //                 (file, record index, byte offset, value); a batches.meta.txt without exactly
-//                 ten names;
+//                 ten names, with a line of more than 128 bytes, an invalid class name or the
+//                 same name twice (the message gives the line number and byte offset, and
+//                 shows the name with control bytes as \xNN);
 //     ValueError  a negative limit.
 //   Every message names the file at fault.
 // - is_cifar10_dir(dir) is true when dir holds data_batch_1.bin or test_batch.bin; it never
@@ -37,6 +43,7 @@
 #include <vector>
 
 #include "glia/core/error.hpp"
+#include "glia/data/class_names.hpp"
 #include "glia/data/dataset.hpp"
 
 namespace glia {
@@ -91,6 +98,62 @@ inline Index cifar10_checked_size(const std::string& path) {
   return bytes;
 }
 
+// batches.meta.txt may hold ten names of at most kMaxClassNameBytes and some blank lines: a
+// longer file is not one (refused after this many bytes, however it is laid out).
+constexpr long long kCifarMaxMetaBytes = 64 * 1024;
+
+// Reads the non-blank lines of batches.meta.txt (one class name each; trailing spaces, tabs and
+// CRs removed; a UTF-8 byte-order mark at the start skipped) until EOF or an 11th name, with
+// places[i] = "line L (byte offset B)". Bounded: a line is refused as soon as it is longer than
+// a class name may be, so a 10 MB line is never held, and the file after kCifarMaxMetaBytes.
+inline void read_class_name_lines(std::FILE* f, const std::string& path, std::vector<std::string>& names,
+                                  std::vector<std::string>& places) {
+  unsigned char bom[3] = {0, 0, 0};
+  long long at = static_cast<long long>(std::fread(bom, 1, 3, f));
+  if (at == 3 && bom[0] == 0xEF && bom[1] == 0xBB && bom[2] == 0xBF) {
+    // skipped
+  } else if (std::fseek(f, 0, SEEK_SET) == 0) {
+    at = 0;
+  } else {
+    throw IoError(cat("CIFAR-10: cannot read '", path, "': ", std::strerror(errno)));
+  }
+  std::string line, blanks;  // blanks: spaces, tabs, CRs after the last other byte of the line
+  long long line_no = 1, line_start = at;
+  auto place = [&] { return cat("line ", line_no, " (byte offset ", line_start, ")"); };
+  for (int c; names.size() <= 10 && (c = std::getc(f)) != EOF;) {
+    if (++at > kCifarMaxMetaBytes)
+      throw FormatError(cat("CIFAR-10: '", path, "' has more than ", kCifarMaxMetaBytes,
+                            " bytes: too long for a list of ten class names (one per line)"));
+    if (c == '\n') {
+      if (!line.empty()) {
+        names.push_back(line);
+        places.push_back(place());
+      }
+      line.clear();
+      blanks.clear();
+      ++line_no;
+      line_start = at;
+    } else if (c == ' ' || c == '\t' || c == '\r') {
+      if (line.size() + blanks.size() < kMaxClassNameBytes) blanks += static_cast<char>(c);
+      else blanks = std::string(kMaxClassNameBytes, ' ');  // any further byte makes the line too long
+    } else {
+      if (line.size() + blanks.size() + 1 > kMaxClassNameBytes)
+        throw FormatError(cat("CIFAR-10: '", path, "': ", place(), ": the line is longer than ", kMaxClassNameBytes,
+                              " bytes (it starts '", printable_name(line.substr(0, 32)), "...'); a class name is 1..",
+                              kMaxClassNameBytes, " bytes of UTF-8 without control characters"));
+      line += blanks;
+      line += static_cast<char>(c);
+      blanks.clear();
+    }
+  }
+  if (std::ferror(f))
+    throw IoError(cat("CIFAR-10: cannot read '", path, "' at byte offset ", at, ": ", std::strerror(errno)));
+  if (!line.empty() && names.size() <= 10) {  // a last line without a line feed
+    names.push_back(line);
+    places.push_back(place());
+  }
+}
+
 inline std::vector<std::string> cifar10_class_names(const std::string& dir) {
   namespace fs = std::filesystem;
   const std::string path = join_path(dir, "batches.meta.txt");
@@ -99,19 +162,17 @@ inline std::vector<std::string> cifar10_class_names(const std::string& dir) {
   if (st.type() == fs::file_type::not_found)
     return {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
   if (st.type() != fs::file_type::regular) throw IoError(cat("CIFAR-10: '", path, "' is not a regular file"));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(cat("CIFAR-10: cannot open '", path, "': ", std::strerror(errno)));
-  std::vector<std::string> names;
-  std::string line;
-  while (std::getline(in, line) && names.size() <= 10) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
-    if (!line.empty()) names.push_back(line);
-  }
-  if (in.bad()) throw IoError(cat("CIFAR-10: cannot read '", path, "'"));
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!file) throw IoError(cat("CIFAR-10: cannot open '", path, "': ", std::strerror(errno)));
+  std::vector<std::string> names, places;
+  read_class_name_lines(file.get(), path, names, places);
+  validate_class_names(names, places, cat("CIFAR-10: '", path, "'"));
+  if (names.size() > 10)
+    throw FormatError(cat("CIFAR-10: '", path, "' has more than 10 class names, expected 10 (one per line); ",
+                          "the 11th is on ", places.back()));
   if (names.size() != 10)
-    throw FormatError(cat("CIFAR-10: '", path, "' has ",
-                          names.size() > 10 ? "more than 10" : std::to_string(names.size()),
-                          " class names, expected 10 (one per line)"));
+    throw FormatError(
+        cat("CIFAR-10: '", path, "' has ", names.size(), " class names, expected 10 (one per line)"));
   return names;
 }
 

@@ -3,12 +3,13 @@
 // Contract:
 // - load_image_folder(root, split, height, width, limit) reads ROOT/<split>/<class>/<file> for
 //   files ending in .png, .jpg, .jpeg or .bmp (any case). Classes are the sub-folders of
-//   ROOT/<split> sorted by name in byte order (label i = i-th name), files are sorted by name
-//   in byte order within a class, and the images come out class by class in that order. Other
-//   files and names starting with '.' are ignored. limit > 0 decodes only the first limit
-//   images of that order (the first classes, not a balanced sample). Every image must be exactly
-//   height x width with 3 channels (RGB); nothing is resized. Images are decoded in parallel;
-//   when several fail, the first in order is reported.
+//   ROOT/<split> sorted by name in byte order (label i = i-th name; each name must be a valid
+//   class name, see class_names.hpp: 1..128 bytes of UTF-8 without control characters), files
+//   are sorted by name in byte order within a class, and the images come out class by class in
+//   that order. Other files and names starting with '.' are ignored. limit > 0 decodes only
+//   the first limit images of that order (the first classes, not a balanced sample). Every
+//   image must be exactly height x width with 3 channels (RGB); nothing is resized. Images are
+//   decoded in parallel; when several fail, the first in order is reported.
 // - decode_image_file(path, height, width) decodes one such image to 3*height*width CHW bytes
 //   (for predicting on a single file).
 // - load_dataset(dir, train, limit) picks the reader: a CIFAR-10 binary folder (dir itself or
@@ -17,12 +18,15 @@
 // - A file is checked before it is decoded: its size (at most 64 MiB), its magic number, its
 //   declared dimensions and channels (stbi_info, and the PNG header directly, so a header that
 //   declares 100000 x 100000 pixels is refused without decoding), and that it is complete (PNG
-//   chunks up to IEND, a JPEG's end-of-image marker, a BMP's pixel array).
+//   chunks up to IEND, a JPEG's end-of-image marker, a BMP's pixel array). A BMP may be stored
+//   bottom-up (positive height field) or top-down (negative height field); both decode with
+//   row 0 the top row.
 // - Errors, each naming the file or folder: IoError for a missing root, split or file, a
 //   folder that is not one, an unreadable file; FormatError for a split without class
-//   folders, a class folder without images, a file that is not a PNG/JPEG/BMP image, a wrong
-//   size or channel count, a truncated or corrupt image; ValueError for a height or width
-//   outside 1..65535 or a negative limit.
+//   folders, a class folder whose name is not a valid class name (the message shows the folder
+//   path with control bytes as \xNN), a class folder without images, a file that is not a
+//   PNG/JPEG/BMP image, a wrong size or channel count, a truncated or corrupt image;
+//   ValueError for a height or width outside 1..65535 or a negative limit.
 // - File names are byte strings (std::filesystem on POSIX): spaces and UTF-8 names work.
 //
 // stb_image: glia is header-only, so this header compiles stb_image's implementation itself,
@@ -51,6 +55,7 @@
 
 #include "glia/core/error.hpp"
 #include "glia/data/cifar10.hpp"
+#include "glia/data/class_names.hpp"
 #include "glia/data/dataset.hpp"
 #include "glia/kernels/parallel.hpp"
 
@@ -266,7 +271,10 @@ inline void decode_image_into(const std::string& path, Index height, Index width
   int w = 0, h = 0, c = 0;
   if (!stbi_info_from_memory(b.data(), static_cast<int>(n), &w, &h, &c))
     throw FormatError(cat("'", path, "': corrupt ", format, " header (stb_image: ", stbi_failure_reason(), ")"));
-  if (h != height || w != width || c != 3) throw size_error(h, w, c);
+  // A BMP stored top row first has a negative height field; stb_image 2.27's stbi_info returns
+  // that field as it is (its decoder reads such a file correctly), so compare its magnitude.
+  const long long rows = (format == "BMP" && h < 0) ? -static_cast<long long>(h) : h;
+  if (rows != height || w != width || c != 3) throw size_error(rows, w, c);
   const long long cut = truncated_at(b, format);
   if (cut >= 0)
     throw FormatError(cat("'", path, "': truncated ", format, " file: data missing at byte offset ", cut, " (file has ",
@@ -294,6 +302,55 @@ inline std::vector<std::uint8_t> decode_image_file(const std::string& path, Inde
   return chw;
 }
 
+namespace detail {
+
+// The entries of dir that are folders (want_dirs) or image files, hidden names left out, sorted
+// by name in byte order.
+inline std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& dir, bool want_dirs) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    std::error_code ec2;  // is_directory/is_regular_file follow symbolic links
+    if (is_hidden(p)) continue;
+    if (want_dirs ? fs::is_directory(p, ec2) : (fs::is_regular_file(p, ec2) && has_image_extension(p)))
+      out.push_back(p);
+  }
+  if (ec) throw IoError(cat("cannot list folder '", dir.string(), "': ", ec.message()));
+  // std::string compares as unsigned char: byte order, whatever the locale.
+  std::sort(out.begin(), out.end(),
+            [](const fs::path& a, const fs::path& b) { return a.filename().string() < b.filename().string(); });
+  return out;
+}
+
+// Fills d.class_names (checked: class_names.hpp) and d.labels from the class folders of
+// d.source, and returns the image files in order, one per label.
+inline std::vector<std::filesystem::path> list_image_folder(ImageDataset& d) {
+  namespace fs = std::filesystem;
+  const std::vector<fs::path> class_dirs = sorted_entries(d.source, true);
+  if (class_dirs.empty())
+    throw FormatError(cat("image folder split '", d.source, "' has no class sub-folders (expected ", d.source,
+                          "/<class>/<image files>)"));
+  std::vector<std::string> places;
+  for (const fs::path& class_dir : class_dirs) {
+    d.class_names.push_back(class_dir.filename().string());
+    places.push_back(cat("class folder '", d.source, "/", printable_name(d.class_names.back(), 255), "'"));
+  }
+  validate_class_names(d.class_names, places, "load_image_folder");
+  std::vector<fs::path> files;
+  for (std::size_t k = 0; k < class_dirs.size(); ++k) {
+    const std::vector<fs::path> images = sorted_entries(class_dirs[k], false);
+    if (images.empty())
+      throw FormatError(cat("class folder '", class_dirs[k].string(), "' has no .png, .jpg, .jpeg or .bmp files"));
+    files.insert(files.end(), images.begin(), images.end());
+    d.labels.insert(d.labels.end(), images.size(), static_cast<std::int32_t>(k));
+  }
+  return files;
+}
+
+}  // namespace detail
+
 inline ImageDataset load_image_folder(const std::string& root, const std::string& split, Index height = 32,
                                       Index width = 32, Index limit = 0) {
   namespace fs = std::filesystem;
@@ -303,42 +360,12 @@ inline ImageDataset load_image_folder(const std::string& root, const std::string
   const fs::path split_dir = fs::path(root) / split;
   detail::require_directory(split_dir, "image folder split");
 
-  auto sorted_entries = [](const fs::path& dir, bool want_dirs) {
-    std::vector<fs::path> out;
-    std::error_code ec;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      const fs::path& p = it->path();
-      std::error_code ec2;  // is_directory/is_regular_file follow symbolic links
-      if (detail::is_hidden(p)) continue;
-      if (want_dirs ? fs::is_directory(p, ec2) : (fs::is_regular_file(p, ec2) && detail::has_image_extension(p)))
-        out.push_back(p);
-    }
-    if (ec) throw IoError(detail::cat("cannot list folder '", dir.string(), "': ", ec.message()));
-    // std::string compares as unsigned char: byte order, whatever the locale.
-    std::sort(out.begin(), out.end(),
-              [](const fs::path& a, const fs::path& b) { return a.filename().string() < b.filename().string(); });
-    return out;
-  };
-
   ImageDataset d;
   d.channels = 3;
   d.height = height;
   d.width = width;
   d.source = split_dir.string();
-  std::vector<fs::path> files;
-  for (const fs::path& class_dir : sorted_entries(split_dir, true)) {
-    const std::vector<fs::path> images = sorted_entries(class_dir, false);
-    if (images.empty())
-      throw FormatError(detail::cat("class folder '", class_dir.string(), "' has no .png, .jpg, .jpeg or .bmp files"));
-    for (const fs::path& f : images) {
-      files.push_back(f);
-      d.labels.push_back(static_cast<std::int32_t>(d.class_names.size()));
-    }
-    d.class_names.push_back(class_dir.filename().string());
-  }
-  if (d.class_names.empty())
-    throw FormatError(detail::cat("image folder split '", d.source, "' has no class sub-folders (expected ", d.source,
-                                  "/<class>/<image files>)"));
+  std::vector<fs::path> files = detail::list_image_folder(d);
   if (limit > 0 && limit < d.size()) {
     files.resize(static_cast<std::size_t>(limit));
     d.labels.resize(static_cast<std::size_t>(limit));

@@ -10,18 +10,18 @@
 //       of misclassified test images each captioned "true/predicted" (class names), a grid of
 //       sample training images with their labels, a bar chart of training images per class,
 //       and the config table. Sections without data (no epochs yet, no confusion matrix, ...)
-//       say so instead of failing.
-//       With images != nullptr, the image grids are written beside the page as
-//       misclassified.png (the first 10 images, 5 columns x 2 rows) and samples.png (the first 50,
-//       10 per row), 3x upscaled, plus report_images.json recording their layout and labels.
-//       With images == nullptr, the PNGs already in out_dir are reused: with their labels when
-//       report_images.json is there, as plain pictures when only the PNG is.
+//       say so instead of failing. The image grids and report_images.json: html_grids.hpp.
 //       The page opens from the file system with no network: inline CSS, inline SVG, images by
 //       relative path, no scripts. While run.status is "running" it reloads itself every 60 s.
 //   write_comparison(out_dir, runs, links)  writes out_dir/comparison.html and returns its path:
 //       the test-accuracy curves of all runs on one chart (plus the train-loss curves), and a
 //       summary table with one row per run; links[i], when given, is a relative link to run
 //       i's report (e.g. "bn/index.html").
+//   Any RunRecord gives a page: values no run can produce (an accuracy of 250 %, epoch -3, a
+//   negative count, correct > total, an infinite time, ...; the rules are in html_values.hpp)
+//   are shown as <span class="invalid">invalid (250)</span>, left out of the charts, and counted
+//   in a note at the top of the page. Every number is written by report/text_format.hpp, so
+//   the same record gives the same bytes, and the page is valid UTF-8.
 //   Every file is written with write_file_atomic. Throws IoError naming a file that cannot be
 //   written, FormatError naming a report_images.json that cannot be read, ValueError for
 //   ReportImages whose sizes disagree (e.g. misclassified.size() != K * 3 * height * width with
@@ -31,8 +31,6 @@
 #pragma once
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -40,51 +38,14 @@
 
 #include "glia/core/atomic_file.hpp"
 #include "glia/core/error.hpp"
-#include "glia/report/json.hpp"
-#include "glia/report/png.hpp"
+#include "glia/report/html_grids.hpp"
+#include "glia/report/html_values.hpp"
 #include "glia/report/run_record.hpp"
 #include "glia/report/svg.hpp"
 
 namespace glia {
-
-struct ReportImages {
-  std::vector<std::uint8_t> misclassified;  // K images, CHW 3 x height x width each
-  std::vector<std::int32_t> mis_true, mis_pred;
-  std::vector<std::uint8_t> samples;  // S training images, CHW
-  std::vector<std::int32_t> sample_labels;
-  Index height = 32, width = 32;
-};
-
 namespace detail {
 namespace report {
-
-constexpr Index kMisclassifiedCols = 5, kMisclassifiedRows = 2;
-constexpr Index kSampleCols = 10, kMaxSamples = 50;
-constexpr Index kGridScale = 3, kGridMargin = 4;
-
-inline std::string html(const std::string& s) { return svg::escape_xml(s); }
-
-inline std::string percent(double value) { return std::isfinite(value) ? svg::fixed(value, 2) + "&nbsp;%" : "&ndash;"; }
-inline std::string number(double v, int decimals) { return std::isfinite(v) ? svg::fixed(v, decimals) : "&ndash;"; }
-// Four significant digits: learning rates such as 0.1, 0.0005, 1e-05.
-inline std::string sig4(double v) {
-  if (!std::isfinite(v)) return "&ndash;";
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 4);
-  return std::string(buf, r.ptr);
-}
-inline std::string duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "&ndash;";
-  if (seconds < 60) return svg::fixed(seconds, 1) + "&nbsp;s";
-  const auto total = static_cast<long long>(std::llround(seconds));
-  const long long h = total / 3600, m = (total / 60) % 60, s = total % 60;
-  const auto two = [](long long v) { return (v < 10 ? "0" : "") + std::to_string(v); };
-  return h > 0 ? std::to_string(h) + "&nbsp;h&nbsp;" + two(m) + "&nbsp;min" : std::to_string(m) + "&nbsp;min&nbsp;" + two(s) + "&nbsp;s";
-}
-inline std::string class_name(const std::vector<std::string>& names, std::int64_t label) {
-  if (label >= 0 && static_cast<std::size_t>(label) < names.size()) return names[static_cast<std::size_t>(label)];
-  return std::to_string(label);
-}
 
 inline const char* page_css() {
   return "body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}"
@@ -96,7 +57,9 @@ inline const char* page_css() {
          ".status.finished{background:#d4f4d4}.status.running{background:#fff3c4}.status.stopped{background:#f8d4d4}"
          ".grid{display:grid;gap:8px;justify-content:start}figure{margin:0;text-align:center;font-size:12px}"
          ".crop{overflow:hidden;border:1px solid #ccc}.crop img{display:block;image-rendering:pixelated}"
-         "code{background:#f4f4f4;padding:1px 4px;word-break:break-all}.note{color:#777}";
+         "code{background:#f4f4f4;padding:1px 4px;word-break:break-all}.note{color:#777}"
+         ".invalid{color:#a00;background:#fde8e8;font-weight:bold}"
+         ".invalid-note{border:1px solid #e0a0a0;background:#fdf0f0;padding:6px 10px}";
 }
 
 inline std::string status_class(const std::string& status) {
@@ -111,118 +74,144 @@ inline std::string page_head(const std::string& title, bool refresh) {
          page_css() + "</style>\n</head>\n<body>\n";
 }
 
-// One image grid as laid out in a PNG: which file, its geometry and each tile's caption.
-struct GridLayout {
-  std::string file;
-  Index count = 0, cols = 1, height = 32, width = 32, scale = kGridScale, margin = kGridMargin;
-  std::vector<std::string> captions, tooltips;
-  bool known = false;  // false: only the PNG is known (show it whole)
-};
-
-inline json::Value grid_to_json(const GridLayout& g) {
-  json::Value v = json::Value::object();
-  v.set("file", g.file);
-  v.set("count", g.count);
-  v.set("cols", g.cols);
-  v.set("height", g.height);
-  v.set("width", g.width);
-  v.set("scale", g.scale);
-  v.set("margin", g.margin);
-  json::Value captions = json::Value::array(), tooltips = json::Value::array();
-  for (const auto& c : g.captions) captions.push_back(c);
-  for (const auto& t : g.tooltips) tooltips.push_back(t);
-  v.set("captions", std::move(captions));
-  v.set("tooltips", std::move(tooltips));
-  return v;
-}
-
-inline GridLayout grid_from_json(const json::Value& v, const std::string& key, const std::string& source) {
-  const RecordReader r(source);
-  GridLayout g;
-  g.file = r.string(v, "file", key);
-  g.count = r.int64(v, "count", key);
-  g.cols = r.int64(v, "cols", key);
-  g.height = r.int64(v, "height", key);
-  g.width = r.int64(v, "width", key);
-  g.scale = r.int64(v, "scale", key);
-  g.margin = r.int64(v, "margin", key);
-  const auto& captions = r.array(r.member(v, "captions", key), key + ".captions");
-  const auto& tooltips = r.array(r.member(v, "tooltips", key), key + ".tooltips");
-  for (std::size_t i = 0; i < captions.size(); ++i) g.captions.push_back(r.string(captions[i], RecordReader::index(key + ".captions", i)));
-  for (std::size_t i = 0; i < tooltips.size(); ++i) g.tooltips.push_back(r.string(tooltips[i], RecordReader::index(key + ".tooltips", i)));
-  if (g.count < 0 || g.cols <= 0 || g.height <= 0 || g.width <= 0 || g.scale <= 0 || g.margin < 0 ||
-      g.captions.size() != static_cast<std::size_t>(g.count) || g.tooltips.size() != g.captions.size())
-    r.fail(key, "inconsistent image grid layout");
-  if (g.file.empty() || g.file.find('/') != std::string::npos || g.file.find('"') != std::string::npos)
-    r.fail(key + ".file", "must be a plain file name");
-  g.known = true;
-  return g;
-}
-
-// Writes one grid PNG (when count > 0) and returns its layout.
-inline GridLayout write_grid(const std::string& dir, const std::string& file, const std::vector<std::uint8_t>& chw, Index count,
-                             Index height, Index width, Index cols, Index max_rows, std::vector<std::string> captions,
-                             std::vector<std::string> tooltips) {
-  GridLayout g;
-  g.file = file;
-  g.cols = cols;
-  g.height = height;
-  g.width = width;
-  g.count = std::min(count, cols * max_rows);
-  g.captions.assign(captions.begin(), captions.begin() + g.count);
-  g.tooltips.assign(tooltips.begin(), tooltips.begin() + g.count);
-  g.known = true;
-  if (g.count > 0) {
-    const Index rows = (g.count + cols - 1) / cols;
-    write_png(join_path(dir, file), image_grid(chw.data(), g.count, height, width, rows, cols, g.scale, g.margin));
-  }
-  return g;
-}
-
-inline std::string grid_html(const GridLayout& g, const std::string& empty_note) {
-  if (!g.known) {
-    return "<p><img src=\"" + html(g.file) + "\" alt=\"" + html(g.file) + "\" style=\"image-rendering:pixelated\"></p>\n";
-  }
-  if (g.count == 0) return "<p class=\"note\">" + html(empty_note) + "</p>\n";
-  const Index th = g.height * g.scale, tw = g.width * g.scale;
-  std::string out = "<div class=\"grid\" style=\"grid-template-columns:repeat(" + std::to_string(g.cols) + "," +
-                    std::to_string(tw + 2) + "px)\">\n";
-  for (Index k = 0; k < g.count; ++k) {
-    const Index y = g.margin + (k / g.cols) * (th + g.margin), x = g.margin + (k % g.cols) * (tw + g.margin);
-    const auto i = static_cast<std::size_t>(k);
-    out += "<figure title=\"" + html(g.tooltips[i]) + "\"><div class=\"crop\" style=\"width:" + std::to_string(tw) +
-           "px;height:" + std::to_string(th) + "px\"><img src=\"" + html(g.file) + "\" alt=\"" + html(g.captions[i]) +
-           "\" style=\"margin:-" + std::to_string(y) + "px 0 0 -" + std::to_string(x) + "px\"></div><figcaption>" +
-           html(g.captions[i]) + "</figcaption></figure>\n";
-  }
-  return out + "</div>\n";
-}
-
-inline void check_images(const ReportImages& im) {
-  if (im.height <= 0 || im.width <= 0)
-    throw ValueError(cat("write_report: image size must be positive, got ", im.height, "x", im.width));
-  const auto bytes = static_cast<std::size_t>(3 * im.height * im.width);
-  if (im.mis_true.size() != im.mis_pred.size() || im.misclassified.size() != im.mis_true.size() * bytes)
-    throw ValueError(cat("write_report: ", im.misclassified.size(), " bytes of misclassified images, ", im.mis_true.size(),
-                         " true and ", im.mis_pred.size(), " predicted labels (expected ", bytes, " bytes per label)"));
-  if (im.samples.size() != im.sample_labels.size() * bytes)
-    throw ValueError(cat("write_report: ", im.samples.size(), " bytes of sample images for ", im.sample_labels.size(),
-                         " labels (expected ", bytes, " bytes per label)"));
+// Said at the top of a page that shows invalid values, so that nobody reads past them.
+inline std::string invalid_note(int count) {
+  if (count == 0) return "";
+  return "<p class=\"invalid-note\">This record holds " + std::to_string(count) +
+         " impossible value(s) (such as an accuracy outside 0-100&nbsp;%, an epoch below 1 or a negative count), shown as "
+         "<span class=\"invalid\">invalid (value)</span> and left out of the charts.</p>\n";
 }
 
 inline std::string kv_row(const std::string& key, const std::string& value_html) {
   return "<tr><th>" + html(key) + "</th><td>" + value_html + "</td></tr>\n";
 }
 
-inline std::vector<double> column(const std::vector<EpochRecord>& epochs, double EpochRecord::*field, double factor = 1.0) {
+// A column of the epoch table as chart data: invalid values become NaN (a gap).
+inline std::vector<double> column(const std::vector<EpochRecord>& epochs, double EpochRecord::*field, Kind kind) {
   std::vector<double> v;
-  for (const auto& e : epochs) v.push_back(e.*field * factor);
+  for (const auto& e : epochs) v.push_back(plottable(e.*field, kind));
   return v;
 }
+// The chart's x: the epoch number, NaN for an epoch below 1.
 inline std::vector<double> epoch_numbers(const std::vector<EpochRecord>& epochs) {
   std::vector<double> v;
-  for (const auto& e : epochs) v.push_back(e.epoch);
+  for (const auto& e : epochs) v.push_back(e.epoch >= 1 ? e.epoch : std::numeric_limits<double>::quiet_NaN());
   return v;
+}
+
+inline std::string summary_section(const RunRecord& run, Cells& cells) {
+  std::string page = "<h2>Summary</h2>\n<table class=\"kv\">\n";
+  page += kv_row("status", html(run.status));
+  page += kv_row("recipe", html(run.recipe));
+  page += kv_row("normalization", html(run.norm));
+  page += kv_row("seed", std::to_string(run.seed));
+  page += kv_row("threads", cells.count(run.threads));
+  page += kv_row("parameters", cells.count(run.parameters));
+  page += kv_row("epochs", std::to_string(run.epochs.size()));
+  page += kv_row("best test accuracy", cells.percent(run.best_test_accuracy) + " (epoch " + cells.count(run.best_epoch) + ")");
+  page += kv_row("final test accuracy", cells.percent(run.final_test_accuracy));
+  if (run.final_test_accuracy_tta >= 0)
+    page += kv_row("final test accuracy, test-time augmentation " + run.final_tta, cells.percent(run.final_test_accuracy_tta));
+  page += kv_row("final train accuracy", cells.percent(run.final_train_accuracy));
+  page += kv_row("time", cells.duration(run.seconds));
+  page += kv_row("train images / s", cells.number(run.train_images_per_second, 1));
+  page += kv_row("command", "<code>" + html(run.command) + "</code>");
+  page += kv_row("commit", "<code>" + html(run.commit) + "</code>");
+  return page + "</table>\n";
+}
+
+inline std::string curves_section(const RunRecord& run) {
+  std::string page = "<h2>Training curves</h2>\n";
+  if (run.epochs.empty()) return page + "<p class=\"note\">No epoch finished yet.</p>\n";
+  const std::vector<double> x = epoch_numbers(run.epochs);
+  svg::Series lr("learning rate", column(run.epochs, &EpochRecord::lr, Kind::NonNegative));
+  svg::Series train_loss("train loss", column(run.epochs, &EpochRecord::train_loss, Kind::Loss));
+  svg::Series test_loss("test loss", column(run.epochs, &EpochRecord::test_loss, Kind::Loss), "", true);
+  svg::Series train_acc("train accuracy", column(run.epochs, &EpochRecord::train_accuracy, Kind::Percent));
+  svg::Series test_acc("test accuracy", column(run.epochs, &EpochRecord::test_accuracy, Kind::Percent), "", true);
+  for (svg::Series* s : {&lr, &train_loss, &test_loss, &train_acc, &test_acc}) s->x = x;
+  svg::LineChartOptions o;
+  o.width = 440;
+  o.height = 300;
+  page += "<div class=\"charts\">\n";
+  o.title = "Learning rate";
+  o.y_label = "learning rate";
+  o.y_min = 0;
+  page += svg::line_chart({lr}, o);
+  o.title = "Loss";
+  o.y_label = "cross-entropy loss";
+  page += svg::line_chart({train_loss, test_loss}, o);
+  o.title = "Accuracy";
+  o.y_label = "accuracy (%)";
+  o.y_min = std::numeric_limits<double>::quiet_NaN();
+  page += svg::line_chart({train_acc, test_acc}, o);
+  return page + "</div>\n";
+}
+
+inline std::string epochs_section(const RunRecord& run, Cells& cells) {
+  std::string page = "<h2>Epochs</h2>\n";
+  page += "<table class=\"epochs\">\n<tr><th>epoch</th><th>LR</th><th>time</th><th>train loss</th><th>train correct</th>"
+          "<th>train accuracy</th><th>test loss</th><th>test correct</th><th>test accuracy</th></tr>\n";
+  for (const auto& e : run.epochs) {
+    page += "<tr><td class=\"num\">" + cells.epoch(e.epoch) + "</td><td class=\"num\">" + cells.rate(e.lr) +
+            "</td><td class=\"num\">" + cells.duration(e.seconds) + "</td><td class=\"num\">" + cells.loss(e.train_loss) +
+            "</td><td class=\"num\">" + cells.correct_of(e.train_correct, e.train_total) + "</td><td class=\"num\">" +
+            cells.percent(e.train_accuracy) + "</td><td class=\"num\">" + cells.loss(e.test_loss) + "</td><td class=\"num\">" +
+            cells.correct_of(e.test_correct, e.test_total) + "</td><td class=\"num\">" + cells.percent(e.test_accuracy) +
+            "</td></tr>\n";
+  }
+  return page + "</table>\n";
+}
+
+inline std::string confusion_section(const RunRecord& run, Cells& cells) {
+  std::string page = "<h2>Confusion matrix (final test evaluation)</h2>\n";
+  if (run.confusion.empty()) return page + "<p class=\"note\">No test evaluation recorded yet.</p>\n";
+  page += "<div class=\"charts\">\n" + svg::confusion_matrix(run.class_names, run.confusion) + "<table>\n";
+  page += "<tr><th>class</th><th>test images</th><th>correct</th><th>accuracy</th></tr>\n";
+  for (std::size_t t = 0; t < run.confusion.size(); ++t) {
+    const auto& row = run.confusion[t];
+    const auto [total, valid] = checked_sum(row);
+    // A row with a negative entry, or whose sum overflows, has no meaningful total or accuracy.
+    std::string total_html = std::to_string(total);
+    if (!valid) {
+      const auto negative = std::find_if(row.begin(), row.end(), [](std::int64_t v) { return v < 0; });
+      total_html = cells.invalid_value(negative != row.end() ? "count " + std::to_string(*negative) : "sum above 2^63");
+    }
+    const double acc = valid && total > 0 && row[t] >= 0 ? 100.0 * static_cast<double>(row[t]) / static_cast<double>(total)
+                                                         : std::numeric_limits<double>::quiet_NaN();
+    page += "<tr><td>" + html(class_name(run.class_names, static_cast<std::int64_t>(t))) + "</td><td class=\"num\">" +
+            total_html + "</td><td class=\"num\">" + cells.count(row[t]) + "</td><td class=\"num\">" + cells.percent(acc) +
+            "</td></tr>\n";
+  }
+  return page + "</table>\n</div>\n";
+}
+
+inline std::string class_counts_section(const RunRecord& run, Cells& cells) {
+  std::string page = "<h2>Training images per class</h2>\n";
+  if (run.train_class_counts.empty()) return page + "<p class=\"note\">No class counts recorded.</p>\n";
+  std::vector<std::string> labels;
+  std::vector<double> values;
+  std::string invalid;  // the impossible (negative) counts, listed under the chart
+  for (std::size_t i = 0; i < run.train_class_counts.size(); ++i) {
+    const std::int64_t n = run.train_class_counts[i];
+    labels.push_back(class_name(run.class_names, static_cast<std::int64_t>(i)));
+    values.push_back(n >= 0 ? static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN());
+    if (n < 0) invalid += (invalid.empty() ? "" : ", ") + html(labels.back()) + ": " + cells.count(n);
+  }
+  svg::BarChartOptions o;
+  o.title = "Training images per class";
+  o.y_label = "images";
+  page += svg::bar_chart(labels, values, o);
+  if (!invalid.empty()) page += "<p>Class counts not drawn: " + invalid + "</p>\n";
+  return page;
+}
+
+inline std::string config_section(const RunRecord& run) {
+  std::string page = "<h2>Configuration</h2>\n<table class=\"kv\">\n";
+  page += kv_row("seed", std::to_string(run.seed));
+  page += kv_row("threads", std::to_string(run.threads));
+  for (const auto& kv : run.config) page += kv_row(kv.first, html(kv.second));
+  return page + "</table>\n";
 }
 
 }  // namespace report
@@ -233,164 +222,45 @@ inline std::string write_report(const std::string& out_dir, const RunRecord& run
   for (const auto& row : run.confusion)
     if (row.size() != run.confusion.size()) throw ValueError("write_report: the confusion matrix is not square");
   make_directories(out_dir);
-  const std::string sidecar = join_path(out_dir, "report_images.json");
+  const auto grids = report_grids(out_dir, run, images);
 
-  // The image grids: written now, or found from an earlier call.
-  GridLayout mis, samples;
-  if (images != nullptr) {
-    check_images(*images);
-    const auto& im = *images;
-    std::vector<std::string> captions, tooltips;
-    for (std::size_t k = 0; k < im.mis_true.size(); ++k) {
-      const std::string t = class_name(run.class_names, im.mis_true[k]), p = class_name(run.class_names, im.mis_pred[k]);
-      captions.push_back(t + "/" + p);
-      tooltips.push_back("true: " + t + ", predicted: " + p);
-    }
-    mis = write_grid(out_dir, "misclassified.png", im.misclassified, static_cast<Index>(im.mis_true.size()), im.height,
-                     im.width, kMisclassifiedCols, kMisclassifiedRows, captions, tooltips);
-    captions.clear();
-    for (auto label : im.sample_labels) captions.push_back(class_name(run.class_names, label));
-    samples = write_grid(out_dir, "samples.png", im.samples, static_cast<Index>(im.sample_labels.size()), im.height, im.width,
-                         kSampleCols, kMaxSamples / kSampleCols, captions, captions);
-    json::Value v = json::Value::object();
-    v.set("misclassified", grid_to_json(mis));
-    v.set("samples", grid_to_json(samples));
-    write_file_atomic(sidecar, json::dump(v) + "\n");
-  } else {
-    const bool have_sidecar = file_exists(sidecar);
-    json::Value v;
-    if (have_sidecar) v = json::parse_file(sidecar);
-    const auto find = [&](const std::string& key, const std::string& file) {
-      GridLayout g;
-      if (have_sidecar) g = grid_from_json(RecordReader(sidecar).member(v, key, ""), key, sidecar);
-      if (g.known && (g.count == 0 || file_exists(join_path(out_dir, g.file)))) return g;
-      g = GridLayout{};
-      g.file = file;
-      g.count = file_exists(join_path(out_dir, file)) ? -1 : 0;  // -1: a PNG without layout
-      g.known = g.count == 0;
-      return g;
-    };
-    mis = find("misclassified", "misclassified.png");
-    samples = find("samples", "samples.png");
-  }
+  // The sections first: the note on invalid values goes above them and needs their count.
+  Cells cells;
+  std::string body = summary_section(run, cells) + curves_section(run) + epochs_section(run, cells) +
+                     confusion_section(run, cells);
+  body += "<h2>Misclassified test images (true/predicted)</h2>\n" + grid_html(grids.first, "No misclassified images recorded.");
+  body += "<h2>Sample training images</h2>\n" + grid_html(grids.second, "No sample images recorded.");
+  body += class_counts_section(run, cells) + config_section(run);
 
-  const bool running = run.status == "running";
-  std::string page = page_head("glia run " + run.name, running);
+  std::string page = page_head("glia run " + run.name, run.status == "running");
   page += "<h1>Run " + html(run.name) + " <span class=\"status " + status_class(run.status) + "\">" + html(run.status) +
           "</span></h1>\n";
   page += "<p class=\"note\">recipe " + html(run.recipe) + ", normalization " + html(run.norm) + ", " +
           std::to_string(run.epochs.size()) + " epoch(s) recorded.</p>\n";
-
-  page += "<h2>Summary</h2>\n<table class=\"kv\">\n";
-  page += kv_row("status", html(run.status));
-  page += kv_row("recipe", html(run.recipe));
-  page += kv_row("normalization", html(run.norm));
-  page += kv_row("seed", std::to_string(run.seed));
-  page += kv_row("threads", std::to_string(run.threads));
-  page += kv_row("parameters", std::to_string(run.parameters));
-  page += kv_row("epochs", std::to_string(run.epochs.size()));
-  page += kv_row("best test accuracy", percent(run.best_test_accuracy) + " (epoch " + std::to_string(run.best_epoch) + ")");
-  page += kv_row("final test accuracy", percent(run.final_test_accuracy));
-  if (run.final_test_accuracy_tta >= 0)
-    page += kv_row("final test accuracy, test-time augmentation " + run.final_tta, percent(run.final_test_accuracy_tta));
-  page += kv_row("final train accuracy", percent(run.final_train_accuracy));
-  page += kv_row("time", duration(run.seconds));
-  page += kv_row("train images / s", number(run.train_images_per_second, 1));
-  page += kv_row("command", "<code>" + html(run.command) + "</code>");
-  page += kv_row("commit", "<code>" + html(run.commit) + "</code>");
-  page += "</table>\n";
-
-  page += "<h2>Training curves</h2>\n";
-  if (run.epochs.empty()) {
-    page += "<p class=\"note\">No epoch finished yet.</p>\n";
-  } else {
-    const std::vector<double> x = epoch_numbers(run.epochs);
-    svg::Series lr("learning rate", column(run.epochs, &EpochRecord::lr));
-    svg::Series train_loss("train loss", column(run.epochs, &EpochRecord::train_loss));
-    svg::Series test_loss("test loss", column(run.epochs, &EpochRecord::test_loss), "", true);
-    svg::Series train_acc("train accuracy", column(run.epochs, &EpochRecord::train_accuracy));
-    svg::Series test_acc("test accuracy", column(run.epochs, &EpochRecord::test_accuracy), "", true);
-    for (svg::Series* s : {&lr, &train_loss, &test_loss, &train_acc, &test_acc}) s->x = x;
-    svg::LineChartOptions o;
-    o.width = 440;
-    o.height = 300;
-    page += "<div class=\"charts\">\n";
-    o.title = "Learning rate";
-    o.y_label = "learning rate";
-    o.y_min = 0;
-    page += svg::line_chart({lr}, o);
-    o.title = "Loss";
-    o.y_label = "cross-entropy loss";
-    page += svg::line_chart({train_loss, test_loss}, o);
-    o.title = "Accuracy";
-    o.y_label = "accuracy (%)";
-    o.y_min = std::numeric_limits<double>::quiet_NaN();
-    page += svg::line_chart({train_acc, test_acc}, o);
-    page += "</div>\n";
-  }
-
-  page += "<h2>Epochs</h2>\n";
-  page += "<table class=\"epochs\">\n<tr><th>epoch</th><th>LR</th><th>time</th><th>train loss</th><th>train correct</th>"
-          "<th>train accuracy</th><th>test loss</th><th>test correct</th><th>test accuracy</th></tr>\n";
-  for (const auto& e : run.epochs) {
-    page += "<tr><td class=\"num\">" + std::to_string(e.epoch) + "</td><td class=\"num\">" + sig4(e.lr) +
-            "</td><td class=\"num\">" + duration(e.seconds) + "</td><td class=\"num\">" + number(e.train_loss, 4) +
-            "</td><td class=\"num\">" + std::to_string(e.train_correct) + " / " + std::to_string(e.train_total) +
-            "</td><td class=\"num\">" + percent(e.train_accuracy) + "</td><td class=\"num\">" + number(e.test_loss, 4) +
-            "</td><td class=\"num\">" + std::to_string(e.test_correct) + " / " + std::to_string(e.test_total) +
-            "</td><td class=\"num\">" + percent(e.test_accuracy) + "</td></tr>\n";
-  }
-  page += "</table>\n";
-
-  page += "<h2>Confusion matrix (final test evaluation)</h2>\n";
-  if (run.confusion.empty()) {
-    page += "<p class=\"note\">No test evaluation recorded yet.</p>\n";
-  } else {
-    page += "<div class=\"charts\">\n" + svg::confusion_matrix(run.class_names, run.confusion) + "<table>\n";
-    page += "<tr><th>class</th><th>test images</th><th>correct</th><th>accuracy</th></tr>\n";
-    for (std::size_t t = 0; t < run.confusion.size(); ++t) {
-      std::int64_t total = 0;
-      for (auto v : run.confusion[t]) total += v;
-      const double acc = total > 0 ? 100.0 * static_cast<double>(run.confusion[t][t]) / static_cast<double>(total) : std::nan("");
-      page += "<tr><td>" + html(class_name(run.class_names, static_cast<std::int64_t>(t))) + "</td><td class=\"num\">" +
-              std::to_string(total) + "</td><td class=\"num\">" + std::to_string(run.confusion[t][t]) +
-              "</td><td class=\"num\">" + percent(acc) + "</td></tr>\n";
-    }
-    page += "</table>\n</div>\n";
-  }
-
-  page += "<h2>Misclassified test images (true/predicted)</h2>\n";
-  page += grid_html(mis, "No misclassified images recorded.");
-  page += "<h2>Sample training images</h2>\n";
-  page += grid_html(samples, "No sample images recorded.");
-
-  page += "<h2>Training images per class</h2>\n";
-  if (run.train_class_counts.empty()) {
-    page += "<p class=\"note\">No class counts recorded.</p>\n";
-  } else {
-    std::vector<std::string> labels;
-    std::vector<double> values;
-    for (std::size_t i = 0; i < run.train_class_counts.size(); ++i) {
-      labels.push_back(class_name(run.class_names, static_cast<std::int64_t>(i)));
-      values.push_back(static_cast<double>(run.train_class_counts[i]));
-    }
-    svg::BarChartOptions o;
-    o.title = "Training images per class";
-    o.y_label = "images";
-    page += svg::bar_chart(labels, values, o);
-  }
-
-  page += "<h2>Configuration</h2>\n<table class=\"kv\">\n";
-  page += kv_row("seed", std::to_string(run.seed));
-  page += kv_row("threads", std::to_string(run.threads));
-  for (const auto& kv : run.config) page += kv_row(kv.first, html(kv.second));
-  page += "</table>\n";
+  page += invalid_note(cells.invalid()) + body;
   page += "<p class=\"note\">Written by glia; data in metrics.json and log.csv beside this page.</p>\n</body>\n</html>\n";
-
-  const std::string path = join_path(out_dir, "index.html");
+  const std::string path = detail::report::join_path(out_dir, "index.html");
   write_file_atomic(path, page);
   return path;
 }
+
+namespace detail {
+namespace report {
+
+inline std::string comparison_row(const RunRecord& r, const std::string& link, Cells& cells) {
+  const std::string name = link.empty() ? html(r.name) : "<a href=\"" + html(link) + "\">" + html(r.name) + "</a>";
+  return "<tr><td>" + name + "</td><td>" + html(r.recipe) + "</td><td>" + html(r.norm) + "</td><td class=\"num\">" +
+         std::to_string(r.seed) + "</td><td class=\"num\">" + cells.count(r.parameters) + "</td><td class=\"num\">" +
+         std::to_string(r.epochs.size()) + "</td><td class=\"num\">" + cells.percent(r.best_test_accuracy) +
+         "</td><td class=\"num\">" + cells.count(r.best_epoch) + "</td><td class=\"num\">" +
+         cells.percent(r.final_test_accuracy) + "</td><td class=\"num\">" + cells.percent(r.final_train_accuracy) +
+         "</td><td class=\"num\">" + cells.duration(r.seconds) + "</td><td class=\"num\">" +
+         cells.number(r.train_images_per_second, 1) + "</td><td><span class=\"status " + status_class(r.status) + "\">" +
+         html(r.status) + "</span></td></tr>\n";
+}
+
+}  // namespace report
+}  // namespace detail
 
 inline std::string write_comparison(const std::string& out_dir, const std::vector<RunRecord>& runs,
                                     const std::vector<std::string>& links = {}) {
@@ -399,42 +269,31 @@ inline std::string write_comparison(const std::string& out_dir, const std::vecto
     throw ValueError(detail::cat("write_comparison: ", runs.size(), " runs but ", links.size(), " links"));
   make_directories(out_dir);
   std::vector<svg::Series> acc, loss;
+  bool running = false;
   for (const auto& run : runs) {
-    svg::Series a(run.name, column(run.epochs, &EpochRecord::test_accuracy));
-    svg::Series l(run.name, column(run.epochs, &EpochRecord::train_loss));
+    svg::Series a(run.name, column(run.epochs, &EpochRecord::test_accuracy, Kind::Percent));
+    svg::Series l(run.name, column(run.epochs, &EpochRecord::train_loss, Kind::Loss));
     a.x = l.x = epoch_numbers(run.epochs);
     acc.push_back(std::move(a));
     loss.push_back(std::move(l));
+    running = running || run.status == "running";
   }
-  bool running = false;
-  for (const auto& run : runs) running = running || run.status == "running";
-  std::string page = page_head("glia run comparison", running);
-  page += "<h1>Comparison of " + std::to_string(runs.size()) + " run(s)</h1>\n<div class=\"charts\">\n";
   svg::LineChartOptions o;
   o.width = 560;
   o.height = 340;
   o.title = "Test accuracy";
   o.y_label = "test accuracy (%)";
-  page += svg::line_chart(acc, o);
+  std::string body = "<div class=\"charts\">\n" + svg::line_chart(acc, o);
   o.title = "Train loss";
   o.y_label = "train loss";
-  page += svg::line_chart(loss, o);
-  page += "</div>\n<h2>Summary</h2>\n<table class=\"runs\">\n<tr><th>run</th><th>recipe</th><th>norm</th><th>seed</th>"
+  body += svg::line_chart(loss, o);
+  body += "</div>\n<h2>Summary</h2>\n<table class=\"runs\">\n<tr><th>run</th><th>recipe</th><th>norm</th><th>seed</th>"
           "<th>parameters</th><th>epochs</th><th>best test accuracy</th><th>best epoch</th><th>final test accuracy</th>"
           "<th>final train accuracy</th><th>time</th><th>train images / s</th><th>status</th></tr>\n";
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    const RunRecord& r = runs[i];
-    const std::string name = links.empty() || links[i].empty() ? html(r.name)
-                                                               : "<a href=\"" + html(links[i]) + "\">" + html(r.name) + "</a>";
-    page += "<tr><td>" + name + "</td><td>" + html(r.recipe) + "</td><td>" + html(r.norm) + "</td><td class=\"num\">" +
-            std::to_string(r.seed) + "</td><td class=\"num\">" + std::to_string(r.parameters) + "</td><td class=\"num\">" +
-            std::to_string(r.epochs.size()) + "</td><td class=\"num\">" + percent(r.best_test_accuracy) +
-            "</td><td class=\"num\">" + std::to_string(r.best_epoch) + "</td><td class=\"num\">" +
-            percent(r.final_test_accuracy) + "</td><td class=\"num\">" + percent(r.final_train_accuracy) +
-            "</td><td class=\"num\">" + duration(r.seconds) + "</td><td class=\"num\">" +
-            number(r.train_images_per_second, 1) + "</td><td><span class=\"status " + status_class(r.status) + "\">" +
-            html(r.status) + "</span></td></tr>\n";
-  }
+  Cells cells;
+  for (std::size_t i = 0; i < runs.size(); ++i) body += comparison_row(runs[i], links.empty() ? "" : links[i], cells);
+  std::string page = page_head("glia run comparison", running);
+  page += "<h1>Comparison of " + std::to_string(runs.size()) + " run(s)</h1>\n" + invalid_note(cells.invalid()) + body;
   page += "</table>\n<p class=\"note\">Written by glia.</p>\n</body>\n</html>\n";
   const std::string path = join_path(out_dir, "comparison.html");
   write_file_atomic(path, page);

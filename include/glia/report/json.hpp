@@ -7,7 +7,7 @@
 //                   integer (int64/uint64, kept exactly: seeds, counts) or a double.
 //   json::dump(v)   pretty text (indent 2; arrays of scalars on one line) or, with indent 0, one
 //                   line. Doubles are written with the shortest digits that read back to the
-//                   same double (std::to_chars); NaN and +-Inf are written as null. Strings are
+//                   same double (textfmt::shortest); NaN and +-Inf are written as null. Strings are
 //                   written as UTF-8 with ", \ and control characters escaped; a byte that is
 //                   not valid UTF-8 is written as U+FFFD (so the output is always valid JSON).
 //   json::parse(t)  strict RFC 8259: one value, optional surrounding whitespace, no comments,
@@ -25,9 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -35,6 +33,8 @@
 #include <vector>
 
 #include "glia/core/error.hpp"
+#include "glia/report/text_format.hpp"
+#include "glia/core/input_file.hpp"
 
 namespace glia {
 namespace json {
@@ -200,20 +200,14 @@ class Value {
   }
   friend bool operator!=(const Value& a, const Value& b) { return !(a == b); }
 
-  // The number's text for dump(): exact integers, shortest round-trip doubles, null for NaN/Inf.
+  // The number's text for dump(): exact integers, shortest round-trip doubles
+  // (textfmt::shortest, which checks std::to_chars' result), null for NaN/Inf.
   std::string number_text() const {
     expect(Type::Number);
-    char buf[64];
-    std::to_chars_result r{};
-    if (kind_ == Kind::Int) {
-      r = std::to_chars(buf, buf + sizeof buf, int_);
-    } else if (kind_ == Kind::UInt) {
-      r = std::to_chars(buf, buf + sizeof buf, uint_);
-    } else {
-      if (!std::isfinite(double_)) return "null";
-      r = std::to_chars(buf, buf + sizeof buf, double_);
-    }
-    return std::string(buf, r.ptr);
+    if (kind_ == Kind::Int) return std::to_string(int_);
+    if (kind_ == Kind::UInt) return std::to_string(uint_);
+    if (!std::isfinite(double_)) return "null";
+    return textfmt::shortest(double_);
   }
 
  private:
@@ -246,32 +240,7 @@ namespace detail {
 
 // Length of the valid UTF-8 sequence starting at s[i] (1..4), or 0 if it is not valid
 // (overlong forms, surrogates and code points above U+10FFFF are invalid).
-inline std::size_t utf8_sequence_length(const std::string& s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  if (c < 0x80) return 1;
-  std::size_t n;
-  std::uint32_t cp;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-    cp = c & 0x1Fu;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    cp = c & 0x0Fu;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    cp = c & 0x07u;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xC0u) != 0x80u) return 0;
-    cp = (cp << 6) | (b(i + k) & 0x3Fu);
-  }
-  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return n;
-}
+using textfmt::utf8_sequence_length;
 
 inline void append_utf8(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
@@ -608,14 +577,10 @@ inline Value parse(const std::string& text, const std::string& source = "<json>"
   return detail::Parser(text, source).parse_document();
 }
 
-// Reads a whole file: IoError naming the file if it cannot be opened or read.
-inline std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(glia::detail::cat("cannot open '", path, "' for reading"));
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) throw IoError(glia::detail::cat("cannot read '", path, "'"));
-  return s.str();
+// Reads a whole file through read_input_file (core/input_file.hpp): a regular file of at most
+// 256 MiB, else an error naming the file and what it is instead (a FIFO never blocks).
+inline std::string read_text_file(const std::string& path, const char* what = "file") {
+  return read_input_file(path, what, std::uint64_t{1} << 28);
 }
 
 inline Value parse_file(const std::string& path) { return parse(read_text_file(path), path); }

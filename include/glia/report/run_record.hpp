@@ -4,8 +4,10 @@
 //   EpochRecord / RunRecord  plain structs filled by the trainer; the report never sees layers,
 //                   tensors or the trainer. Accuracies are PERCENT, in [0, 100] (as the
 //                   trainer records them); times are seconds; lr is the rate used in that epoch.
-//   to_json(r) / from_json(v, r, source)  convert to and from json::Value. Every key written by
-//                   to_json is required by from_json (unknown keys are ignored); a missing key
+//   to_json(r, with_epochs) / from_json(v, r, source)  convert to and from json::Value. Every
+//                   key written by to_json is required by from_json (unknown keys are ignored)
+//                   except "run_id", "changes" and "epochs" (absent: a record written during a
+//                   run, whose history is in log.csv, or a file from before they existed); a missing key
 //                   or a wrong type throws FormatError naming `source` and the key path, e.g.
 //                   "runs/bn/metrics.json: missing key 'epochs[2].test_loss'". Non-finite
 //                   doubles (a NaN loss) are written as null and read back as NaN. The confusion
@@ -13,8 +15,10 @@
 //                   report then labels those by number).
 //   save_metrics_json(dir, run)  writes dir/metrics.json atomically (write_file_atomic),
 //                   creating dir if needed; returns the path. IoError on failure.
-//   load_run_record(dir)  reads dir/metrics.json: IoError if unreadable, FormatError naming the
-//                   file (and offset or key) if it is not a valid record.
+//   load_run_record(dir)  reads dir/metrics.json (read_input_file: a regular file of at most
+//                   256 MiB) and, when it has no "epochs", the history from dir/log.csv: IoError if
+//                   unreadable, FormatError naming the file (and offset or key) if it is not a
+//                   valid record.
 //   append_log_csv(dir, e)  appends one line for epoch e to dir/log.csv with glia::append_line
 //                   (one write + fsync), preceded by the header line in the same write when the
 //                   file is new or empty; creates dir if needed. A killed run leaves whole lines.
@@ -74,6 +78,10 @@ struct RunRecord {
   std::string status = "running";  // "running", "finished", "stopped: <reason>"
   std::string command, commit;     // free text
   std::map<std::string, std::string> config;  // hyperparameters
+  // Names this run, across resumes (train/run_folder.hpp new_run_id); "" in older records.
+  std::string run_id;
+  // Settings changed when the run was resumed, as "from epoch E: key 'old' -> 'new'".
+  std::vector<std::string> changes;
 };
 
 // The "schema" key of metrics.json; from_json rejects another value (absent is accepted).
@@ -100,13 +108,9 @@ inline bool file_exists(const std::string& path) {
 }
 
 // Shortest text that reads back to the same double; "nan", "inf", "-inf" for the others.
-inline std::string format_double(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
+// textfmt::shortest (report/text_format.hpp, included by json.hpp) is the report layer's one
+// checked std::to_chars call, so log.csv and metrics.json write every double the same way.
+inline std::string format_double(double v) { return textfmt::shortest(v); }
 
 // Reads typed members of a JSON record; every error names the source and the key path.
 class RecordReader {
@@ -204,9 +208,12 @@ inline json::Value to_json(const EpochRecord& e) {
   return v;
 }
 
-inline json::Value to_json(const RunRecord& run) {
+// with_epochs = false leaves out the per-epoch history ("epochs"): a record written every epoch
+// then costs the same at epoch 3,000 as at epoch 1 (the history is in log.csv meanwhile).
+inline json::Value to_json(const RunRecord& run, bool with_epochs = true) {
   json::Value v = json::Value::object();
   v.set("schema", kRunRecordSchema);
+  if (!run.run_id.empty()) v.set("run_id", run.run_id);
   v.set("name", run.name);
   v.set("recipe", run.recipe);
   v.set("norm", run.norm);
@@ -242,6 +249,12 @@ inline json::Value to_json(const RunRecord& run) {
     confusion.push_back(std::move(r));
   }
   v.set("confusion", std::move(confusion));
+  if (!run.changes.empty()) {
+    json::Value changes = json::Value::array();
+    for (const auto& c : run.changes) changes.push_back(c);
+    v.set("changes", std::move(changes));
+  }
+  if (!with_epochs) return v;
   json::Value epochs = json::Value::array();
   for (const auto& e : run.epochs) epochs.push_back(to_json(e));
   v.set("epochs", std::move(epochs));
@@ -297,6 +310,15 @@ inline void from_json(const json::Value& v, RunRecord& out, const std::string& s
     for (std::size_t j = 0; j < row.size(); ++j) values.push_back(r.int64(row[j], RecordReader::index(p, j)));
     run.confusion.push_back(std::move(values));
   }
+  if (v.contains("run_id")) run.run_id = r.string(v, "run_id", "");
+  if (v.contains("changes")) {
+    const auto& changes = r.array(r.member(v, "changes", ""), "changes");
+    for (std::size_t i = 0; i < changes.size(); ++i) run.changes.push_back(r.string(changes[i], RecordReader::index("changes", i)));
+  }
+  if (!v.contains("epochs")) {  // a record written during a run: the history is in log.csv
+    out = std::move(run);
+    return;
+  }
   const auto& epochs = r.array(r.member(v, "epochs", ""), "epochs");
   for (std::size_t i = 0; i < epochs.size(); ++i) {
     EpochRecord e;
@@ -306,17 +328,23 @@ inline void from_json(const json::Value& v, RunRecord& out, const std::string& s
   out = std::move(run);
 }
 
-inline std::string save_metrics_json(const std::string& dir, const RunRecord& run) {
+inline std::string save_metrics_json(const std::string& dir, const RunRecord& run, bool with_epochs = true) {
   detail::report::make_directories(dir);
   const std::string path = detail::report::join_path(dir, "metrics.json");
-  write_file_atomic(path, json::dump(to_json(run)) + "\n");
+  write_file_atomic(path, json::dump(to_json(run, with_epochs)) + "\n");
   return path;
 }
+
+std::vector<EpochRecord> read_log_csv(const std::string& path);
 
 inline RunRecord load_run_record(const std::string& dir) {
   const std::string path = detail::report::join_path(dir, "metrics.json");
   RunRecord run;
-  from_json(json::parse_file(path), run, path);
+  const json::Value v = json::parse(json::read_text_file(path, "metrics file"), path);
+  from_json(v, run, path);
+  // A run still training writes its history to log.csv only (to_json's with_epochs).
+  if (v.is_object() && !v.contains("epochs") && detail::report::file_exists(detail::report::join_path(dir, "log.csv")))
+    run.epochs = read_log_csv(detail::report::join_path(dir, "log.csv"));
   return run;
 }
 
@@ -370,7 +398,7 @@ inline std::string append_log_csv(const std::string& dir, const EpochRecord& e) 
 }
 
 inline std::vector<EpochRecord> read_log_csv(const std::string& path) {
-  const std::string text = json::read_text_file(path);
+  const std::string text = json::read_text_file(path, "epoch log");
   std::vector<std::string> lines;
   bool last_complete = true;
   for (std::size_t start = 0; start < text.size();) {

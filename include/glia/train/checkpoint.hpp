@@ -14,8 +14,10 @@
 // payload changes the hash: a flipped bit is always caught.
 //
 // Contract: save_checkpoint writes atomically (core/atomic_file.hpp): an existing file is either
-// kept whole or replaced whole. load_checkpoint checks, in order, that the file opens, its size,
-// the magic, the version (a newer version is refused by number), the payload size against the
+// kept whole or replaced whole. load_checkpoint(path, what) reads the file through
+// read_input_file (core/input_file.hpp: a regular file of at most kMaxCheckpointBytes, or an
+// error naming the path, `what` it is for and what it is instead; a FIFO never blocks), then
+// checks the magic, the version (a newer version is refused by number), the payload size against the
 // file size, the hash, and every length while parsing; each failure is a FormatError (IoError
 // if unreadable) naming the file and the byte offset. Checkpoint::get(name, tensor) checks
 // that the tensor exists and has the tensor's shape and type, and says which does not.
@@ -27,14 +29,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "glia/core/atomic_file.hpp"
+#include "glia/core/input_file.hpp"
 #include "glia/nn/module.hpp"
 
 namespace glia {
@@ -251,17 +252,12 @@ inline Checkpoint parse_checkpoint(const std::string& buf, const std::string& fi
   return c;
 }
 
-inline Checkpoint load_checkpoint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(detail::cat("cannot open checkpoint '", path, "'"));
-  in.seekg(0, std::ios::end);
-  const std::streamoff n = in.tellg();
-  if (n < 0) throw IoError(detail::cat("cannot read checkpoint '", path, "' (is it a directory?)"));
-  if (n > (std::streamoff{1} << 34)) throw FormatError(detail::cat(path, ": ", n, " bytes is too large for a glia checkpoint"));
-  std::string buf(static_cast<std::size_t>(n), '\0');
-  in.seekg(0);
-  if (!in.read(&buf[0], n)) throw IoError(detail::cat("cannot read checkpoint '", path, "'"));
-  return parse_checkpoint(buf, path);
+// The largest checkpoint load_checkpoint reads (16 GiB): far above any model glia trains on a
+// CPU, low enough that a wrong path (a disk image, /dev/zero) is refused by its size.
+constexpr std::uint64_t kMaxCheckpointBytes = std::uint64_t{1} << 34;
+
+inline Checkpoint load_checkpoint(const std::string& path, const char* what = "checkpoint") {
+  return parse_checkpoint(read_input_file(path, what, kMaxCheckpointBytes), path);
 }
 
 template <typename T>

@@ -16,13 +16,21 @@
 //     last epoch's last step the model's weights are replaced by that average;
 //   - evaluates on the test set (eval mode) and records an EpochRecord;
 //   - if config.out_dir is set: saves last.ckpt (and best.ckpt when the test accuracy
-//     improved), then rewrites log.csv and metrics.json, each atomically (temp file + rename).
+//     improved), then appends the epoch's line to log.csv and rewrites metrics.json without
+//     the history, each atomically: an epoch costs the same at epoch 3,000 as at epoch 1. The
+//     finished (or stopped) run's metrics.json holds the whole history.
+// Run folder (train/run_folder.hpp): fit() holds config.out_dir for its duration (locked; a
+// folder holding another run is refused unless this is that run resumed, or
+// config.overwrite), unless the caller holds it already (use_run_folder).
+// Before any step, fit() checks the data against the model and every setting against the
+// data (batch size, classes, teacher, the final test-time augmentation's shift).
 // The model's output dimension 1 must cover the data's classes, and the training and test
 // sets must have the same class names (ValueError/ShapeError before anything is trained).
 // Everything random derives from config.seed and the step/epoch numbers, so a run is bitwise
 // reproducible for any thread count, and resume(checkpoint) continues a run so that the result
 // equals an uninterrupted one. A non-finite loss stops training with NumericError naming the
-// epoch and step; metrics.json then says "stopped: ..." and the last good checkpoint is kept.
+// epoch and step; metrics.json then says "stopped: ..." and the last good checkpoint is kept
+// (the message names it only when this run wrote or resumed one).
 // The trainer never prints: progress goes to the on_batch / on_epoch callbacks
 // (train/progress.hpp has a console printer); on_epoch_trained runs between an epoch's training
 // (and the swap to the averaged weights) and its evaluation. It knows no particular layer, so
@@ -32,13 +40,14 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <set>
 #include <string>
 #include <filesystem>
-#include <unistd.h>
 #include <vector>
 
 #include "glia/data/augment.hpp"
 #include "glia/data/dataset.hpp"
+#include "glia/core/parse.hpp"
 #include "glia/data/loader.hpp"
 #include "glia/nn/flat_parameters.hpp"
 #include "glia/nn/loss.hpp"
@@ -47,7 +56,9 @@
 #include "glia/optim/weight_average.hpp"
 #include "glia/report/run_record.hpp"
 #include "glia/train/checkpoint.hpp"
+#include "glia/train/evaluate.hpp"
 #include "glia/train/metrics.hpp"
+#include "glia/train/run_folder.hpp"
 
 namespace glia {
 
@@ -71,6 +82,15 @@ struct TrainerConfig {
   double distill_weight = 0.0;
   double distill_temperature = 4.0;
   std::string out_dir;  // empty: write nothing
+  // When fit() opens out_dir itself (no use_run_folder): replace a run found there instead of
+  // refusing (train/run_folder.hpp).
+  bool overwrite = false;
+  // On resume, a setting of record().config that differs from the checkpoint's run is refused
+  // (ValueError listing each), unless accept_changed_settings: then each is recorded in
+  // RunRecord::changes as a change from the next epoch on. free_settings may differ freely
+  // (they do not change the results: training is bitwise the same for any thread count).
+  bool accept_changed_settings = false;
+  std::set<std::string> free_settings{"threads"};
 };
 
 struct BatchEvent {
@@ -83,95 +103,6 @@ struct BatchEvent {
   Index images;              // seen in the epoch so far
   double seconds;            // since the epoch began
 };
-
-struct EvalResult {
-  double loss = 0;
-  std::int64_t correct = 0, total = 0;
-  ConfusionMatrix confusion;
-  std::vector<std::int32_t> predictions;
-  double accuracy() const { return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0; }
-};
-
-// The number of classes a model scores for images of d's size (its output's dimension 1).
-template <typename T>
-Index model_classes(Module<T>& model, const ImageDataset& d) {
-  return model.output_shape(Shape{1, d.channels, d.height, d.width})[1];
-}
-
-// Evaluates model (eval mode) on d in batches: mean cross-entropy, accuracy, confusion matrix.
-// Images are normalised with normalization's mean/std (its augmentations are ignored), by
-// default the CIFAR-10 ones. tta: test-time augmentation, scoring each image by the weighted
-// mean of the model's outputs (logits) for its views (TestTimeAugmentation); one forward pass
-// per view. ValueError for a shift that does not fit the images.
-template <typename T>
-EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 100,
-                    const AugmentConfig* normalization = nullptr, const TestTimeAugmentation& tta = {}) {
-  if (batch < 1) throw ValueError(detail::cat("evaluate: batch size must be >= 1, got ", batch));
-  if (tta.shift < 0 || (tta.shift > 0 && (tta.shift >= d.height || tta.shift >= d.width)))
-    throw ValueError(detail::cat("evaluate: test-time shift ", tta.shift, " does not fit images of ", d.height, "x", d.width));
-  AugmentConfig plain;
-  plain.ssr_p = plain.bc_p = 0;
-  plain.crop_pad = plain.cutout = 0;
-  plain.hflip = false;
-  if (normalization) {
-    plain.mean = normalization->mean;
-    plain.std = normalization->std;
-  }
-  const Index classes = model_classes(model, d);
-  EvalResult r;
-  r.confusion = ConfusionMatrix(classes);
-  r.predictions.reserve(static_cast<std::size_t>(d.size()));
-  Tensor<T> x, view, mean_out;
-  std::vector<std::int32_t> y, pred;
-  std::vector<Index> idx;
-  CrossEntropyLoss<T> loss;
-  // mean_out = the sum over the views v of weight(v) * logits(v); with tta.flip each view's
-  // mirror image (made in place) shares its weight.
-  bool first_view = true;
-  auto add_logits = [&](Tensor<T>& v, T weight) {
-    const Tensor<T>& o = model.forward(v, Mode::Eval);
-    if (first_view) {
-      mean_out.resize(o.shape());
-      mean_out.vector() = weight * o.vector();
-      first_view = false;
-    } else {
-      mean_out.vector() += weight * o.vector();
-    }
-  };
-  auto add_view = [&](Tensor<T>& v, T weight) {
-    if (!tta.flip) return add_logits(v, weight);
-    add_logits(v, weight / 2);
-    flip_horizontal(v);
-    add_logits(v, weight / 2);
-  };
-  double sum = 0;
-  for (Index b = 0; b < d.size(); b += batch) {
-    const Index n = std::min(batch, d.size() - b);
-    idx.resize(static_cast<std::size_t>(n));
-    for (Index i = 0; i < n; ++i) idx[static_cast<std::size_t>(i)] = b + i;
-    make_batch(x, y, d, idx.data(), n, &plain, 0, 0);
-    const Tensor<T>* scored = &mean_out;
-    if (!tta.enabled()) {
-      scored = &model.forward(x, Mode::Eval);
-    } else {
-      first_view = true;
-      if (tta.shift > 0) {
-        for (const Index s : {tta.shift, -tta.shift}) {
-          translate_reflect(x, view, s, s);
-          add_view(view, T(0.25));
-        }
-      }
-      add_view(x, T(tta.shift > 0 ? 0.5 : 1.0));
-    }
-    const Tensor<T>& out = *scored;
-    sum += static_cast<double>(loss.forward(out, y)) * static_cast<double>(n);
-    r.correct += r.confusion.add(out, y, &pred);
-    r.predictions.insert(r.predictions.end(), pred.begin(), pred.end());
-  }
-  r.total = d.size();
-  r.loss = d.size() ? sum / static_cast<double>(d.size()) : 0.0;
-  return r;
-}
 
 template <typename T>
 class Trainer {
@@ -209,7 +140,117 @@ class Trainer {
   const EvalResult& last_eval() const { return last_eval_; }
   int epochs_done() const { return epochs_done_; }
 
+  // Attaches a run folder that the caller opened and holds (e.g. until its report is written);
+  // it must be config.out_dir. Without one, fit() opens out_dir itself for its duration.
+  void use_run_folder(RunFolder& folder) {
+    if (folder.dir() != cfg_.out_dir)
+      throw ValueError(detail::cat("Trainer: the run folder '", folder.dir(), "' is not config.out_dir '", cfg_.out_dir, "'"));
+    folder_ = &folder;
+  }
+
   RunRecord fit(const ImageDataset& train, const ImageDataset& test, const AugmentConfig* augment) {
+    check_fit(train, test);
+    std::unique_ptr<RunFolder> own;
+    if (!cfg_.out_dir.empty() && !folder_) {
+      own = std::make_unique<RunFolder>(cfg_.out_dir, resumed_ ? RunFolderMode::Continue
+                                                              : cfg_.overwrite ? RunFolderMode::Overwrite : RunFolderMode::NewRun,
+                                        std::vector<RunInput>{}, resumed_from_, record_.run_id);
+      folder_ = own.get();
+    }
+    struct Release {  // fit() lets go of a folder it opened, however it ends
+      RunFolder*& folder;
+      bool owned;
+      ~Release() {
+        if (owned) folder = nullptr;
+      }
+    } release{folder_, own != nullptr};
+    begin_run(train);
+    const Index steps_per_epoch = (train.size() + cfg_.batch - 1) / cfg_.batch;
+    for (int epoch = epochs_done_ + 1; epoch <= cfg_.epochs; ++epoch) {
+      const auto t0 = std::chrono::steady_clock::now();
+      EpochRecord e = train_epoch(epoch, steps_per_epoch, train, augment);
+      if (on_epoch_trained) on_epoch_trained(epoch);
+      const double train_secs = seconds_since(t0);
+      train_seconds_ += train_secs;
+      train_images_ += e.train_total;
+      e.images_per_second = static_cast<double>(e.train_total) / train_secs;
+      last_eval_ = evaluate(model_, test, cfg_.eval_batch, augment);
+      e.seconds = seconds_since(t0);
+      record_test(e, last_eval_);
+      epochs_done_ = epoch;
+      finish_epoch(e);
+    }
+    finish_run(test, augment);
+    return record_;
+  }
+
+  // Checkpoint of everything a resume needs: model, optimiser, progress and the run record (its
+  // summary and the last epoch's line; the earlier epochs are in the run folder's log.csv, so
+  // the checkpoint's size does not grow with the epochs).
+  Checkpoint checkpoint() {
+    Checkpoint c;
+    put_module(c, model_);
+    for (auto& s : opt_.state()) c.put("optim/" + s.first, *s.second);
+    c.put_u64("optim/steps", opt_.steps_counter(), 1);
+    if (average_.started()) c.put("average/weights", average_.average());
+    c.meta["format"] = "glia training checkpoint";
+    c.meta["optimizer"] = opt_.name();
+    c.meta["epoch"] = std::to_string(epochs_done_);
+    c.meta["seed"] = std::to_string(cfg_.seed);
+    c.meta["batch"] = std::to_string(cfg_.batch);
+    c.meta["train_seconds"] = detail::cat(train_seconds_);
+    c.meta["train_images"] = std::to_string(train_images_);
+    c.meta["run_id"] = record_.run_id;
+    c.meta["run"] = json::dump(to_json(record_, false));
+    if (!record_.epochs.empty()) c.meta["last_epoch"] = json::dump(to_json(record_.epochs.back()));
+    for (const auto& kv : record_.config) c.meta["config." + kv.first] = kv.second;
+    return c;
+  }
+  // Restores a checkpoint written by checkpoint(): training continues after its epoch.
+  // Everything is checked before anything changes: a refused checkpoint leaves the trainer as
+  // it was. The seed, batch size and optimiser must be the ones the checkpoint was made with;
+  // every metadata value is parsed strictly (core/parse.hpp), a refusal names the file, the key
+  // and the value. The settings in record().config (set them before resume) are compared with
+  // the run's (TrainerConfig::accept_changed_settings). The epoch history comes from the
+  // checkpoint (older files) or from log.csv beside it, cut at the checkpoint's epoch.
+  void resume(const Checkpoint& c) {
+    auto require_same = [&](const char* key, const std::string& ours) {
+      const std::string& theirs = c.meta_at(key);
+      if (theirs != ours)
+        throw ValueError(detail::cat(c.source, ": the checkpoint was trained with ", key, " ", quoted(theirs), ", this run has ", ours));
+    };
+    require_same("seed", std::to_string(cfg_.seed));
+    require_same("batch", std::to_string(cfg_.batch));
+    require_same("optimizer", opt_.name());
+    const auto where = [&](const char* key) { return detail::cat(c.source, ": metadata '", key, "'"); };
+    const int epoch = static_cast<int>(parse_integer(c.meta_at("epoch"), 0, 1 << 24, where("epoch")));
+    if (epoch > cfg_.epochs)
+      throw ValueError(detail::cat(c.source, ": the checkpoint is after epoch ", epoch, ", past this run's last epoch ", cfg_.epochs,
+                                   ": give at least ", epoch, " epochs to continue it"));
+    const double train_seconds = parse_real(c.meta_at("train_seconds"), 0, 1e12, where("train_seconds"));
+    const std::int64_t train_images = parse_integer(c.meta_at("train_images"), 0, std::int64_t{1} << 53, where("train_images"));
+    RunRecord record;
+    from_json(json::parse(c.meta_at("run"), c.source), record, c.source);
+    const std::vector<std::string> changes = setting_changes(c, record, epoch);
+    if (record.epochs.empty()) record.epochs = history_beside(c, epoch);
+    restore_state(c, epoch);
+    epochs_done_ = epoch;
+    train_seconds_ = train_seconds;
+    train_images_ = train_images;
+    adopt_record(std::move(record), changes);
+    resumed_ = true;
+    resumed_from_ = c.source;
+  }
+
+ private:
+  bool averaging() const { return cfg_.average_decay > 0; }
+  bool distilling() const { return cfg_.distill_weight > 0; }
+  static double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  // Every check of the data against the model and the configuration, before any work.
+  void check_fit(const ImageDataset& train, const ImageDataset& test) {
     if (train.size() == 0) throw ValueError("Trainer::fit: the training set is empty");
     if (cfg_.batch > train.size())
       throw ValueError(detail::cat("Trainer: batch size ", cfg_.batch, " is larger than the training set (", train.size(), " images)"));
@@ -227,66 +268,72 @@ class Trainer {
     if (distilling() && model_classes(*teacher_, train) != classes)
       throw ShapeError(detail::cat("Trainer::fit: the teacher scores ", model_classes(*teacher_, train),
                                    " classes, the student ", classes));
-    if (!cfg_.out_dir.empty()) ensure_dir(cfg_.out_dir);
+    check_tta_fits(cfg_.final_tta, test);
+  }
+
+  void begin_run(const ImageDataset& train) {
+    if (record_.run_id.empty()) record_.run_id = new_run_id();
     record_.seed = cfg_.seed;
     record_.parameters = flat_.size();
     record_.class_names = train.class_names;
     record_.train_class_counts.clear();
     for (Index c : class_counts(train)) record_.train_class_counts.push_back(c);
     record_.status = "running";
-    const Index steps_per_epoch = (train.size() + cfg_.batch - 1) / cfg_.batch;
-    for (int epoch = epochs_done_ + 1; epoch <= cfg_.epochs; ++epoch) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const std::vector<Index> order = shuffled_indices(train.size(), cfg_.seed, static_cast<std::uint64_t>(epoch));
-      double loss_sum = 0;
-      std::int64_t correct = 0, seen = 0;
-      double lr = 0;
-      const bool average = averaging() && epoch >= cfg_.average_from;
-      if (average && !average_.started()) average_.start(flat_.values());
-      for (Index b = 0; b < steps_per_epoch; ++b) {
-        const Index begin = b * cfg_.batch, n = std::min(cfg_.batch, train.size() - begin);
-        const std::int64_t step = static_cast<std::int64_t>(opt_.steps());
-        make_batch(x_, y_, train, order.data() + begin, n, augment, cfg_.seed, static_cast<std::uint64_t>(step));
-        flat_.zero_grad();
-        const Tensor<T>* teacher_out = distilling() ? &teacher_->forward(x_, Mode::Eval) : nullptr;
-        const Tensor<T>& out = model_.forward(x_, Mode::Train);
-        const double loss = static_cast<double>(teacher_out ? distill_.forward(out, *teacher_out, y_) : loss_.forward(out, y_));
-        if (!std::isfinite(loss)) stop(detail::cat("non-finite loss (", loss, ") at epoch ", epoch, ", batch ", b + 1, ", step ", step));
-        correct += count_correct(out, y_);
-        model_.backward(teacher_out ? distill_.backward() : loss_.backward());
-        lr = schedule_.lr(step);
-        opt_.step(flat_, lr);
-        if (average) average_.update(flat_.values());
-        loss_sum += loss * static_cast<double>(n);
-        seen += n;
-        if (on_batch) {
-          const double secs = seconds_since(t0);
-          on_batch(BatchEvent{epoch, b + 1, steps_per_epoch, step, lr, loss, loss_sum / static_cast<double>(seen),
-                              static_cast<double>(correct) / static_cast<double>(seen), static_cast<Index>(seen), secs});
-        }
-      }
-      if (average && epoch == cfg_.epochs) average_.copy_to(flat_.values());
-      if (on_epoch_trained) on_epoch_trained(epoch);
-      const double train_secs = seconds_since(t0);
-      train_seconds_ += train_secs;
-      train_images_ += seen;
-      last_eval_ = evaluate(model_, test, cfg_.eval_batch, augment);
-      EpochRecord e{};
-      e.epoch = epoch;
-      e.lr = lr;
-      e.seconds = seconds_since(t0);
-      e.train_loss = loss_sum / static_cast<double>(seen);
-      e.train_correct = correct;
-      e.train_total = seen;
-      e.train_accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(seen);
-      e.test_loss = last_eval_.loss;
-      e.test_correct = last_eval_.correct;
-      e.test_total = last_eval_.total;
-      e.test_accuracy = 100.0 * static_cast<double>(last_eval_.correct) / static_cast<double>(std::max<std::int64_t>(1, last_eval_.total));
-      e.images_per_second = static_cast<double>(seen) / train_secs;
-      epochs_done_ = epoch;
-      finish_epoch(e);
+    if (cfg_.out_dir.empty() || record_.epochs.empty()) return;
+    // A resumed run's log is its history up to the checkpoint: a later epoch that a killed
+    // session logged after that checkpoint is trained again, and listed once.
+    std::string log = log_csv_header() + "\n";
+    for (const EpochRecord& r : record_.epochs) log += log_csv_line(r) + "\n";
+    write_file_atomic(cfg_.out_dir + "/log.csv", log);
+  }
+
+  // One epoch's optimiser steps; returns its record with the training figures filled in.
+  EpochRecord train_epoch(int epoch, Index steps_per_epoch, const ImageDataset& train, const AugmentConfig* augment) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<Index> order = shuffled_indices(train.size(), cfg_.seed, static_cast<std::uint64_t>(epoch));
+    double loss_sum = 0, lr = 0;
+    std::int64_t correct = 0, seen = 0;
+    const bool average = averaging() && epoch >= cfg_.average_from;
+    if (average && !average_.started()) average_.start(flat_.values());
+    for (Index b = 0; b < steps_per_epoch; ++b) {
+      const Index begin = b * cfg_.batch, n = std::min(cfg_.batch, train.size() - begin);
+      const std::int64_t step = static_cast<std::int64_t>(opt_.steps());
+      make_batch(x_, y_, train, order.data() + begin, n, augment, cfg_.seed, static_cast<std::uint64_t>(step));
+      flat_.zero_grad();
+      const Tensor<T>* teacher_out = distilling() ? &teacher_->forward(x_, Mode::Eval) : nullptr;
+      const Tensor<T>& out = model_.forward(x_, Mode::Train);
+      const double loss = static_cast<double>(teacher_out ? distill_.forward(out, *teacher_out, y_) : loss_.forward(out, y_));
+      if (!std::isfinite(loss)) stop(detail::cat("non-finite loss (", loss, ") at epoch ", epoch, ", batch ", b + 1, ", step ", step));
+      correct += count_correct(out, y_);
+      model_.backward(teacher_out ? distill_.backward() : loss_.backward());
+      lr = schedule_.lr(step);
+      opt_.step(flat_, lr);
+      if (average) average_.update(flat_.values());
+      loss_sum += loss * static_cast<double>(n);
+      seen += n;
+      if (on_batch)
+        on_batch(BatchEvent{epoch, b + 1, steps_per_epoch, step, lr, loss, loss_sum / static_cast<double>(seen),
+                            static_cast<double>(correct) / static_cast<double>(seen), static_cast<Index>(seen), seconds_since(t0)});
     }
+    if (average && epoch == cfg_.epochs) average_.copy_to(flat_.values());
+    EpochRecord e{};
+    e.epoch = epoch;
+    e.lr = lr;
+    e.train_loss = loss_sum / static_cast<double>(seen);
+    e.train_correct = correct;
+    e.train_total = seen;
+    e.train_accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(seen);
+    return e;
+  }
+
+  static void record_test(EpochRecord& e, const EvalResult& r) {
+    e.test_loss = r.loss;
+    e.test_correct = r.correct;
+    e.test_total = r.total;
+    e.test_accuracy = 100.0 * static_cast<double>(r.correct) / static_cast<double>(std::max<std::int64_t>(1, r.total));
+  }
+
+  void finish_run(const ImageDataset& test, const AugmentConfig* augment) {
     // Resuming a run that had already finished trains nothing: evaluate once, so last_eval()
     // describes the final model all the same.
     if (last_eval_.total != test.size()) last_eval_ = evaluate(model_, test, cfg_.eval_batch, augment);
@@ -296,52 +343,51 @@ class Trainer {
     }
     record_.status = "finished";
     if (!cfg_.out_dir.empty()) save_metrics_json(cfg_.out_dir, record_);
-    return record_;
   }
 
-  // Checkpoint of everything a resume needs: model, optimiser, progress and the run record.
-  Checkpoint checkpoint() {
-    Checkpoint c;
-    put_module(c, model_);
-    for (auto& s : opt_.state()) c.put("optim/" + s.first, *s.second);
-    c.put_u64("optim/steps", opt_.steps_counter(), 1);
-    if (average_.started()) c.put("average/weights", average_.average());
-    c.meta["format"] = "glia training checkpoint";
-    c.meta["optimizer"] = opt_.name();
-    c.meta["epoch"] = std::to_string(epochs_done_);
-    c.meta["seed"] = std::to_string(cfg_.seed);
-    c.meta["batch"] = std::to_string(cfg_.batch);
-    c.meta["train_seconds"] = detail::cat(train_seconds_);
-    c.meta["train_images"] = std::to_string(train_images_);
-    c.meta["run"] = json::dump(to_json(record_));
-    for (const auto& kv : record_.config) c.meta["config." + kv.first] = kv.second;
-    return c;
+  // The settings of record_.config that differ from the checkpoint run's, as change notes;
+  // ValueError listing them unless they are accepted.
+  std::vector<std::string> setting_changes(const Checkpoint& c, const RunRecord& run, int epoch) const {
+    std::vector<std::string> changes;
+    if (record_.config.empty()) return changes;  // the caller keeps no settings to compare
+    // A setting the run did not record (a newer program's) is not compared.
+    for (const auto& kv : run.config) {
+      auto b = record_.config.find(kv.first);
+      const std::string now = b == record_.config.end() ? "(unset)" : b->second;
+      if (kv.second != now && !cfg_.free_settings.count(kv.first))
+        changes.push_back(detail::cat("from epoch ", epoch + 1, ": ", kv.first, " ", quoted(kv.second), " -> ", quoted(now)));
+    }
+    if (changes.empty() || cfg_.accept_changed_settings) return changes;
+    std::string list;
+    for (const std::string& ch : changes) list += "\n  " + ch;
+    throw ValueError(detail::cat(c.source, ": this session's settings differ from the run's:", list,
+                                 "\nresume with the run's settings, or accept the changes (TrainerConfig::accept_changed_settings;"
+                                 " glia-cifar10 --accept-changes) to have them recorded in the run"));
   }
-  // Restores a checkpoint written by checkpoint(): training continues after its epoch.
-  // Everything is checked before anything changes: a refused checkpoint leaves the trainer as
-  // it was. The seed, batch size and optimiser must be the ones the checkpoint was made with.
-  void resume(const Checkpoint& c) {
-    auto require_same = [&](const char* key, const std::string& ours) {
-      const std::string& theirs = c.meta_at(key);
-      if (theirs != ours)
-        throw ValueError(detail::cat(c.source, ": the checkpoint was trained with ", key, " ", theirs, ", this run has ", ours));
-    };
-    require_same("seed", std::to_string(cfg_.seed));
-    require_same("batch", std::to_string(cfg_.batch));
-    require_same("optimizer", opt_.name());
-    auto number = [&](const char* key) {  // a metadata value that must be a number
-      const std::string& v = c.meta_at(key);
-      char* end = nullptr;
-      const double x = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end || !std::isfinite(x) || x < 0)
-        throw FormatError(detail::cat(c.source, ": metadata '", key, "' is '", v, "', not a number"));
-      return x;
-    };
-    const int epoch = static_cast<int>(number("epoch"));
-    const double train_seconds = number("train_seconds");
-    const auto train_images = static_cast<std::int64_t>(number("train_images"));
-    RunRecord record;
-    from_json(json::parse(c.meta_at("run"), c.source), record, c.source);
+
+  // The epochs before `epoch` from the log.csv beside the checkpoint, then the checkpoint's own
+  // last epoch; nothing when there is no readable log (the resumed log then starts at epoch+1).
+  std::vector<EpochRecord> history_beside(const Checkpoint& c, int epoch) const {
+    std::vector<EpochRecord> history;
+    const std::filesystem::path log = std::filesystem::path(c.source).parent_path() / "log.csv";
+    try {
+      if (detail::report::file_exists(log.string()))
+        for (const EpochRecord& e : read_log_csv(log.string()))
+          if (e.epoch < epoch && (history.empty() || e.epoch > history.back().epoch)) history.push_back(e);
+    } catch (const Error&) {
+      history.clear();  // a damaged log does not stop a resume; the run keeps its checkpointed state
+    }
+    auto last = c.meta.find("last_epoch");
+    if (last != c.meta.end()) {
+      EpochRecord e;
+      from_json(json::parse(last->second, c.source), e, c.source + " (metadata 'last_epoch')");
+      if (e.epoch == epoch) history.push_back(e);
+    }
+    return history;
+  }
+
+  // Checks, then copies, the model, optimiser and average state of a checkpoint of `epoch`.
+  void restore_state(const Checkpoint& c, int epoch) {
     for (auto& s : opt_.state()) {
       Tensor<T> probe(s.second->shape());
       c.get("optim/" + s.first, probe);
@@ -364,32 +410,22 @@ class Trainer {
       average_ = WeightAverage<T>(cfg_.average_decay);
     }
     c.get_u64("optim/steps", opt_.steps_counter(), 1);
-    epochs_done_ = epoch;
-    train_seconds_ = train_seconds;
-    train_images_ = train_images;
+  }
+
+  // Takes the checkpoint's record, keeping this session's name, command, thread count and
+  // (accepted) settings.
+  void adopt_record(RunRecord record, const std::vector<std::string>& changes) {
     const std::string keep_name = record_.name, keep_command = record_.command;
     const int keep_threads = record_.threads;
-    record_ = record;
+    const auto keep_config = record_.config;
+    record_ = std::move(record);
     if (!keep_command.empty()) record_.command = keep_command;  // this session's, not the first one's
     if (keep_threads) record_.threads = keep_threads;
     if (!keep_name.empty()) record_.name = keep_name;
-  }
-
- private:
-  bool averaging() const { return cfg_.average_decay > 0; }
-  bool distilling() const { return cfg_.distill_weight > 0; }
-  static double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
-  // Creates the folder and its parents (runs/bn); IoError if that fails or it is not writable.
-  static void ensure_dir(const std::string& dir) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
-      throw IoError(detail::cat("output folder '", dir, "' exists and is not a folder"));
-    if (!fs::create_directories(dir, ec) && ec)
-      throw IoError(detail::cat("cannot create output folder '", dir, "': ", ec.message()));
-    if (::access(dir.c_str(), W_OK) != 0) throw IoError(detail::cat("output folder '", dir, "' is not writable"));
+    if (!keep_config.empty()) record_.config = keep_config;
+    record_.changes.insert(record_.changes.end(), changes.begin(), changes.end());
+    record_.seconds = 0;
+    for (const EpochRecord& r : record_.epochs) record_.seconds += r.seconds;
   }
   Index count_correct(const Tensor<T>& out, const std::vector<std::int32_t>& y) const {
     const Index k = out.size() / out.dim(0);
@@ -397,6 +433,10 @@ class Trainer {
     for (Index i = 0; i < out.dim(0); ++i) c += argmax_row(out.data() + i * k, k) == y[static_cast<std::size_t>(i)];
     return c;
   }
+  // Records the epoch; with a run folder: the checkpoint(s) first, then one appended line of
+  // log.csv and the summary in metrics.json (without the history). Each write costs the same
+  // at any epoch. A kill between the checkpoint and the log leaves the epoch in the checkpoint
+  // ('last_epoch'), where resume() finds it.
   void finish_epoch(const EpochRecord& e) {
     record_.epochs.push_back(e);
     record_.final_test_accuracy = e.test_accuracy;
@@ -407,27 +447,28 @@ class Trainer {
       record_.best_test_accuracy = e.test_accuracy;
       record_.best_epoch = e.epoch;
     }
-    record_.seconds = 0;
-    for (const EpochRecord& r : record_.epochs) record_.seconds += r.seconds;
+    record_.seconds += e.seconds;
     if (train_seconds_ > 0) record_.train_images_per_second = static_cast<double>(train_images_) / train_seconds_;
     if (!cfg_.out_dir.empty()) {
-      // The checkpoint first: the log and metrics are then rewritten whole from the record, so
-      // a run killed anywhere in between never lists an epoch twice after a resume.
       const Checkpoint c = checkpoint();
       save_checkpoint(cfg_.out_dir + "/last.ckpt", c);
       if (best) save_checkpoint(cfg_.out_dir + "/best.ckpt", c);
-      std::string log = log_csv_header() + "\n";
-      for (const EpochRecord& r : record_.epochs) log += log_csv_line(r) + "\n";
-      write_file_atomic(cfg_.out_dir + "/log.csv", log);
-      save_metrics_json(cfg_.out_dir, record_);
+      append_log_csv(cfg_.out_dir, e);
+      save_metrics_json(cfg_.out_dir, record_, false);
     }
     if (on_epoch) on_epoch(e);
   }
   [[noreturn]] void stop(const std::string& why) {
     record_.status = "stopped: " + why;
-    if (!cfg_.out_dir.empty()) save_metrics_json(cfg_.out_dir, record_);
-    throw NumericError(detail::cat("training stopped: ", why,
-                                   cfg_.out_dir.empty() ? std::string() : "; the last good checkpoint is " + cfg_.out_dir + "/last.ckpt"));
+    std::string where;
+    if (!cfg_.out_dir.empty()) {
+      save_metrics_json(cfg_.out_dir, record_);
+      const std::string last = cfg_.out_dir + "/last.ckpt";
+      where = epochs_done_ > 0 && detail::report::file_exists(last)
+                  ? "; the last good checkpoint is " + last + " (epoch " + std::to_string(epochs_done_) + ")"
+                  : "; no epoch was completed, so there is no checkpoint to resume from";
+    }
+    throw NumericError(detail::cat("training stopped: ", why, where));
   }
 
   Module<T>& model_;
@@ -440,6 +481,9 @@ class Trainer {
   Module<T>* teacher_ = nullptr;
   WeightAverage<T> average_;
   RunRecord record_;
+  RunFolder* folder_ = nullptr;  // held while fit() writes into out_dir
+  bool resumed_ = false;
+  std::string resumed_from_;      // the checkpoint resume() restored
   EvalResult last_eval_;
   int epochs_done_ = 0;
   double train_seconds_ = 0;  // time spent in training steps, over all sessions of the run
