@@ -156,6 +156,7 @@ TEST_CASE("Every file argument is checked before it is read: FIFO, directory, de
   CHECK_THROWS_WITH(load_checkpoint(fifo, "--teacher checkpoint"),
                     Catch::Contains("--teacher checkpoint '" + fifo + "' is a FIFO") && Catch::Contains("not a regular file"));
   CHECK_THROWS_WITH(json::read_text_file(fifo, "metrics file"), Catch::Contains("is a FIFO"));
+  CHECK_THROWS_WITH(decode_image_file(fifo, 32, 32), Catch::Contains("image file '" + fifo + "' is a FIFO"));
   CHECK_THROWS_WITH(load_checkpoint(dir.path), Catch::Contains("is a directory"));
   CHECK_THROWS_WITH(load_checkpoint("/dev/zero"), Catch::Contains("is a character device"));
   CHECK_THROWS_WITH(load_checkpoint(dir.path + "/none.ckpt"), Catch::Contains("does not exist"));

@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "glia/core/error.hpp"
+#include "glia/core/input_file.hpp"
 #include "glia/data/cifar10.hpp"
 #include "glia/data/class_names.hpp"
 #include "glia/data/dataset.hpp"
@@ -125,26 +126,11 @@ inline void require_directory(const std::filesystem::path& path, const char* wha
     throw IoError(cat(what, " '", path.string(), "' is not a folder"));
 }
 
+// Through read_input_file (core/input_file.hpp), like every file a user names: a FIFO never
+// blocks, a directory or device is named as such, the size is bounded before reading.
 inline std::vector<unsigned char> read_image_bytes(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const auto st = fs::status(path, ec);
-  if (st.type() == fs::file_type::not_found) throw IoError(cat("image file '", path, "' does not exist"));
-  if (ec) throw IoError(cat("cannot access image file '", path, "': ", ec.message()));
-  if (st.type() != fs::file_type::regular) throw IoError(cat("image file '", path, "' is not a regular file"));
-  const std::uintmax_t size = fs::file_size(path, ec);
-  if (ec) throw IoError(cat("cannot get the size of '", path, "': ", ec.message()));
-  if (size > kMaxImageFileBytes)
-    throw FormatError(cat("image file '", path, "' has ", size, " bytes, more than ", kMaxImageFileBytes,
-                          ": too large for a small image"));
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!file) throw IoError(cat("cannot open image file '", path, "': ", std::strerror(errno)));
-  std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
-  const std::size_t got = std::fread(bytes.data(), 1, bytes.size(), file.get());
-  if (got != bytes.size())
-    throw IoError(cat("cannot read image file '", path, "' at byte offset ", got,
-                      std::ferror(file.get()) ? ": read error" : ": the file got shorter while being read"));
-  return bytes;
+  const std::string bytes = read_input_file(path, "image file", kMaxImageFileBytes);
+  return std::vector<unsigned char>(bytes.begin(), bytes.end());
 }
 
 inline std::uint32_t be32(const unsigned char* p) {

@@ -14,17 +14,21 @@
 // - Mismatched shapes throw ShapeError naming the operation and both shapes.
 #pragma once
 
-// glia threads its own loops and calls Eigen's products inside them, so Eigen must not thread on
-// its own (that would also make results depend on the thread count). The CMake target defines
-// this too; defining it here covers builds without the target, unless Eigen came first.
-#if !defined(EIGEN_DONT_PARALLELIZE) && !defined(EIGEN_CORE_H)
-#define EIGEN_DONT_PARALLELIZE
+// Eigen is configured on the compiler's command line, never here: a #define in a header takes
+// effect only when the header comes before Eigen's, so two translation units including them in
+// different orders would compile different Eigen code into one program (an ODR violation).
+// The glia::glia CMake target defines both; a build without it must pass them itself:
+//   EIGEN_DONT_PARALLELIZE     glia threads its own loops and calls Eigen's products inside
+//                              them; Eigen threading on its own would make results depend on
+//                              the thread count.
+//   EIGEN_STACK_ALLOCATION_LIMIT=524288 (or more)  Eigen's products take their packing buffers
+//                              from the stack up to this size; glia's convolution products need
+//                              up to ~300 KB, so the default 128 KB would allocate in every step.
+#if !defined(EIGEN_DONT_PARALLELIZE)
+#error "glia needs EIGEN_DONT_PARALLELIZE: link the glia::glia target, or compile with -DEIGEN_DONT_PARALLELIZE -DEIGEN_STACK_ALLOCATION_LIMIT=524288"
 #endif
-// Eigen's products take their packing buffers from the stack up to this size and from malloc
-// above it; glia's convolution products need up to ~300 KB, so raising the default 128 KB keeps
-// the training step free of heap allocation (threads have MBs of stack).
-#if !defined(EIGEN_STACK_ALLOCATION_LIMIT) && !defined(EIGEN_CORE_H)
-#define EIGEN_STACK_ALLOCATION_LIMIT 524288
+#if !defined(EIGEN_STACK_ALLOCATION_LIMIT) || EIGEN_STACK_ALLOCATION_LIMIT < 524288
+#error "glia needs EIGEN_STACK_ALLOCATION_LIMIT >= 524288: link the glia::glia target, or compile with -DEIGEN_DONT_PARALLELIZE -DEIGEN_STACK_ALLOCATION_LIMIT=524288"
 #endif
 #include <Eigen/Core>
 #include <algorithm>
