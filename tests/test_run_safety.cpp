@@ -77,11 +77,22 @@ TEST_CASE("A run folder holding another run is refused, kept byte for byte, and 
   CHECK(load_run_record(dir.path).run_id == first.run_id);
   // --overwrite: the old run's files go (only those), the new run is alone in the folder.
   write_bytes(dir.path + "/notes.txt", "mine");
+  fs::create_directories(dir.path + "/report");
+  write_bytes(dir.path + "/report/index.html", "the old run's page");
+  write_bytes(dir.path + "/report/mine.txt", "mine too");
   const RunRecord second = SmallRun(dir.path, 2, [](TrainerConfig& c) { c.overwrite = true; }).fit();
   CHECK(second.run_id != first.run_id);
   CHECK(load_run_record(dir.path).run_id == second.run_id);
   CHECK(read_log_csv(dir.path + "/log.csv").size() == 2);
   CHECK(file_bytes(dir.path + "/notes.txt") == "mine");
+  CHECK(file_bytes(dir.path + "/report/mine.txt") == "mine too");
+  CHECK(!fs::exists(dir.path + "/report/index.html"));
+  // A folder with only someone's own report/ holds no run.
+  TempDir other;
+  fs::create_directories(other.path + "/report");
+  write_bytes(other.path + "/report/mine.txt", "mine");
+  CHECK(SmallRun(other.path, 1).fit().epochs.size() == 1);
+  CHECK(file_bytes(other.path + "/report/mine.txt") == "mine");
 }
 
 TEST_CASE("A run folder is locked while a run holds it; a stale lock is taken over and reported", "[run_safety][run_folder]") {

@@ -319,7 +319,8 @@ void print_run_result(const RunRecord& result, const RunFolder& folder) {
   if (result.final_test_accuracy_tta >= 0)
     std::printf("final test accuracy with test-time augmentation %s %.2f%%\n", result.final_tta.c_str(), result.final_test_accuracy_tta);
   std::string files;
-  for (const std::string& f : folder.written()) files += (files.empty() ? "" : ",") + (f == "report" ? f + "/index.html" : f);
+  for (const std::string& f : folder.written())
+    if (f.rfind("report/", 0) != 0 || f == "report/index.html") files += (files.empty() ? "" : ",") + f;
   std::printf("wrote %s/{%s}\n", folder.dir().c_str(), files.c_str());
 }
 

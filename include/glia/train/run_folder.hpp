@@ -8,9 +8,10 @@
 //     so a lock file that still names a holder but is not locked was left by a process that
 //     died: it is taken over and notice() says whose it was. On destruction the lock file is
 //     emptied (not removed: removing it would let two runs lock two different files);
-//   - a folder that already holds a run (any of output_names() exists) is refused for a new run
+//   - a folder that already holds a run (any of run_files() exists) is refused for a new run
 //     (ValueError naming the files and the two ways out), replaced with RunFolderMode::Overwrite
-//     (only the files a run writes are removed, nothing else in the folder), and continued with
+//     (only the files a run writes are removed: run_files() and report_files() inside report/,
+//     which goes only if that leaves it empty; nothing else in the folder), and continued with
 //     RunFolderMode::Continue only by the same run: the resumed checkpoint lies in the folder, or
 //     its run id (RunRecord::run_id) is the one of the folder's last.ckpt or metrics.json;
 //   - inputs: every file the run reads (a teacher, initial weights) is given with its role and
@@ -118,18 +119,6 @@ inline bool same_file(const std::filesystem::path& a, const std::filesystem::pat
   return !ec && ca == cb;
 }
 
-// Whether `inner` is `outer` or lies below it (after resolving both).
-inline bool is_within(const std::filesystem::path& inner, const std::filesystem::path& outer) {
-  std::error_code ec;
-  const auto ci = std::filesystem::weakly_canonical(inner, ec);
-  const auto co = std::filesystem::weakly_canonical(outer, ec);
-  if (ec) return false;
-  auto i = ci.begin();
-  for (auto o = co.begin(); o != co.end(); ++o, ++i)
-    if (i == ci.end() || *i != *o) return false;
-  return true;
-}
-
 // The run id recorded in a folder's last.ckpt, else its metrics.json; "" if neither says.
 inline std::string folder_run_id(const std::filesystem::path& dir) {
   std::error_code ec;
@@ -154,8 +143,20 @@ inline std::string folder_run_id(const std::filesystem::path& dir) {
 
 class RunFolder {
  public:
-  static const std::vector<std::string>& output_names() {
-    static const std::vector<std::string> names = {"last.ckpt", "best.ckpt", "log.csv", "metrics.json", "report"};
+  // The files a run writes into its folder; a folder holding any of them holds a run.
+  static const std::vector<std::string>& run_files() {
+    static const std::vector<std::string> names = {"last.ckpt", "best.ckpt", "log.csv", "metrics.json"};
+    return names;
+  }
+  // The files a run's report writes into report/ (report/html_report.hpp, html_grids.hpp).
+  static const std::vector<std::string>& report_files() {
+    static const std::vector<std::string> names = {"index.html", "misclassified.png", "samples.png", "report_images.json"};
+    return names;
+  }
+  // Everything a run writes, relative to the folder: run_files(), then "report/<file>".
+  static std::vector<std::string> output_names() {
+    std::vector<std::string> names = run_files();
+    for (const std::string& f : report_files()) names.push_back("report/" + f);
     return names;
   }
 
@@ -171,20 +172,22 @@ class RunFolder {
                             lock_->previous_holder(), "; that process is no longer running)");
     for (const RunInput& in : inputs) refuse_if_output(in);
     const std::vector<std::string> existing = written();
-    if (existing.empty()) return;
+    if (!holds_run(existing)) return;
     if (mode == RunFolderMode::NewRun) throw ValueError(holds_another_run(existing));
     if (mode == RunFolderMode::Continue) {
       check_same_run(resumed_from, run_id);
       return;
     }
     for (const std::string& f : existing) remove_output(f);
+    std::error_code ec;
+    std::filesystem::remove(std::filesystem::path(dir_) / "report", ec);  // only if now empty
     notice_ += detail::cat(notice_.empty() ? "" : "; ", "removed the previous run's ", join(existing), " (--overwrite)");
   }
 
   const std::string& dir() const { return dir_; }
   // What the folder's owner should be told: a stale lock taken over, an old run replaced.
   const std::string& notice() const { return notice_; }
-  // The outputs that exist now, e.g. {"log.csv", "metrics.json", "last.ckpt"}.
+  // The outputs that exist now, e.g. {"last.ckpt", "log.csv", "metrics.json", "report/index.html"}.
   std::vector<std::string> written() const {
     std::vector<std::string> out;
     std::error_code ec;
@@ -212,11 +215,16 @@ class RunFolder {
     return detail::cat("run folder '", dir_, "' holds another run (", join(existing), "): continue it with --resume ",
                        dir_, "/last.ckpt, replace it with --overwrite, or choose another folder");
   }
+  static bool holds_run(const std::vector<std::string>& existing) {
+    for (const std::string& f : existing)
+      if (f.rfind("report/", 0) != 0) return true;
+    return false;
+  }
   void refuse_if_output(const RunInput& in) const {
     namespace fs = std::filesystem;
     for (const std::string& n : output_names()) {
       const fs::path out = fs::path(dir_) / n;
-      if (detail::same_file(in.path, out) || (n == "report" && detail::is_within(in.path, out)))
+      if (detail::same_file(in.path, out))
         throw ValueError(detail::cat(in.role, " '", in.path, "' is the run's own output ", out.string(),
                                      ", which this run overwrites: copy it elsewhere, or choose another folder"));
     }
@@ -235,7 +243,7 @@ class RunFolder {
   }
   void remove_output(const std::string& name) const {
     std::error_code ec;
-    std::filesystem::remove_all(std::filesystem::path(dir_) / name, ec);
+    std::filesystem::remove(std::filesystem::path(dir_) / name, ec);
     if (ec) throw IoError(detail::cat("cannot remove '", dir_, "/", name, "': ", ec.message()));
   }
 
