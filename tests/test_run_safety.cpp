@@ -248,23 +248,23 @@ TEST_CASE("A final test-time augmentation that does not fit the images is refuse
 
 TEST_CASE("The per-epoch cost does not grow: checkpoint and metrics keep their size, the log is appended", "[run_safety][scale]") {
   TempDir dir;
-  SmallRun run(dir.path, 40);
+  SmallRun run(dir.path, 24);
   std::vector<std::uintmax_t> ckpt, metrics;
   RunRecord mid;
   run.trainer->on_epoch = [&](const EpochRecord& e) {
     ckpt.push_back(fs::file_size(dir.path + "/last.ckpt"));
     metrics.push_back(fs::file_size(dir.path + "/metrics.json"));
-    if (e.epoch == 20) mid = load_run_record(dir.path);
+    if (e.epoch == 12) mid = load_run_record(dir.path);
   };
   const RunRecord r = run.fit();
-  REQUIRE(ckpt.size() == 40);
-  // The old files grew by the epoch's JSON (~300 bytes) every epoch: 11 KB over these 38.
+  REQUIRE(ckpt.size() == 24);
+  // The old files grew by the epoch's JSON (~300 bytes) every epoch: 6.6 KB over these 22.
   CHECK(ckpt.back() < ckpt[1] + 200);
   CHECK(metrics.back() < metrics[1] + 200);
   // Mid-run, the record's history comes from log.csv; at the end metrics.json holds it all.
   CHECK(mid.status == "running");
-  CHECK(mid.epochs.size() == 20);
-  CHECK(load_run_record(dir.path).epochs.size() == 40);
+  CHECK(mid.epochs.size() == 12);
+  CHECK(load_run_record(dir.path).epochs.size() == 24);
   CHECK(r.seconds == Approx([&] {
           double s = 0;
           for (const auto& e : r.epochs) s += e.seconds;
