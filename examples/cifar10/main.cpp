@@ -357,6 +357,17 @@ void resume_run(Trainer<float>& trainer, const Checkpoint& c, int epochs) {
     std::printf("the run has already trained its %d epochs: nothing left to train; the final model is evaluated again\n", epochs);
 }
 
+// What the run record says of this session (the settings go in run_config).
+void describe_run(RunRecord& rec, const Recipe& r, NormKind norm, const std::string& command) {
+  rec.name = rec.norm = norm_kind_name(norm);
+  rec.recipe = r.name;
+  rec.threads = num_threads();
+  rec.command = command;
+#ifdef GLIA_HAVE_GIT_COMMIT
+  rec.commit = GLIA_GIT_COMMIT;  // as of the build (examples/cifar10/CMakeLists.txt)
+#endif
+}
+
 int cmd_train(int argc, char** argv) {
   Args a(argc, argv, 2, kTrainValued, kTrainSwitches);
   set_threads(a);
@@ -401,15 +412,8 @@ int cmd_train(int argc, char** argv) {
     trainer.on_epoch_trained = [&](int epoch) {
       if (epoch == r.epochs) recompute_batchnorm_statistics(*model, train, r.batch, &r.augment, seed);
     };
-  RunRecord& rec = trainer.record();
-  rec.name = rec.norm = norm_kind_name(norm);
-  rec.recipe = r.name;
-  rec.threads = num_threads();
-  rec.command = command_line(argc, argv);
-#ifdef GLIA_HAVE_GIT_COMMIT
-  rec.commit = GLIA_GIT_COMMIT;  // as of the build (examples/cifar10/CMakeLists.txt)
-#endif
-  rec.config = run_config(r, norm, net_cfg, seed, teacher_desc, train, test, dir);
+  describe_run(trainer.record(), r, norm, command_line(argc, argv));
+  trainer.record().config = run_config(r, norm, net_cfg, seed, teacher_desc, train, test, dir);
   if (resume) resume_run(trainer, *resume, r.epochs);
   print_run_header(r, norm, net_cfg, *model, seed, teacher_desc, *folder);
   ConsoleProgress progress;
