@@ -27,7 +27,11 @@
 // counters, so that a fraction prints as a fraction.
 //
 // Layer names follow torch_ref.py's CONV_SHAPES (c1..c8, t1, t2, head); glia's reference_net
-// calls them C1, C2, c3, C3, C4/C5, c6, C7, C8/C9, c10.
+// calls them C1, C2, c3, C3, C4/C5, c6, C7, C8/C9, c10. The convolutions run the algorithms a
+// Conv2d layer would (kernels/conv2d_algorithm.hpp), printed as each benchmark's label; the
+// environment variable GLIA_CONV_ALGO forces others where they apply, e.g.
+//   GLIA_CONV_ALGO=forward=im2col_gemm,input_grad=col2im_gemm,weight_grad=im2col_gemm
+//     glia_bench_kernels --benchmark_filter='BM_conv'   (one command line)
 //
 // Examples:
 //   glia_bench_kernels --benchmark_filter='BM_peak|BM_conv_fwd/c4' --benchmark_min_time=0.2
@@ -53,7 +57,8 @@
 #include <glia/kernels/conv2d.hpp>
 #include <glia/kernels/elementwise.hpp>
 #include <glia/kernels/im2col.hpp>
-#include <glia/kernels/norm.hpp>
+#include <glia/kernels/batchnorm.hpp>
+#include <glia/kernels/groupnorm.hpp>
 #include <glia/kernels/parallel.hpp>
 #include <glia/kernels/pool.hpp>
 #include <glia/kernels/softmax.hpp>
@@ -341,21 +346,29 @@ double conv_macs(const glia::Conv2dGeometry& g) {
          static_cast<double>(g.p());
 }
 
+// The algorithms a Conv2d layer would run (the automatic choice, or GLIA_CONV_ALGO's where it
+// applies), which the benchmarks run and print as their label.
+glia::ConvAlgorithms conv_algorithms(const glia::Conv2dGeometry& g, const ConvShape& c) {
+  return glia::resolve_conv_algorithms(g, glia::conv3x3_packet_size<float>(), {}, c.name).algorithms;
+}
+
 // Args: batch, threads.
 void BM_conv_fwd(benchmark::State& s, ConvShape c) {
   const Index batch = s.range(0);
   const int threads = setup_threads(s, 1);
   const glia::Conv2dGeometry g = geometry(c, batch);
+  const glia::ConvAlgorithms a = conv_algorithms(g, c);
+  s.SetLabel(std::string("forward=") + glia::conv_algorithm_name(a.forward));
   Tensor<float> x = random_tensor(Shape{batch, c.cin, c.hw, c.hw}, 1);
   Tensor<float> w = random_tensor(Shape{c.cout, c.cin, c.k, c.k}, 2, -0.1, 0.1);
   Tensor<float> b = random_tensor(Shape{c.cout}, 3);
   Tensor<float> y(Shape{batch, c.cout, g.patch.out_h(), g.patch.out_w()});
   glia::Conv2dWorkspace<float> ws;
-  glia::conv2d_forward(y.data(), x.data(), w.data(), b.data(), g, ws);  // sizes the workspace
+  glia::conv2d_forward(y.data(), x.data(), w.data(), b.data(), g, a, ws);  // sizes the workspace
   benchmark::DoNotOptimize(y.data());
   const Stopwatch sw;
   for (auto _ : s) {
-    glia::conv2d_forward(y.data(), x.data(), w.data(), b.data(), g, ws);
+    glia::conv2d_forward(y.data(), x.data(), w.data(), b.data(), g, a, ws);
     benchmark::ClobberMemory();
   }
   report_flops(s, 2.0 * conv_macs(g), threads, sw);
@@ -367,19 +380,22 @@ void BM_conv_bwd(benchmark::State& s, ConvShape c, bool with_dx) {
   const Index batch = s.range(0);
   const int threads = setup_threads(s, 1);
   const glia::Conv2dGeometry g = geometry(c, batch);
+  const glia::ConvAlgorithms a = conv_algorithms(g, c);
+  s.SetLabel(std::string("input_grad=") + (with_dx ? glia::conv_algorithm_name(a.input_grad) : "none") +
+             " weight_grad=" + glia::conv_algorithm_name(a.weight_grad));
   Tensor<float> x = random_tensor(Shape{batch, c.cin, c.hw, c.hw}, 1);
   Tensor<float> w = random_tensor(Shape{c.cout, c.cin, c.k, c.k}, 2, -0.1, 0.1);
   Tensor<float> dy = random_tensor(Shape{batch, c.cout, g.patch.out_h(), g.patch.out_w()}, 4, -1e-3, 1e-3);
   Tensor<float> dx(x.shape()), dw(w.shape()), db(Shape{c.cout});
   glia::Conv2dWorkspace<float> ws;
   float* dxp = with_dx ? dx.data() : nullptr;
-  glia::conv2d_backward(dxp, dw.data(), db.data(), dy.data(), x.data(), w.data(), g, ws);
+  glia::conv2d_backward(dxp, dw.data(), db.data(), dy.data(), x.data(), w.data(), g, a, ws);
   benchmark::DoNotOptimize(dx.data());
   benchmark::DoNotOptimize(dw.data());
   benchmark::DoNotOptimize(db.data());
   const Stopwatch sw;
   for (auto _ : s) {
-    glia::conv2d_backward(dxp, dw.data(), db.data(), dy.data(), x.data(), w.data(), g, ws);
+    glia::conv2d_backward(dxp, dw.data(), db.data(), dy.data(), x.data(), w.data(), g, a, ws);
     benchmark::ClobberMemory();
   }
   report_flops(s, (with_dx ? 4.0 : 2.0) * conv_macs(g), threads, sw);
@@ -520,7 +536,7 @@ enum class Norm { BN, GN, LN };
 struct NormBuffers {
   Index n, c, hw;
   Tensor<float> x, y, dy, dx, gamma, beta, dgamma, dbeta;
-  std::vector<double> mean, var, rstd, partial;
+  std::vector<double> mean, var, rstd, sample_a, sample_b, mean_dyxhat, mean_dy;  // sample_a/b: [N, C] partials
   Tensor<float> scale, shift;  // BatchNorm's affine coefficients
   std::vector<std::uint8_t> mask_storage;
   std::uint8_t* mask = nullptr;  // the fused ReLU's, or null
@@ -529,7 +545,8 @@ struct NormBuffers {
         dy(random_tensor(x.shape(), 2, -1e-3, 1e-3)), dx(x.shape()), gamma(random_tensor(Shape{a.c}, 3, 0.5, 1.5)),
         beta(random_tensor(Shape{a.c}, 4)), dgamma(Shape{a.c}), dbeta(Shape{a.c}),
         mean(static_cast<std::size_t>(std::max(a.c, kBatch * groups))),
-        var(mean.size()), rstd(mean.size()), partial(static_cast<std::size_t>(2 * kBatch * a.c + 2 * a.c)),
+        var(mean.size()), rstd(mean.size()), sample_a(static_cast<std::size_t>(kBatch * a.c)), sample_b(sample_a.size()),
+        mean_dyxhat(static_cast<std::size_t>(a.c)), mean_dy(mean_dyxhat.size()),
         scale(Shape{a.c}), shift(Shape{a.c}) {
     if (relu) {
       mask_storage.resize(static_cast<std::size_t>(x.size()));
@@ -540,10 +557,11 @@ struct NormBuffers {
 
 constexpr double kEps = 1e-5;
 
-// BatchNorm2d's training forward: batch statistics, rstd and the affine coefficients, then the
-// normalisation of each sample.
+// BatchNorm2d's training forward as the layer runs it (nn/normalization.hpp): each sample's
+// moments, the batch statistics and the affine coefficients, then each sample normalised.
 void batchnorm_forward(NormBuffers& b) {
-  glia::batchnorm_stats(b.mean.data(), b.var.data(), b.partial.data(), b.x.data(), b.n, b.c, b.hw);
+  glia::parallel_for(b.n, [&](Index i) { glia::batchnorm_sample_moments(i, b.sample_a.data(), b.sample_b.data(), b.x.data(), b.c, b.hw); });
+  glia::batchnorm_combine_moments(b.mean.data(), b.var.data(), b.sample_a.data(), b.sample_b.data(), b.n, b.c, b.hw);
   for (Index ch = 0; ch < b.c; ++ch) {
     const auto i = static_cast<std::size_t>(ch);
     b.rstd[i] = 1.0 / std::sqrt(b.var[i] + kEps);
@@ -557,20 +575,36 @@ void batchnorm_forward(NormBuffers& b) {
 Index groups_of(Norm k) { return k == Norm::GN ? 2 : 1; }
 
 void norm_forward(NormBuffers& b, Norm k) {
-  if (k == Norm::BN)
+  if (k == Norm::BN) {
     batchnorm_forward(b);
-  else
-    glia::groupnorm_forward(b.y.data(), b.mask, b.mean.data(), b.rstd.data(), b.x.data(), b.gamma.data(), b.beta.data(), b.n,
-                            b.c, b.hw, groups_of(k), kEps);
+    return;
+  }
+  glia::parallel_for(b.n, [&](Index i) {
+    glia::groupnorm_forward_sample(i, b.y.data(), b.mask != nullptr, b.mask, b.mean.data(), b.rstd.data(), b.x.data(),
+                                   b.gamma.data(), b.beta.data(), b.c, b.hw, groups_of(k), kEps);
+  });
 }
 
+// The training-mode backward as the layer runs it, sample by sample.
 void norm_backward(NormBuffers& b, Norm k) {
-  if (k == Norm::BN)
-    glia::batchnorm_backward(b.dx.data(), b.dgamma.data(), b.dbeta.data(), b.partial.data(), b.dy.data(), b.mask, b.x.data(), b.mean.data(),
-                             b.rstd.data(), b.gamma.data(), b.n, b.c, b.hw);
-  else
-    glia::groupnorm_backward(b.dx.data(), b.dgamma.data(), b.dbeta.data(), b.partial.data(), b.dy.data(), b.mask, b.x.data(),
-                             b.mean.data(), b.rstd.data(), b.gamma.data(), b.n, b.c, b.hw, groups_of(k));
+  if (k == Norm::BN) {
+    glia::parallel_for(b.n, [&](Index i) {
+      glia::batchnorm_backward_sums_sample(i, b.sample_a.data(), b.sample_b.data(), b.dy.data(), b.mask, b.x.data(), b.mean.data(),
+                                           b.rstd.data(), b.c, b.hw);
+    });
+    glia::batchnorm_backward_means(b.mean_dyxhat.data(), b.mean_dy.data(), b.dgamma.data(), b.dbeta.data(), b.sample_a.data(),
+                                   b.sample_b.data(), b.n, b.c, b.hw);
+    glia::parallel_for(b.n, [&](Index i) {
+      glia::batchnorm_backward_sample(i, b.dx.data(), b.dy.data(), b.mask, b.x.data(), b.mean.data(), b.rstd.data(), b.gamma.data(),
+                                      b.mean_dyxhat.data(), b.mean_dy.data(), b.c, b.hw);
+    });
+    return;
+  }
+  glia::parallel_for(b.n, [&](Index i) {
+    glia::groupnorm_backward_sample(i, b.dx.data(), b.sample_a.data(), b.sample_b.data(), b.dy.data(), b.mask, b.x.data(),
+                                    b.mean.data(), b.rstd.data(), b.gamma.data(), b.c, b.hw, groups_of(k));
+  });
+  glia::add_sample_partials(b.dgamma.data(), b.dbeta.data(), b.sample_a.data(), b.sample_b.data(), b.n, b.c);
 }
 
 // Args: threads.

@@ -13,6 +13,8 @@
 //   GLIA TRAIN norm=bn threads=2 batch=32: img/s min X med Y max Z  (N steps/run)  ~G GFLOP/s
 //   GLIA INFER norm=bn threads=2 batch=256: img/s min X med Y max Z  (N steps/run)  ~G GFLOP/s
 //   GLIA MEM norm=bn threads=2: maxrss M MiB
+// preceded by the table of the convolution algorithms each layer runs (models/summary.hpp;
+// GLIA_CONV_ALGO overrides them, kernels/conv2d_algorithm.hpp).
 // (GFLOP/s counts convolution FLOPs only, as torch_ref.py does.) --batch 0 or --infer-batch 0
 // skips that part.
 #include <sys/resource.h>
@@ -29,6 +31,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <glia/models/summary.hpp>
 
 #include "reference_step.hpp"
 
@@ -168,6 +172,9 @@ int main(int argc, char** argv) {
                 glia::num_threads());
     std::printf("conv FLOPs/image: forward %.2f MFLOP, training step %.2f MFLOP\n", forward_flops_per_image() / 1e6,
                 train_flops_per_image() / 1e6);
+    std::printf("%s", glia::conv_algorithm_table(*glia::bench::ReferenceStep(glia::parse_norm_kind(o.norm), 1).net,
+                                                 glia::Shape{1, 3, 32, 32})
+                          .c_str());
     std::fflush(stdout);
 
     for (Index b : o.batch) {

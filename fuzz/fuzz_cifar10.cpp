@@ -26,14 +26,6 @@ namespace {
 
 const std::string& dir() { return glia::fuzz::scratch_dir("cifar10"); }
 
-void write_file(const std::string& path, const std::uint8_t* data, std::size_t size) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f || (size && std::fwrite(data, 1, size, f) != size) || std::fclose(f) != 0) {
-    std::perror(("fuzz_cifar10: cannot write " + path).c_str());
-    std::abort();
-  }
-}
-
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "fuzz_cifar10: invariant broken: %s\n", what);
   std::abort();
@@ -53,12 +45,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (at + 2 <= size) len = data[at] | (std::size_t(data[at + 1]) << 8);
     at = std::min(at + 2, size);
     len = std::min(len, size - at);
-    write_file(meta, data + at, len);
+    glia::fuzz::write_file(meta, data + at, len);
     at += len;
   }
   const std::uint8_t* batch = data + at;
   const std::size_t batch_size = size - at;
-  write_file(d + "/test_batch.bin", batch, batch_size);
+  glia::fuzz::write_file(d + "/test_batch.bin", batch, batch_size);
 
   try {
     const glia::ImageDataset ds = glia::load_cifar10(d, glia::CifarSplit::Test, limit);

@@ -2,6 +2,11 @@
 //   OUT/cifar10/     CIFAR-10 batches of a few records, with and without batches.meta.txt (LF,
 //                    CRLF, UTF-8 names after a byte-order mark), in fuzz_cifar10's input layout
 //                    (a flags byte, the optional meta file, the batch)
+//   OUT/idx/         MNIST IDX image and label files in fuzz_idx's layout (the image file's
+//                    length, the image file, the label file): 2 images of 3 x 3, one of 28 x 28,
+//                    labels above 9
+//   OUT/safetensors/ safetensors files from serialize_safetensors (F32 and I64 tensors, metadata)
+//                    and hand-made ones with F16, BF16 and F64 tensors
 //   OUT/image/       32 x 32 RGB images in fuzz_image's layout (a byte picking the extension,
 //                    then the file): PNGs from stb_image_write and hand-made ones (every filter
 //                    type, Adam7 interlacing, 16-bit samples, 8/4/1-bit palettes), JPEGs from
@@ -12,7 +17,7 @@
 //                    with put_module, the same with float64/uint64 tensors and metadata, an
 //                    empty one
 //   OUT/report/      run folders in fuzz_report's layout (metrics.json, a NUL, log.csv) from
-//                    to_json and log_csv_line: a finished 3-epoch run with and without its
+//                    metrics_json and log_csv_line: a finished 3-epoch run with and without its
 //                    log, a record without "epochs" beside its log, a log alone (CRLF, torn
 //                    last line), nulls (NaN losses) with an unnamed class and test-time
 //                    augmentation, and extreme and impossible numbers (1e62, 1e300, -1e308,
@@ -20,10 +25,12 @@
 // Not instrumented (stb_image_write's JPEG encoder shifts negative ints, which the sanitizers
 // would stop on). The corpora go into the build folder; nothing here is committed.
 #include "checkpoint_model.hpp"
+#include "report_check.hpp"
 #include <glia/data/image_folder.hpp>
-#include <glia/report/json.hpp>
-#include <glia/report/run_record.hpp>
+#include <glia/model_io/safetensors.hpp>
+#include <glia/report/metrics_json.hpp>
 #include <glia/train/checkpoint.hpp>
+#include <glia/train/epoch_log.hpp>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
@@ -89,6 +96,46 @@ Bytes cifar_input(std::uint8_t flags, const std::string& meta, const Bytes& batc
   }
   b.insert(b.end(), batch.begin(), batch.end());
   return b;
+}
+
+// fuzz_idx's layout: the image file's length (16-bit little-endian), the image file, the labels.
+Bytes idx_input(std::uint32_t count, std::uint32_t rows, std::uint32_t cols, const Bytes& labels) {
+  Bytes image{0, 0, 8, 3};
+  put32be(image, count);
+  put32be(image, rows);
+  put32be(image, cols);
+  for (std::uint32_t i = 0; i < count * rows * cols; ++i) image.push_back(static_cast<std::uint8_t>(i * 7));
+  Bytes b;
+  put16le(b, static_cast<std::uint32_t>(image.size()));
+  b.insert(b.end(), image.begin(), image.end());
+  const Bytes header{0, 0, 8, 1};
+  b.insert(b.end(), header.begin(), header.end());
+  put32be(b, static_cast<std::uint32_t>(labels.size()));
+  b.insert(b.end(), labels.begin(), labels.end());
+  return b;
+}
+
+void idx_corpus(const fs::path& dir) {
+  write(dir / "two-3x3", idx_input(2, 3, 3, {1, 2}));
+  write(dir / "one-28x28", idx_input(1, 28, 28, {9}));
+  write(dir / "labels-above-9", idx_input(3, 2, 2, {12, 0, 4}));
+}
+
+void safetensors_corpus(const fs::path& dir) {
+  const std::string a = glia::serialize_safetensors(
+      {{"conv.weight", {2, 1, 1, 1}, {1.0f, -2.0f}, {}, false}, {"bn.num_batches_tracked", {}, {}, {3}, true}},
+      {{"spec", "{\"input\": [1, 2, 2]}"}});
+  write(dir / "f32-i64-metadata", Bytes(a.begin(), a.end()));
+  const std::string header =
+      R"({"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[1],"data_offsets":[4,6]},)"
+      R"("d":{"dtype":"F64","shape":[1],"data_offsets":[6,14]}})";
+  Bytes b;
+  put32le(b, static_cast<std::uint32_t>(header.size()));
+  put32le(b, 0);
+  b.insert(b.end(), header.begin(), header.end());
+  const Bytes data{0x00, 0x3C, 0x00, 0xC1, 0x80, 0x3F, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F};
+  b.insert(b.end(), data.begin(), data.end());
+  write(dir / "f16-bf16-f64", b);
 }
 
 void cifar_corpus(const fs::path& dir) {
@@ -421,7 +468,7 @@ glia::RunRecord report_run(int epochs) {
   r.class_names = {"cat", "dog", "ship"};
   r.confusion = {{30, 3, 1}, {5, 25, 3}, {1, 2, 30}};
   r.train_class_counts = {170, 160, 170};
-  glia::update_run_summary(r);
+  glia::fuzz::update_run_summary(r);
   r.seconds = 3723.5;
   r.train_images_per_second = 4000.5;
   r.status = "finished";
@@ -449,16 +496,12 @@ Bytes report_input(const std::string& metrics, const std::string* log) {
 
 void report_corpus(const fs::path& dir) {
   const glia::RunRecord run = report_run(3);
-  const std::string metrics = glia::json::dump(glia::to_json(run)) + "\n", log = log_text(run.epochs);
+  const std::string metrics = glia::dump_json(glia::metrics_json(run)) + "\n", log = log_text(run.epochs);
   write(dir / "finished-with-log", report_input(metrics, &log));
   write(dir / "finished-metrics-only", report_input(metrics, nullptr));
 
   // A record written during a run, without "epochs": the history is in log.csv.
-  const glia::json::Value full = glia::to_json(run);
-  glia::json::Value partial = glia::json::Value::object();
-  for (const auto& kv : full.as_object())
-    if (kv.first != "epochs") partial.set(kv.first, kv.second);
-  write(dir / "running-epochs-in-log", report_input(glia::json::dump(partial), &log));
+  write(dir / "running-epochs-in-log", report_input(glia::dump_json(glia::metrics_json(run, false)), &log));
 
   const std::string torn = log_text(run.epochs, "\r\n") + "4,0.05,1";
   write(dir / "log-only-crlf-torn", report_input("", &torn));
@@ -470,7 +513,7 @@ void report_corpus(const fs::path& dir) {
   nulls.final_test_accuracy_tta = 71.5;
   nulls.final_tta = "flip+shift1";
   nulls.status = "stopped: non-finite loss";
-  write(dir / "nulls-unnamed-class-tta", report_input(glia::json::dump(glia::to_json(nulls)), nullptr));
+  write(dir / "nulls-unnamed-class-tta", report_input(glia::dump_json(glia::metrics_json(nulls)), nullptr));
 
   glia::RunRecord extreme = report_run(3);
   extreme.final_test_accuracy = 1e62;
@@ -485,7 +528,7 @@ void report_corpus(const fs::path& dir) {
   extreme.confusion[0][1] = -1;
   extreme.train_class_counts[2] = -5;
   const std::string extreme_log = log_text(extreme.epochs);
-  write(dir / "extreme-and-impossible", report_input(glia::json::dump(glia::to_json(extreme)), &extreme_log));
+  write(dir / "extreme-and-impossible", report_input(glia::dump_json(glia::metrics_json(extreme)), &extreme_log));
 }
 
 }  // namespace
@@ -496,8 +539,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* sub : {"cifar10", "image", "checkpoint", "report"}) fs::create_directories(out / sub);
+  for (const char* sub : {"cifar10", "idx", "safetensors", "image", "checkpoint", "report"})
+    fs::create_directories(out / sub);
   cifar_corpus(out / "cifar10");
+  idx_corpus(out / "idx");
+  safetensors_corpus(out / "safetensors");
   image_corpus(out / "image");
   require_image_seeds_decode(out / "image");
   checkpoint_corpus(out / "checkpoint");

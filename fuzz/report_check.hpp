@@ -8,8 +8,9 @@
 // report_violation(input, dir) writes the two files into dir/run/, then:
 //   1. loads the record as `glia-cifar10 report` does (load_run_record(dir/run)) and reads the
 //      log on its own (read_log_csv); a glia::Error from either is an expected refusal;
-//   2. checks that what loaded round-trips: the record through to_json/dump/parse/from_json
-//      gives the same JSON text, the epochs through log_csv_line/read_log_csv the same lines;
+//   2. checks that what loaded round-trips: the record through metrics_json/dump_json/
+//      parse_json/parse_run_record gives the same JSON text, the epochs through
+//      log_csv_line/read_log_csv the same lines;
 //   3. writes the pages twice, into dir/a/ and dir/b/: write_report for the record, and for a
 //      record made of the log's epochs alone, and write_comparison of them. Before each of the
 //      two writes a 64 KiB stretch of the stack is filled with a different byte (0xA5, then
@@ -21,14 +22,18 @@
 // It returns "" when all holds, else what broke. A glia::Error from the writer for a record
 // that loaded is a violation too (any record that loads must give a page); other exceptions
 // propagate (the harness lets libFuzzer report them).
+// update_run_summary(run) fills a record's summary from its epochs (for a record made of a log
+// alone; here, in the tests and in the seed corpus).
 #pragma once
 
+#include <glia/core/text_format.hpp>
 #include <glia/report/html_report.hpp>
-#include <glia/report/run_record.hpp>
-#include <glia/report/text_format.hpp>
+#include <glia/report/metrics_json.hpp>
+#include <glia/train/epoch_log.hpp>
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +45,25 @@
 #include <vector>
 
 namespace glia::fuzz {
+
+// best_test_accuracy / best_epoch (the first epoch with the highest finite test accuracy) and
+// final_test_accuracy / final_train_accuracy (the last epoch) from run.epochs.
+inline void update_run_summary(RunRecord& run) {
+  run.best_test_accuracy = 0;
+  run.best_epoch = 0;
+  bool found = false;
+  for (const auto& e : run.epochs) {
+    if (std::isfinite(e.test_accuracy) && (!found || e.test_accuracy > run.best_test_accuracy)) {
+      run.best_test_accuracy = e.test_accuracy;
+      run.best_epoch = e.epoch;
+      found = true;
+    }
+  }
+  if (!run.epochs.empty()) {
+    run.final_test_accuracy = run.epochs.back().test_accuracy;
+    run.final_train_accuracy = run.epochs.back().train_accuracy;
+  }
+}
 
 namespace report_detail {
 
@@ -118,10 +142,9 @@ inline void write_pages(const fs::path& out, const std::vector<RunRecord>& repor
 inline std::string round_trip_violation(const RunRecord* run, const std::vector<EpochRecord>* log, const fs::path& dir) {
   try {
     if (run) {
-      const std::string text = json::dump(to_json(*run));
-      RunRecord back;
-      from_json(json::parse(text, "round-trip"), back, "round-trip");
-      if (json::dump(to_json(back)) != text) return "the record does not round-trip through metrics.json";
+      const std::string text = dump_json(metrics_json(*run));
+      const RunRecord back = parse_run_record(parse_json(text, "round-trip"), "round-trip");
+      if (dump_json(metrics_json(back)) != text) return "the record does not round-trip through metrics.json";
     }
     if (log) {
       std::string text = log_csv_header() + "\n";

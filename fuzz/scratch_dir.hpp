@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -54,6 +55,16 @@ inline const std::string& scratch_dir(const std::string& target) {
   path = d.string();
   std::atexit(remove_scratch_dir);
   return path;
+}
+
+// Writes a file of the scratch folder; a harness that cannot write its input aborts (not a
+// finding of the code under test, but nothing can go on).
+inline void write_file(const std::string& path, const std::uint8_t* data, std::size_t size) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f || (size && std::fwrite(data, 1, size, f) != size) || std::fclose(f) != 0) {
+    std::perror(("fuzz: cannot write " + path).c_str());
+    std::abort();
+  }
 }
 
 }  // namespace glia::fuzz

@@ -3,8 +3,11 @@
 
 #include <glia/models/reference_net.hpp>
 #include <glia/train/checkpoint.hpp>
+#include <glia/train/run_metadata.hpp>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <unistd.h>
@@ -144,4 +147,128 @@ TEST_CASE("Saving a checkpoint over an existing one is atomic", "[checkpoint]") 
   CHECK(::access((path + ".tmp-" + std::to_string(::getpid())).c_str(), F_OK) != 0);
   std::remove(path.c_str());
   ::rmdir(dir.c_str());
+}
+
+namespace {
+
+RunRecord metadata_run() {
+  RunRecord r;
+  r.name = "bn, with a comma";
+  r.recipe = "reference";
+  r.norm = "bn";
+  r.status = "running";
+  r.seed = 18446744073709551557ull;  // > int64 max
+  r.threads = 2;
+  r.parameters = 48178;
+  r.best_test_accuracy = 1.0 / 3.0;
+  r.best_epoch = 2;
+  r.final_test_accuracy = 5e-324;
+  r.final_train_accuracy = -0.0;
+  r.seconds = 1e300;
+  r.train_images_per_second = 4000.5;
+  r.final_test_accuracy_tta = 71.25;
+  r.final_tta = "flip+shift1";
+  r.command = "glia-cifar10 train --out \"a,b\"\n";
+  r.commit = "0e0ee60";
+  r.config = {{"lr", "0.1"}, {"norm", "bn"}};
+  r.run_id = "0123456789ab-cdef0123";
+  r.class_names = {"cat", "dog,2", ""};
+  r.changes = {"from epoch 2: lr '0.1' -> '0.2'"};
+  r.train_class_counts = {5000, 4990, 5010};
+  r.confusion = {{9, 1, 0}, {2, 7, 1}, {0, 0, 10}};
+  EpochRecord e;
+  e.epoch = 2;
+  e.lr = 0.1 / 3;
+  e.train_loss = std::nan("");
+  e.test_loss = HUGE_VAL;
+  e.train_correct = 31000;
+  e.test_total = 10000;
+  r.epochs = {EpochRecord{}, e};
+  return r;
+}
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+}  // namespace
+
+TEST_CASE("A run record round-trips through checkpoint metadata, bit for bit, without JSON", "[checkpoint][metadata]") {
+  const RunRecord run = metadata_run();
+  Checkpoint c;
+  put_run_record(c, run);
+  CHECK(c.meta.at("format") == kTrainingCheckpointFormat);
+  CHECK(c.meta.at("run.seed") == "18446744073709551557");
+  CHECK(c.meta.at("config.lr") == "0.1");
+  CHECK(c.meta.at("run.confusion.1") == "2,7,1");
+  CHECK(c.meta.at("last_epoch.train_loss") == "nan");
+  c.source = "r.ckpt";
+  const Checkpoint back_ckpt = parse_checkpoint(serialize_checkpoint(c), "r.ckpt");
+  const RunRecord back = read_run_record(back_ckpt);
+  CHECK(back.epochs.empty());  // the history is log.csv's
+  CHECK(back.name == run.name);
+  CHECK(back.seed == run.seed);
+  CHECK(same_bits(back.best_test_accuracy, run.best_test_accuracy));
+  CHECK(same_bits(back.final_test_accuracy, run.final_test_accuracy));
+  CHECK(same_bits(back.final_train_accuracy, run.final_train_accuracy));
+  CHECK(back.seconds == run.seconds);
+  CHECK(back.final_test_accuracy_tta == 71.25);
+  CHECK(back.final_tta == run.final_tta);
+  CHECK(back.command == run.command);
+  CHECK(back.config == run.config);
+  CHECK(back.run_id == run.run_id);
+  CHECK(back.class_names == run.class_names);
+  CHECK(back.changes == run.changes);
+  CHECK(back.train_class_counts == run.train_class_counts);
+  CHECK(back.confusion == run.confusion);
+  EpochRecord last;
+  REQUIRE(read_last_epoch(back_ckpt, &last));
+  CHECK(last.epoch == 2);
+  CHECK(same_bits(last.lr, run.epochs[1].lr));
+  CHECK(std::isnan(last.train_loss));
+  CHECK(last.test_loss == HUGE_VAL);
+  CHECK(last.train_correct == 31000);
+  // Without TTA and without epochs: neither is written, neither comes back.
+  RunRecord plain = run;
+  plain.final_test_accuracy_tta = -1;
+  plain.epochs.clear();
+  plain.train_class_counts.clear();
+  Checkpoint p;
+  put_run_record(p, plain);
+  CHECK(p.meta.count("run.final_tta") == 0);
+  CHECK(read_run_record(p).final_test_accuracy_tta == -1);
+  CHECK(read_run_record(p).train_class_counts.empty());
+  CHECK_FALSE(read_last_epoch(p, &last));
+}
+
+TEST_CASE("Checkpoint metadata of a run record is read strictly, naming the file, the key and the value", "[checkpoint][metadata]") {
+  Checkpoint good;
+  put_run_record(good, metadata_run());
+  good.source = "runs/bn/last.ckpt";
+  const auto refused = [&](const std::string& key, const std::string& value) {
+    Checkpoint c = good;
+    if (value == "<erase>") c.meta.erase(key);
+    else c.meta[key] = value;
+    try {
+      read_run_record(c);
+      EpochRecord e;
+      read_last_epoch(c, &e);
+    } catch (const FormatError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK(refused("run.seed", "x") == "runs/bn/last.ckpt: metadata 'run.seed': not an integer 'x'");
+  CHECK(refused("run.seed", "-1") == "runs/bn/last.ckpt: metadata 'run.seed': not an integer '-1'");
+  CHECK(refused("run.threads", "3000000000") == "runs/bn/last.ckpt: metadata 'run.threads': out of range '3000000000'");
+  CHECK(refused("run.best_test_accuracy", "1.5x") == "runs/bn/last.ckpt: metadata 'run.best_test_accuracy': not a number '1.5x'");
+  CHECK(refused("last_epoch.epoch", " 2") == "runs/bn/last.ckpt: metadata 'last_epoch.epoch': not an integer ' 2'");
+  CHECK(refused("run.norm", "<erase>") == "runs/bn/last.ckpt: no metadata 'run.norm'");
+  CHECK(refused("run.class_names.count", "4") == "runs/bn/last.ckpt: no metadata 'run.class_names.3'");
+  CHECK(refused("run.train_class_counts", "1,,2") == "runs/bn/last.ckpt: metadata 'run.train_class_counts': not an integer ''");
+  CHECK_THAT(refused("run.confusion.1", "1,2"), Catch::Contains("'run.confusion.1'") && Catch::Contains("square"));
+  CHECK_THAT(refused("run.confusion.count", "-1"), Catch::Contains("'run.confusion.count' is '-1', not an integer"));
+  CHECK(refused("run.name", "anything, even \"quotes\"") == "accepted");
+  // A checkpoint of an older glia (its run record was JSON) is refused by its format.
+  CHECK_THAT(refused("format", "glia training checkpoint"),
+             Catch::Contains("runs/bn/last.ckpt: metadata 'format' is 'glia training checkpoint'") && Catch::Contains("older glia"));
+  CHECK_THAT(refused("format", "<erase>"), Catch::Contains("metadata 'format' is missing") && Catch::Contains("not a training checkpoint"));
 }

@@ -77,21 +77,36 @@ TEST_CASE("Training steps are bitwise reproducible across runs and thread counts
 
 namespace {
 
+// A leaf layer's per-sample kernel run on this thread, the samples in reverse order.
+const Tensor<float>& by_sample_reversed(Module<float>& m, const Tensor<float>& x, Mode mode) {
+  const Tensor<float>& y = m.begin_forward(x, mode);
+  if (m.gathers_statistics(mode)) {
+    for (Index n = x.dim(0) - 1; n >= 0; --n) m.gather_sample(n);
+    m.end_gather();
+  }
+  for (Index n = x.dim(0) - 1; n >= 0; --n) m.forward_sample(n);
+  return y;
+}
+
 // The reference net's forward pass module by module, each layer over the whole batch before the
-// next one starts: what Sequential did before it ran stretches of layers sample by sample.
-const Tensor<float>& layer_by_layer(Module<float>& m, const Tensor<float>& x, Mode mode, std::deque<Tensor<float>>& keep) {
+// next one starts, without a forward plan (nn/plan.hpp); with `reversed`, every layer that has
+// a per-sample kernel runs it on this thread over the samples in reverse order.
+const Tensor<float>& layer_by_layer(Module<float>& m, const Tensor<float>& x, Mode mode, std::deque<Tensor<float>>& keep,
+                                    bool reversed = false) {
   if (auto* seq = dynamic_cast<Sequential<float>*>(&m)) {
     const Tensor<float>* cur = &x;
-    for (Index i = 0; i < seq->size(); ++i) cur = &layer_by_layer((*seq)[i], *cur, mode, keep);
+    for (Index i = 0; i < seq->size(); ++i) cur = &layer_by_layer((*seq)[i], *cur, mode, keep, reversed);
     return *cur;
   }
   if (auto* res = dynamic_cast<Residual<float>*>(&m)) {
-    const Tensor<float>& b = layer_by_layer(res->body(), x, mode, keep);
+    const Tensor<float>& b = layer_by_layer(res->body(), x, mode, keep, reversed);
     keep.emplace_back(b.shape());
     add(keep.back().data(), b.data(), x.data(), b.size());
     return keep.back();
   }
-  if (auto* cn = dynamic_cast<ConvNorm<float>*>(&m)) return cn->norm().forward(cn->conv().forward(x, mode), mode);
+  if (auto* cn = dynamic_cast<ConvNorm<float>*>(&m))
+    return layer_by_layer(cn->norm(), layer_by_layer(cn->conv(), x, mode, keep, reversed), mode, keep, reversed);
+  if (reversed && m.samplewise(mode)) return by_sample_reversed(m, x, mode);
   return m.forward(x, mode);
 }
 
@@ -101,7 +116,7 @@ bool same_bits(const Tensor<float>& a, const Tensor<float>& b) {
 
 }  // namespace
 
-TEST_CASE("Running stretches of layers sample by sample gives the layer-by-layer forward bit for bit", "[determinism][samplewise]") {
+TEST_CASE("The forward plan gives the layer-by-layer forward bit for bit", "[determinism][plan]") {
   Tensor<float> x(Shape{13, 3, 32, 32});
   Rng rng(99);
   x.normal_(rng, 0, 1);
@@ -110,35 +125,62 @@ TEST_CASE("Running stretches of layers sample by sample gives the layer-by-layer
       for (int threads : {1, 2}) {
         INFO("norm " << norm_kind_name(k) << ", " << (mode == Mode::Train ? "train" : "eval") << ", " << threads << " threads");
         set_num_threads(threads);
-        auto fused = seeded_net(k), plain = seeded_net(k);
-        // BatchNorm in training mode needs the batch first: its blocks are not samplewise, the
-        // stretches between them are (c3 P1 D1, c6 P2 D2, GAP c10); in eval the whole net is one.
-        CHECK(fused->samplewise(mode) == !(k == NormKind::Batch && mode == Mode::Train));
+        auto planned = seeded_net(k), plain = seeded_net(k);
         std::deque<Tensor<float>> keep;  // the sums of the residual blocks; a deque keeps references valid
         for (int pass = 0; pass < 2; ++pass) {  // the second pass: new dropout masks, moved running statistics
-          const Tensor<float>& a = fused->forward(x, mode);
+          const Tensor<float>& a = planned->forward(x, mode);
           const Tensor<float>& b = layer_by_layer(*plain, x, mode, keep);
           CHECK(same_bits(a, b));
         }
-        const auto fb = buffers(*fused), pb = buffers(*plain);
+        const auto fb = buffers(*planned), pb = buffers(*plain);
         REQUIRE(fb.size() == pb.size());
         for (std::size_t i = 0; i < fb.size(); ++i) CHECK(same_bits(*fb[i].tensor, *pb[i].tensor));
       }
   set_num_threads(2);
 }
 
-TEST_CASE("A samplewise module gives the same output whatever the order of its samples", "[samplewise]") {
+TEST_CASE("The forward plan of the reference net: one loop over the samples, split only by batch statistics",
+          "[plan]") {
+  auto bn = seeded_net(NormKind::Batch), gn = seeded_net(NormKind::Group);
+  const std::string eval_plan =
+      "[C1.conv C1.norm C2.conv C2.norm c3 P1 D1 C3.conv C3.norm R1.body.C4.conv R1.body.C4.norm R1.body.C5.conv "
+      "R1.body.C5.norm R1 c6 P2 D2 C7.conv C7.norm R2.body.C8.conv R2.body.C8.norm R2.body.C9.conv R2.body.C9.norm R2 "
+      "GAP c10]";
+  CHECK(ForwardPlan<float>(*bn, Mode::Eval).str() == eval_plan);
+  CHECK(ForwardPlan<float>(*gn, Mode::Train).str() == eval_plan);
+  // BatchNorm in training mode: each norm gathers the batch's statistics at the end of one loop
+  // and normalises at the start of the next.
+  CHECK(ForwardPlan<float>(*bn, Mode::Train).str() ==
+        "[C1.conv C1.norm:gather] [C1.norm C2.conv C2.norm:gather] [C2.norm c3 P1 D1 C3.conv C3.norm:gather] "
+        "[C3.norm R1.body.C4.conv R1.body.C4.norm:gather] [R1.body.C4.norm R1.body.C5.conv R1.body.C5.norm:gather] "
+        "[R1.body.C5.norm R1 c6 P2 D2 C7.conv C7.norm:gather] [C7.norm R2.body.C8.conv R2.body.C8.norm:gather] "
+        "[R2.body.C8.norm R2.body.C9.conv R2.body.C9.norm:gather] [R2.body.C9.norm R2 GAP c10]");
+  // A layer without a per-sample kernel runs on the whole batch between the loops.
+  Sequential<float> mixed;
+  mixed.add(std::make_unique<ReLU<float>>(), "a");
+  mixed.add(std::make_unique<Linear<float>>(4, 3), "fc");
+  mixed.add(std::make_unique<ReLU<float>>(), "b");
+  CHECK(ForwardPlan<float>(mixed, Mode::Train).str() == "[a] fc [b]");
+  // A plan is made again when the structure changed.
+  Tensor<float> x(Shape{2, 4});
+  x.fill(1.0f);
+  CHECK(mixed.forward(x, Mode::Eval).shape() == Shape{2, 3});
+  mixed.add(std::make_unique<Linear<float>>(3, 5), "fc2");
+  CHECK(mixed.forward(x, Mode::Eval).shape() == Shape{2, 5});
+}
+
+TEST_CASE("A per-sample kernel gives the same output whatever the order of its samples", "[samplewise]") {
   Tensor<float> x(Shape{9, 3, 32, 32});
   Rng rng(5);
   x.normal_(rng, 0, 1);
-  for (NormKind k : {NormKind::Batch, NormKind::Group, NormKind::Layer}) {
-    INFO("norm " << norm_kind_name(k));
-    auto a = seeded_net(k), b = seeded_net(k);
-    const Tensor<float> want = a->forward(x, Mode::Eval);
-    const Tensor<float>& y = b->begin_forward(x, Mode::Eval);
-    for (Index n = x.dim(0) - 1; n >= 0; --n) b->forward_sample(n);  // backwards, on this thread
-    CHECK(same_bits(y, want));
-  }
+  for (NormKind k : {NormKind::Batch, NormKind::Group, NormKind::Layer})
+    for (Mode mode : {Mode::Train, Mode::Eval}) {
+      INFO("norm " << norm_kind_name(k) << ", " << (mode == Mode::Train ? "train" : "eval"));
+      auto a = seeded_net(k), b = seeded_net(k);
+      std::deque<Tensor<float>> keep;
+      const Tensor<float> want = a->forward(x, mode);
+      CHECK(same_bits(layer_by_layer(*b, x, mode, keep, true), want));
+    }
   auto bn = seeded_net(NormKind::Batch);
   CHECK_THROWS_WITH(bn->begin_forward(x, Mode::Train), Catch::Contains("does not run sample by sample"));
 }

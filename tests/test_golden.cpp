@@ -148,11 +148,44 @@ TEST_CASE("golden: ReLU matches PyTorch", "[golden]") {
   simple_case("relu", relu);
 }
 
-TEST_CASE("golden: BatchNorm2d matches PyTorch in train and eval mode", "[golden]") {
-  const std::string name = "batchnorm2d";
+TEST_CASE("golden: the element-wise activations match PyTorch", "[golden][pointwise]") {
+  glia::LeakyReLU<float> leaky(0.2);
+  simple_case("leaky_relu", leaky);
+  glia::Sigmoid<float> sigmoid;
+  simple_case("sigmoid", sigmoid);
+  glia::Tanh<float> tanh_layer;
+  simple_case("tanh", tanh_layer);
+  glia::GELU<float> gelu;
+  simple_case("gelu", gelu);
+  glia::GELU<float> gelu_tanh("tanh");
+  simple_case("gelu_tanh", gelu_tanh);
+  glia::SiLU<float> silu;
+  simple_case("silu", silu);
+  glia::Hardswish<float> hardswish;
+  simple_case("hardswish", hardswish);
+}
+
+TEST_CASE("golden: AvgPool2d, AdaptiveAvgPool2d and Upsample match PyTorch", "[golden][pool]") {
+  for (const std::string name : {"avgpool_3x3_s2_p1", "avgpool_3x3_s2_p1_exclude"}) {
+    const auto c = load(name).ints("config");  // k, stride, padding, count_include_pad
+    glia::AvgPool2d<float> pool(c.at(0), c.at(1), c.at(2), c.at(3) != 0);
+    simple_case(name, pool);
+  }
+  glia::AdaptiveAvgPool2d<float> adaptive(3, 2);
+  simple_case("adaptive_avgpool_3x2", adaptive);
+  glia::Upsample<float> upsample;
+  simple_case("upsample_nearest2", upsample);
+}
+
+namespace {
+
+// A BatchNorm fixture (tools/golden/make_golden.py, batchnorm_fixture): one training step, then
+// evaluation with the updated running statistics.
+template <typename BatchNorm>
+void batchnorm_case(const std::string& name) {
   const Fixture f = load(name);
   const Tensor<double>& cfg = f.raw("config");  // channels, momentum, eps
-  glia::BatchNorm2d<float> bn(static_cast<Index>(cfg[0]), cfg[2], cfg[1]);
+  BatchNorm bn(static_cast<Index>(cfg[0]), cfg[2], cfg[1]);
   bn.running_mean().copy_from(f.get<float>("running_mean_before"));
   bn.running_var().copy_from(f.get<float>("running_var_before"));
   affine_norm_case(name, bn, f);
@@ -169,6 +202,17 @@ TEST_CASE("golden: BatchNorm2d matches PyTorch in train and eval mode", "[golden
   check_close(name + " running_mean after eval", bn.running_mean(), f.raw("running_mean_after"));
 }
 
+}  // namespace
+
+TEST_CASE("golden: BatchNorm2d matches PyTorch in train and eval mode", "[golden]") {
+  batchnorm_case<glia::BatchNorm2d<float>>("batchnorm2d");
+}
+
+TEST_CASE("golden: BatchNorm1d matches PyTorch on [N, C] and [N, C, L]", "[golden]") {
+  batchnorm_case<glia::BatchNorm1d<float>>("batchnorm1d");
+  batchnorm_case<glia::BatchNorm1d<float>>("batchnorm1d_l5");
+}
+
 TEST_CASE("golden: GroupNorm(2) matches PyTorch", "[golden]") {
   const Fixture f = load("groupnorm_g2");
   const Tensor<double>& cfg = f.raw("config");  // groups, channels, eps
@@ -177,12 +221,25 @@ TEST_CASE("golden: GroupNorm(2) matches PyTorch", "[golden]") {
   affine_norm_case("groupnorm_g2", gn, f);
 }
 
-TEST_CASE("golden: LayerNorm matches PyTorch's GroupNorm(1)", "[golden]") {
+TEST_CASE("golden: GroupNorm(1), the reference net's ln, matches PyTorch's GroupNorm(1)", "[golden]") {
   const Fixture f = load("layernorm");
   const Tensor<double>& cfg = f.raw("config");  // groups (1), channels, eps
   REQUIRE(cfg[0] == 1);
-  glia::LayerNorm<float> ln(static_cast<Index>(cfg[1]), cfg[2]);
+  glia::GroupNorm<float> ln(1, static_cast<Index>(cfg[1]), cfg[2]);
   affine_norm_case("layernorm", ln, f);
+}
+
+TEST_CASE("golden: LayerNorm matches PyTorch's LayerNorm over the last one and two dimensions", "[golden]") {
+  const Fixture one = load("layer_norm_last1");
+  const Tensor<double>& c1 = one.raw("config");  // normalized_shape..., eps
+  REQUIRE(c1.size() == 2);
+  glia::LayerNorm<float> ln1({static_cast<Index>(c1[0])}, c1[1]);
+  affine_norm_case("layer_norm_last1", ln1, one);
+  const Fixture two = load("layer_norm_last2");
+  const Tensor<double>& c2 = two.raw("config");
+  REQUIRE(c2.size() == 3);
+  glia::LayerNorm<float> ln2({static_cast<Index>(c2[0]), static_cast<Index>(c2[1])}, c2[2]);
+  affine_norm_case("layer_norm_last2", ln2, two);
 }
 
 TEST_CASE("golden: Linear matches PyTorch", "[golden]") {
@@ -231,6 +288,41 @@ TEST_CASE("golden: CrossEntropyLoss matches PyTorch, with and without label smoo
     check_close(k + " log_probs", ce.log_probs(), f.raw("logp"));
   }
   CHECK(cases == 2);
+}
+
+TEST_CASE("golden: CrossEntropyLoss with class weights matches PyTorch", "[golden][loss]") {
+  const Fixture f = load("weighted_cross_entropy");
+  const Tensor<float> x = f.get<float>("x");
+  const auto targets = f.ints("targets");
+  const Tensor<double> w = f.get<double>("weight");
+  const std::vector<double> weight(w.begin(), w.end());
+  int cases = 0;
+  for (int i = 0; f.has("case" + std::to_string(i) + ".loss"); ++i, ++cases) {
+    const std::string k = "case" + std::to_string(i);
+    const double smoothing = f.scalar(k + ".label_smoothing");
+    INFO("label_smoothing " << smoothing);
+    glia::CrossEntropyLoss<float> ce(smoothing, weight);
+    check_scalar(k + " loss", ce.forward(x, targets), f.scalar(k + ".loss"));
+    check_close(k + " dx", ce.backward(), f.raw(k + ".dx"));
+  }
+  CHECK(cases == 2);
+}
+
+template <typename Loss>
+void regression_loss_case(const std::string& name, Loss& loss) {
+  INFO("fixture " << name);
+  const Fixture f = load(name);
+  check_scalar(name + " loss", loss.forward(f.get<float>("x"), f.get<float>("target")), f.scalar("loss"));
+  check_close(name + " dx", loss.backward(), f.raw("dx"));
+}
+
+TEST_CASE("golden: MSELoss, L1Loss and BCEWithLogitsLoss match PyTorch", "[golden][loss]") {
+  glia::MSELoss<float> mse;
+  regression_loss_case("mse_loss", mse);
+  glia::L1Loss<float> l1;
+  regression_loss_case("l1_loss", l1);
+  glia::BCEWithLogitsLoss<float> bce;
+  regression_loss_case("bce_with_logits", bce);
 }
 
 TEST_CASE("golden: DistillationLoss matches PyTorch's cross-entropy + tau^2 kl_div", "[golden]") {

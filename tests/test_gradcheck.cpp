@@ -101,7 +101,39 @@ TEST_CASE("BatchNorm2d backward matches finite differences", "[gradcheck][norm]"
   }
 }
 
-TEST_CASE("GroupNorm and LayerNorm backward match finite differences", "[gradcheck][norm]") {
+TEST_CASE("BatchNorm1d backward matches finite differences on [N, C] and [N, C, L]", "[gradcheck][norm]") {
+  for (Shape s : {Shape{6, 4}, Shape{3, 5, 7}, Shape{2, 3, 1}}) {
+    BatchNorm1d<double> bn(s[1]);
+    randomize(bn, 8);
+    require_close(bn, random_input(s, 9));
+    GradCheckOptions eval;
+    eval.mode = Mode::Eval;
+    require_close(bn, random_input(s, 10), eval);
+  }
+  BatchNorm1d<double> bn(4);
+  CHECK(bn.name() == "BatchNorm1d(4)");
+  CHECK_THROWS_WITH(bn.output_shape(Shape{2, 5}), Catch::Contains("expected input [N, 4] or [N, 4, L]"));
+  CHECK_THROWS_AS(bn.output_shape(Shape{2, 4, 3, 3}), ShapeError);
+}
+
+TEST_CASE("LayerNorm (PyTorch's, over the last dimensions) backward matches finite differences", "[gradcheck][norm]") {
+  LayerNorm<double> last({7});
+  randomize(last, 3);
+  require_close(last, random_input(Shape{4, 7}, 4));
+  require_close(last, random_input(Shape{2, 3, 7}, 5));
+  LayerNorm<double> last2({3, 4});
+  randomize(last2, 6);
+  require_close(last2, random_input(Shape{2, 5, 3, 4}, 7));
+  LayerNorm<double> plain({5}, 1e-5, false);
+  require_close(plain, random_input(Shape{3, 5}, 8));
+  CHECK(parameters(plain).empty());
+  CHECK(last2.name() == "LayerNorm([3, 4])");
+  CHECK_THROWS_WITH(last2.output_shape(Shape{2, 4, 3}), Catch::Contains("expected an input [N, ..., normalized_shape]"));
+  CHECK_THROWS_AS(LayerNorm<double>(std::vector<Index>{}), ValueError);
+  CHECK_THROWS_AS(LayerNorm<double>({3, 0}), ValueError);
+}
+
+TEST_CASE("GroupNorm (and GroupNorm(1), the reference net's ln) backward match finite differences", "[gradcheck][norm]") {
   struct Case {
     Index groups, channels;
     Shape in;
@@ -113,7 +145,7 @@ TEST_CASE("GroupNorm and LayerNorm backward match finite differences", "[gradche
     randomize(gn, 11);
     require_close(gn, random_input(c.in, 12));
   }
-  LayerNorm<double> ln(5);
+  GroupNorm<double> ln(1, 5);
   randomize(ln, 13);
   require_close(ln, random_input(Shape{3, 5, 7, 5}, 14));
 }
@@ -131,7 +163,7 @@ TEST_CASE("Norms with a fused ReLU match finite differences", "[gradcheck][norm]
   GroupNorm<double> gn(2, 6, 1e-5, Activation::ReLU);
   randomize(gn, 18);
   require_close(gn, random_input(Shape{3, 6, 5, 4}, 19));
-  LayerNorm<double> ln(5, 1e-5, Activation::ReLU);
+  GroupNorm<double> ln(1, 5, 1e-5, Activation::ReLU);
   randomize(ln, 20);
   require_close(ln, random_input(Shape{2, 5, 4, 5}, 21));
 }

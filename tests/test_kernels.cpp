@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
+#include <string>
 #include <vector>
 
 using namespace glia;
@@ -99,125 +101,289 @@ TEST_CASE("Fast convolution matches the naive direct convolution", "[kernels][co
   }
 }
 
-TEST_CASE("Direct 3x3 convolution matches the naive one, forward and both gradients, in float and double", "[kernels][conv]") {
-  // Widths that are multiples of 16 take the direct kernel for every packet size up to 16 floats;
-  // they cover one and two packets a row, output-channel tails (Cout % 8), one input channel and
-  // one-row images. The weight gradient takes the channels-in-lanes kernel where Cout is a
-  // multiple of the packet size (16, 32, 48, 64 in float with AVX-512; also 8 in double), with
-  // odd Cin for the two-channel blocks' tail.
-  struct Case {
-    Index n, cin, h, w, cout;
-  };
-  const Case cases[] = {{3, 3, 32, 32, 16}, {2, 16, 16, 16, 8}, {2, 8, 16, 16, 32}, {1, 1, 5, 48, 10},
-                        {2, 5, 1, 16, 3},   {3, 32, 16, 64, 9}, {1, 7, 3, 16, 17}, {2, 5, 16, 16, 48},
-                        {3, 3, 2, 16, 64},  {2, 32, 8, 16, 32}, {2, 16, 4, 16, 32}};
-  auto run = [&](auto zero, double tolerance) {
-    using T = decltype(zero);
-    for (const Case& c : cases) {
-      INFO("case n=" << c.n << " cin=" << c.cin << " " << c.h << "x" << c.w << " cout=" << c.cout << " T=" << sizeof(T));
-      Conv2dGeometry g{c.n, PatchGeometry{c.cin, c.h, c.w, 3, 3, 1, 1}, c.cout};
-      REQUIRE(g.template direct_3x3<T>());
-      Rng rng(11);
-      Tensor<T> x(Shape{c.n, c.cin, c.h, c.w}), w(Shape{c.cout, c.cin, 3, 3}), b(Shape{c.cout}), dy(Shape{c.n, c.cout, c.h, c.w});
-      x.uniform_(rng, -1, 1);
-      w.uniform_(rng, -1, 1);
-      b.uniform_(rng, -1, 1);
-      dy.uniform_(rng, -1, 1);
-      auto worst = [](const Tensor<T>& a, const Tensor<T>& r) {
-        double m = 0;
-        for (Index i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - double(r[i])));
-        return m;
-      };
-      Tensor<T> y(dy.shape()), y_ref(dy.shape());
-      Conv2dWorkspace<T> ws;
-      y.fill(T(7));
-      conv2d_forward(y.data(), x.data(), w.data(), b.data(), g, ws);
-      conv2d_forward_naive(y_ref.data(), x.data(), w.data(), b.data(), g);
-      CHECK(worst(y, y_ref) < tolerance);
-      conv2d_forward(y.data(), x.data(), w.data(), static_cast<const T*>(nullptr), g, ws);  // no bias
-      conv2d_forward_naive(y_ref.data(), x.data(), w.data(), static_cast<const T*>(nullptr), g);
-      CHECK(worst(y, y_ref) < tolerance);
-      Tensor<T> dx(x.shape()), dx_ref(x.shape()), dw(w.shape()), dw_ref(w.shape()), db(b.shape()), db_ref(b.shape());
-      dx.fill(T(7));
-      for (Tensor<T>* t : {&dw, &dw_ref, &db, &db_ref}) t->fill(T(0.25));  // both accumulate
-      conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), g, ws);
-      conv2d_backward_naive(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(), g);
-      CHECK(worst(dx, dx_ref) < tolerance);
-      CHECK(worst(dw, dw_ref) < tolerance * c.h * c.w);  // sums of n*h*w products
-      CHECK(worst(db, db_ref) < tolerance * c.h * c.w);
-      // A 5x12 image, which the row kernel does not take with 8- or 16-lane packets (as it does
-      // not take the 8xs layers in float): the channels-in-lanes kernels where Cout (forward,
-      // weight gradient) or Cin (input gradient) is a multiple of the packet size.
-      Conv2dGeometry gs{c.n, PatchGeometry{c.cin, 5, 12, 3, 3, 1, 1}, c.cout};
-      const Index ps = conv3x3_packet_size<T>();
-      CHECK(gs.template lanes_3x3_forward<T>() == (12 % ps != 0 && c.cout % ps == 0));
-      CHECK(gs.template lanes_3x3_input_grad<T>() == (12 % ps != 0 && c.cin % ps == 0));
-      CHECK(gs.template lanes_3x3_weight_grad<T>() == (c.cout % ps == 0));
-      Tensor<T> xs(Shape{c.n, c.cin, 5, 12}), dys(Shape{c.n, c.cout, 5, 12}), ys(dys.shape()), ys_ref(dys.shape());
-      xs.uniform_(rng, -1, 1);
-      dys.uniform_(rng, -1, 1);
-      conv2d_forward(ys.data(), xs.data(), w.data(), b.data(), gs, ws);
-      conv2d_forward_naive(ys_ref.data(), xs.data(), w.data(), b.data(), gs);
-      CHECK(worst(ys, ys_ref) < tolerance);
-      Tensor<T> dxs(xs.shape()), dxs_ref(xs.shape());
-      for (Tensor<T>* t : {&dw, &dw_ref, &db, &db_ref}) t->fill(T(0));
-      conv2d_backward(dxs.data(), dw.data(), db.data(), dys.data(), xs.data(), w.data(), gs, ws);
-      conv2d_backward_naive(dxs_ref.data(), dw_ref.data(), db_ref.data(), dys.data(), xs.data(), w.data(), gs);
-      CHECK(worst(dxs, dxs_ref) < tolerance);
-      CHECK(worst(dw, dw_ref) < tolerance * 60);
-      // The weight gradient alone (first layer: no dx).
-      for (Tensor<T>* t : {&dw, &dw_ref, &db, &db_ref}) t->fill(T(0));
-      conv2d_backward(static_cast<T*>(nullptr), dw.data(), db.data(), dys.data(), xs.data(), w.data(), gs, ws);
-      conv2d_backward_naive(static_cast<T*>(nullptr), dw_ref.data(), db_ref.data(), dys.data(), xs.data(), w.data(), gs);
-      CHECK(worst(dw, dw_ref) < tolerance * 60);
-      CHECK(worst(db, db_ref) < tolerance * 60);
-    }
-  };
-  run(0.0f, 1e-4);
-  run(0.0, 1e-12);
-  // Not direct: another kernel size, stride or padding, or a width off the packet size.
-  CHECK_FALSE((Conv2dGeometry{1, PatchGeometry{4, 16, 16, 3, 3, 2, 1}, 4}.direct_3x3<float>()));
-  CHECK_FALSE((Conv2dGeometry{1, PatchGeometry{4, 16, 16, 3, 3, 1, 0}, 4}.direct_3x3<float>()));
-  CHECK_FALSE((Conv2dGeometry{1, PatchGeometry{4, 16, 16, 5, 5, 1, 1}, 4}.direct_3x3<float>()));
-  if (conv3x3_packet_size<float>() > 1) CHECK_FALSE((Conv2dGeometry{1, PatchGeometry{4, 16, 17, 3, 3, 1, 1}, 4}.direct_3x3<float>()));
+namespace {
+
+// The largest |a - r| relative to the largest |r| (at least 1).
+template <typename T>
+double relative_error(const Tensor<T>& a, const Tensor<T>& r) {
+  double diff = 0, scale = 1;
+  for (Index i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::abs(double(a[i]) - double(r[i])));
+    scale = std::max(scale, std::abs(double(r[i])));
+  }
+  return diff / scale;
 }
 
-TEST_CASE("Convolution backward matches the naive adjoint, on both input-gradient paths", "[kernels][conv]") {
-  struct Case {
-    Index n, cin, h, w, cout, k, s, p;
-    bool flipped;  // expected input_grad_by_flipped_kernel()
-  };
-  const Case cases[] = {{2, 16, 16, 16, 8, 3, 1, 1, true},  {3, 16, 17, 16, 4, 3, 1, 0, true},
-                        {2, 17, 16, 16, 3, 5, 1, 2, true},  {1, 16, 18, 16, 5, 5, 1, 1, true},
-                        {3, 8, 16, 16, 32, 3, 1, 1, false}, {2, 32, 8, 8, 10, 1, 1, 0, false},
-                        {1, 5, 7, 5, 4, 3, 2, 0, false},    {4, 3, 9, 7, 6, 5, 2, 2, false},
-                        {17, 4, 6, 6, 3, 3, 1, 1, false},   {2, 16, 16, 16, 4, 3, 1, 3, false},
-                        {3, 16, 16, 16, 3, 3, 2, 1, false}, {3, 2, 6, 5, 3, 1, 1, 1, false}};
-  for (const Case& c : cases) {
-    INFO("case n=" << c.n << " cin=" << c.cin << " " << c.h << "x" << c.w << " cout=" << c.cout << " k=" << c.k
-                   << " s=" << c.s << " p=" << c.p);
-    Conv2dGeometry g{c.n, PatchGeometry{c.cin, c.h, c.w, c.k, c.k, c.s, c.p}, c.cout};
-    CHECK(g.input_grad_by_flipped_kernel() == c.flipped);  // the direct 3x3 kernel, where it applies, comes first
-    Rng rng(3);
-    Tensor<double> x(Shape{c.n, c.cin, c.h, c.w}), w(Shape{c.cout, c.cin, c.k, c.k});
-    Tensor<double> dy(Shape{c.n, c.cout, g.patch.out_h(), g.patch.out_w()});
-    x.uniform_(rng, -1, 1);
-    w.uniform_(rng, -1, 1);
-    dy.uniform_(rng, -1, 1);
-    Tensor<double> dx(x.shape()), dx_ref(x.shape()), dw(w.shape()), dw_ref(w.shape()), db(Shape{c.cout}), db_ref(Shape{c.cout});
-    for (Tensor<double>* t : {&dw, &dw_ref, &db, &db_ref}) t->fill(0.25);  // both accumulate
-    dx.fill(7.0);                                                          // both overwrite
-    Conv2dWorkspace<double> ws;
-    conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), g, ws);
+// Inputs of one convolution and its naive results, for comparing an algorithm with them.
+template <typename T>
+struct ConvCase {
+  Conv2dGeometry g;
+  Tensor<T> x, w, b, dy, y_ref, dx_ref, dw_ref, db_ref;
+  explicit ConvCase(const Conv2dGeometry& geometry) : g(geometry) {
+    const PatchGeometry& p = g.patch;
+    x = Tensor<T>(Shape{g.batch, p.channels, p.height, p.width});
+    w = Tensor<T>(Shape{g.out_channels, p.channels, p.kernel_h, p.kernel_w});
+    b = Tensor<T>(Shape{g.out_channels});
+    dy = Tensor<T>(Shape{g.batch, g.out_channels, p.out_h(), p.out_w()});
+    Rng rng(11);
+    for (Tensor<T>* t : {&x, &w, &b, &dy}) t->uniform_(rng, -1, 1);
+    y_ref = Tensor<T>(dy.shape());
+    conv2d_forward_naive(y_ref.data(), x.data(), w.data(), b.data(), g);
+    dx_ref = Tensor<T>(x.shape());
+    dw_ref = Tensor<T>(w.shape());
+    db_ref = Tensor<T>(b.shape());
+    dw_ref.fill(T(0.25));  // dW and db accumulate
+    db_ref.fill(T(0.25));
     conv2d_backward_naive(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(), w.data(), g);
-    auto worst = [](const Tensor<double>& a, const Tensor<double>& b) {
-      double m = 0;
-      for (Index i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
-      return m;
-    };
-    CHECK(worst(dx, dx_ref) < 1e-12);
-    CHECK(worst(dw, dw_ref) < 1e-12);
-    CHECK(worst(db, db_ref) < 1e-12);
+  }
+  // Forward with and without bias; y starts as garbage (every element must be written).
+  double forward_error(const ConvAlgorithms& a, Conv2dWorkspace<T>& ws) const {
+    Tensor<T> y(dy.shape()), y_nobias(dy.shape()), ref_nobias(dy.shape());
+    y.fill(T(7));
+    conv2d_forward(y.data(), x.data(), w.data(), b.data(), g, a, ws);
+    conv2d_forward(y_nobias.data(), x.data(), w.data(), static_cast<const T*>(nullptr), g, a, ws);
+    conv2d_forward_naive(ref_nobias.data(), x.data(), w.data(), static_cast<const T*>(nullptr), g);
+    return std::max(relative_error(y, y_ref), relative_error(y_nobias, ref_nobias));
+  }
+  // Backward with dx (garbage before: overwritten) and without (the first layer): the worst of
+  // dx, dW and db.
+  double backward_error(const ConvAlgorithms& a, Conv2dWorkspace<T>& ws) const {
+    Tensor<T> dx(x.shape()), dw(w.shape()), db(b.shape());
+    dx.fill(T(7));
+    dw.fill(T(0.25));
+    db.fill(T(0.25));
+    conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), g, a, ws);
+    double e = std::max({relative_error(dx, dx_ref), relative_error(dw, dw_ref), relative_error(db, db_ref)});
+    dw.fill(T(0.25));
+    db.fill(T(0.25));
+    conv2d_backward(static_cast<T*>(nullptr), dw.data(), db.data(), dy.data(), x.data(), w.data(), g, a, ws);
+    return std::max({e, relative_error(dw, dw_ref), relative_error(db, db_ref)});
+  }
+};
+
+// Geometries on which every algorithm applies at least twice whatever the packet size up to 16
+// (AVX-512 float): 3x3 same layers with widths multiple of 16 (one and two packets a row) and
+// channels multiple of 16 (one and several lanes blocks), plus output-channel tails for the row
+// kernel, odd Cin for the lanes weight gradient's two-channel blocks, one-row images, 1x1,
+// 5x5, unpadded and strided geometries. {batch, Cin, H, W, Cout, k, stride, pad}
+struct GeometryCase {
+  Index n, cin, h, w, cout, k, s, p;
+  Conv2dGeometry geometry() const { return Conv2dGeometry{n, PatchGeometry{cin, h, w, k, k, s, p}, cout}; }
+};
+const GeometryCase kAlgorithmGeometries[] = {
+    {2, 16, 8, 16, 32, 3, 1, 1}, {3, 16, 5, 32, 16, 3, 1, 1}, {2, 32, 4, 48, 48, 3, 1, 1}, {2, 5, 6, 16, 16, 3, 1, 1},
+    {1, 16, 1, 16, 9, 3, 1, 1},  {2, 7, 3, 16, 17, 3, 1, 1},  {3, 32, 8, 8, 32, 3, 1, 1},  {2, 16, 5, 12, 16, 3, 1, 1},
+    {2, 32, 8, 8, 16, 1, 1, 0},  {3, 5, 4, 7, 3, 1, 1, 0},    {2, 16, 9, 7, 6, 5, 1, 2},   {2, 3, 7, 6, 4, 3, 1, 0},
+    {3, 4, 9, 7, 5, 3, 2, 1},    {2, 3, 6, 5, 3, 1, 1, 1},    {17, 4, 6, 6, 3, 3, 1, 1}};
+
+// Runs every applicable algorithm of every direction on every geometry; returns how many
+// geometries each algorithm ran on, by name and direction.
+template <typename T>
+std::map<std::string, int> check_every_algorithm(double tolerance) {
+  const Index packet = conv3x3_packet_size<T>();
+  std::map<std::string, int> runs;
+  for (const GeometryCase& gc : kAlgorithmGeometries) {
+    const ConvCase<T> c(gc.geometry());
+    const ConvAlgorithms automatic = select_conv_algorithms(c.g, packet).algorithms;
+    Conv2dWorkspace<T> ws;  // one workspace for every algorithm, as a layer whose choice changes
+    INFO(c.g.str() << ", packet " << packet);
+    CHECK(c.forward_error(automatic, ws) < tolerance);
+    CHECK(c.backward_error(automatic, ws) < tolerance);
+    for (ConvForwardAlgorithm f : kConvForwardAlgorithms) {
+      if (!conv_algorithm_applies(c.g, f, packet)) continue;
+      INFO("forward " << conv_algorithm_name(f));
+      CHECK(c.forward_error(ConvAlgorithms{f, automatic.input_grad, automatic.weight_grad}, ws) < tolerance);
+      ++runs[std::string("forward ") + conv_algorithm_name(f)];
+    }
+    for (ConvInputGradAlgorithm d : kConvInputGradAlgorithms) {
+      if (!conv_algorithm_applies(c.g, d, packet)) continue;
+      INFO("input grad " << conv_algorithm_name(d));
+      CHECK(c.backward_error(ConvAlgorithms{automatic.forward, d, automatic.weight_grad}, ws) < tolerance);
+      CHECK(c.backward_error(ConvAlgorithms{automatic.forward, d, ConvWeightGradAlgorithm::Im2colGemm}, ws) < tolerance);
+      ++runs[std::string("input_grad ") + conv_algorithm_name(d)];
+    }
+    for (ConvWeightGradAlgorithm wg : kConvWeightGradAlgorithms) {
+      if (!conv_algorithm_applies(c.g, wg, packet)) continue;
+      INFO("weight grad " << conv_algorithm_name(wg));
+      CHECK(c.backward_error(ConvAlgorithms{automatic.forward, automatic.input_grad, wg}, ws) < tolerance);
+      CHECK(c.backward_error(ConvAlgorithms{automatic.forward, ConvInputGradAlgorithm::Col2imGemm, wg}, ws) < tolerance);
+      ++runs[std::string("weight_grad ") + conv_algorithm_name(wg)];
+    }
+  }
+  return runs;
+}
+
+void require_every_algorithm_ran(const std::map<std::string, int>& runs) {
+  std::vector<std::string> names;
+  for (auto f : kConvForwardAlgorithms) names.push_back(std::string("forward ") + conv_algorithm_name(f));
+  for (auto d : kConvInputGradAlgorithms) names.push_back(std::string("input_grad ") + conv_algorithm_name(d));
+  for (auto w : kConvWeightGradAlgorithms) names.push_back(std::string("weight_grad ") + conv_algorithm_name(w));
+  for (const std::string& name : names) {
+    INFO(name);
+    CHECK((runs.count(name) ? runs.at(name) : 0) >= 2);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Every convolution algorithm of every direction, forced, matches the naive convolution", "[kernels][conv]") {
+  // The same algorithms run on every build: the geometries fit packets of 1 to 16 elements.
+  require_every_algorithm_ran(check_every_algorithm<float>(2e-5));
+  require_every_algorithm_ran(check_every_algorithm<double>(1e-13));
+}
+
+TEST_CASE("Convolution algorithms: applicability, and a forced one that does not apply is a ValueError",
+          "[kernels][conv]") {
+  using F = ConvForwardAlgorithm;
+  using D = ConvInputGradAlgorithm;
+  using G = ConvWeightGradAlgorithm;
+  const Conv2dGeometry g3{2, PatchGeometry{12, 5, 12, 3, 3, 1, 1}, 24};  // 3x3 same, W = 12, Cin 12, Cout 24
+  CHECK(conv_algorithm_applies(g3, F::Rows3x3, 4));
+  CHECK_FALSE(conv_algorithm_applies(g3, F::Rows3x3, 8));  // a row of 12 is not whole packets of 8
+  CHECK(conv_algorithm_applies(g3, F::Rows3x3, 1));        // without vectorisation any width
+  CHECK(conv_algorithm_applies(g3, F::ChannelLanes3x3, 8));
+  CHECK_FALSE(conv_algorithm_applies(g3, F::ChannelLanes3x3, 16));
+  CHECK_FALSE(conv_algorithm_applies(g3, D::ChannelLanes3x3, 8));  // the input gradient's lanes are Cin
+  CHECK(conv_algorithm_applies(g3, D::ChannelLanes3x3, 4));
+  CHECK(conv_algorithm_applies(g3, G::ChannelLanes3x3, 8));
+  CHECK_FALSE(conv_algorithm_applies(g3, F::Pointwise1x1Gemm, 1));
+  CHECK(conv_algorithm_applies(g3, D::FlippedKernelGemm, 16));
+  const Conv2dGeometry strided{2, PatchGeometry{16, 16, 16, 3, 3, 2, 1}, 16}, padded{2, PatchGeometry{16, 16, 16, 3, 3, 1, 3}, 16};
+  for (const Conv2dGeometry& g : {strided, padded}) {
+    CHECK_FALSE(conv_algorithm_applies(g, F::Rows3x3, 1));
+    CHECK_FALSE(conv_algorithm_applies(g, D::ChannelLanes3x3, 1));
+    CHECK_FALSE(conv_algorithm_applies(g, G::ChannelLanes3x3, 1));
+    CHECK_FALSE(conv_algorithm_applies(g, D::FlippedKernelGemm, 1));
+    CHECK(conv_algorithm_applies(g, F::Im2colGemm, 16));  // the general algorithms apply everywhere
+    CHECK(conv_algorithm_applies(g, D::Col2imGemm, 16));
+    CHECK(conv_algorithm_applies(g, G::Im2colGemm, 16));
+  }
+  // Forced where it does not apply: a ValueError that names the caller, the geometry and why,
+  // from the kernels and from the layer, never a crash.
+  const Conv2dGeometry g1{1, PatchGeometry{4, 6, 6, 1, 1, 1, 0}, 4};
+  Tensor<float> x(Shape{1, 4, 6, 6}), w(Shape{4, 4, 1, 1}), y(Shape{1, 4, 6, 6});
+  x.fill(1.0f);
+  w.fill(1.0f);
+  Conv2dWorkspace<float> ws;
+  CHECK_THROWS_WITH(conv2d_forward(y.data(), x.data(), w.data(), static_cast<const float*>(nullptr), g1,
+                                   ConvAlgorithms{F::Rows3x3, D::Col2imGemm, G::Im2colGemm}, ws),
+                    Catch::Contains("conv2d_forward") && Catch::Contains("rows_3x3") &&
+                        Catch::Contains("input [1,4,6,6], kernel 1x1") && Catch::Contains("needs a 3x3 kernel"));
+  Conv2d<float> conv(4, 4, 1);
+  conv.set_algorithms(ConvAlgorithmRequest{std::nullopt, D::ChannelLanes3x3, std::nullopt});
+  CHECK_THROWS_AS(conv.forward(x, Mode::Train), ValueError);
+  CHECK_THROWS_WITH(conv.algorithms_for(x.shape()), Catch::Contains("Conv2d(4->4, k1") &&
+                                                        Catch::Contains("input-gradient algorithm channel_lanes_3x3"));
+  conv.set_algorithms({});  // back to automatic
+  CHECK(conv.forward(x, Mode::Train).shape() == Shape{1, 4, 6, 6});
+  // (resolve_conv_algorithms, not select_: the test holds with GLIA_CONV_ALGO set, too.)
+  CHECK(conv.algorithms_for(x.shape()).algorithms.input_grad ==
+        resolve_conv_algorithms(g1, conv3x3_packet_size<float>(), {}, "test").algorithms.input_grad);
+}
+
+TEST_CASE("A Conv2d layer runs the algorithms set on it, with the automatic one's results", "[kernels][conv]") {
+  Rng rng(5);
+  Tensor<double> x(Shape{3, 16, 8, 16}), dy(Shape{3, 32, 8, 16});
+  x.uniform_(rng, -1, 1);
+  dy.uniform_(rng, -1, 1);
+  Conv2d<double> automatic(16, 32, 3, 1, 1), forced(16, 32, 3, 1, 1);
+  automatic.reset_parameters(rng);
+  forced.weight().value = automatic.weight().value.clone();
+  forced.bias().value = automatic.bias().value.clone();
+  forced.set_algorithms(ConvAlgorithmRequest{ConvForwardAlgorithm::Im2colGemm, ConvInputGradAlgorithm::FlippedKernelGemm,
+                                             ConvWeightGradAlgorithm::Im2colGemm});
+  const ConvAlgorithmChoice c = forced.algorithms_for(x.shape());
+  CHECK(c.algorithms.forward == ConvForwardAlgorithm::Im2colGemm);
+  CHECK(c.algorithms.input_grad == ConvInputGradAlgorithm::FlippedKernelGemm);
+  CHECK(c.algorithms.weight_grad == ConvWeightGradAlgorithm::Im2colGemm);
+  CHECK(std::string(c.forward_why).find("set_algorithms") != std::string::npos);
+  CHECK(relative_error(forced.forward(x, Mode::Train), automatic.forward(x, Mode::Train)) < 1e-13);
+  CHECK(relative_error(forced.backward(dy), automatic.backward(dy)) < 1e-13);
+  CHECK(relative_error(forced.weight().grad, automatic.weight().grad) < 1e-13);
+}
+
+TEST_CASE("GLIA_CONV_ALGO's syntax: direction=algorithm pairs, unknown names refused", "[kernels][conv]") {
+  const ConvAlgorithmRequest r = parse_conv_algorithm_request("forward=rows_3x3,weight_grad=im2col_gemm", "test");
+  CHECK(r.forward == ConvForwardAlgorithm::Rows3x3);
+  CHECK_FALSE(r.input_grad.has_value());
+  CHECK(r.weight_grad == ConvWeightGradAlgorithm::Im2colGemm);
+  const ConvAlgorithmRequest d = parse_conv_algorithm_request("input_grad=flipped_kernel_gemm", "test");
+  CHECK(d.input_grad == ConvInputGradAlgorithm::FlippedKernelGemm);
+  const ConvAlgorithmRequest none = parse_conv_algorithm_request("", "test");
+  CHECK_FALSE((none.forward || none.input_grad || none.weight_grad));
+  CHECK_THROWS_WITH(parse_conv_algorithm_request("forward=col2im_gemm", "GLIA_CONV_ALGO"),
+                    Catch::Contains("GLIA_CONV_ALGO") && Catch::Contains("unknown algorithm 'col2im_gemm'") &&
+                        Catch::Contains("im2col_gemm, pointwise_1x1_gemm, rows_3x3, channel_lanes_3x3"));
+  CHECK_THROWS_WITH(parse_conv_algorithm_request("backward=im2col_gemm", "x"), Catch::Contains("unknown direction 'backward'"));
+  CHECK_THROWS_AS(parse_conv_algorithm_request("rows_3x3", "x"), ValueError);
+}
+
+TEST_CASE("The automatic convolution algorithms of the reference network's layers, per packet size", "[kernels][conv]") {
+  // select_conv_algorithms depends on the machine only through the packet size: 16 floats with
+  // AVX-512, 8 with AVX2 (and 8 doubles with AVX-512), 4 with SSE, 1 without vectorisation.
+  // Every 3x3 layer's width is a multiple of 8 except with 16-float packets at 8x8.
+  struct Layer {
+    const char* name;
+    Index cin, cout, k, hw;
+    const char *forward, *input_grad, *weight_grad;  // with packets of 1, 4 and 8
+    const char *forward16, *input_grad16;            // with packets of 16 (the weight gradient as above)
+  };
+  const Layer layers[] = {
+      {"C1", 3, 16, 3, 32, "rows_3x3", "rows_3x3", "channel_lanes_3x3", "rows_3x3", "rows_3x3"},
+      {"C2", 16, 16, 3, 32, "rows_3x3", "rows_3x3", "channel_lanes_3x3", "rows_3x3", "rows_3x3"},
+      {"c3", 16, 8, 1, 32, "pointwise_1x1_gemm", "pointwise_1x1_gemm", "pointwise_1x1_gemm", "pointwise_1x1_gemm",
+       "pointwise_1x1_gemm"},
+      {"C3", 8, 32, 3, 16, "rows_3x3", "rows_3x3", "channel_lanes_3x3", "rows_3x3", "rows_3x3"},
+      {"C4", 32, 32, 3, 16, "rows_3x3", "rows_3x3", "channel_lanes_3x3", "rows_3x3", "rows_3x3"},
+      {"c6", 32, 16, 1, 16, "pointwise_1x1_gemm", "pointwise_1x1_gemm", "pointwise_1x1_gemm", "pointwise_1x1_gemm",
+       "pointwise_1x1_gemm"},
+      {"C7", 16, 32, 3, 8, "rows_3x3", "rows_3x3", "channel_lanes_3x3", "channel_lanes_3x3", "channel_lanes_3x3"},
+      {"C8", 32, 32, 3, 8, "rows_3x3", "rows_3x3", "channel_lanes_3x3", "channel_lanes_3x3", "channel_lanes_3x3"},
+      {"c10", 32, 10, 1, 1, "pointwise_1x1_gemm", "pointwise_1x1_gemm", "pointwise_1x1_gemm", "pointwise_1x1_gemm",
+       "pointwise_1x1_gemm"}};
+  for (const Layer& l : layers)
+    for (Index packet : {1, 4, 8, 16}) {
+      INFO(l.name << " with packets of " << packet);
+      const Conv2dGeometry g{32, PatchGeometry{l.cin, l.hw, l.hw, l.k, l.k, 1, l.k / 2}, l.cout};
+      const ConvAlgorithms a = select_conv_algorithms(g, packet).algorithms;
+      CHECK(std::string(conv_algorithm_name(a.forward)) == (packet == 16 ? l.forward16 : l.forward));
+      CHECK(std::string(conv_algorithm_name(a.input_grad)) == (packet == 16 ? l.input_grad16 : l.input_grad));
+      CHECK(std::string(conv_algorithm_name(a.weight_grad)) == l.weight_grad);
+    }
+  // The general geometries: the flipped-kernel input gradient from Cin >= 16 and H*W >= 256.
+  using D = ConvInputGradAlgorithm;
+  CHECK(select_conv_algorithms(Conv2dGeometry{2, PatchGeometry{16, 16, 16, 5, 5, 1, 2}, 8}, 8).algorithms.input_grad ==
+        D::FlippedKernelGemm);
+  CHECK(select_conv_algorithms(Conv2dGeometry{2, PatchGeometry{15, 16, 16, 5, 5, 1, 2}, 8}, 8).algorithms.input_grad ==
+        D::Col2imGemm);
+  CHECK(select_conv_algorithms(Conv2dGeometry{2, PatchGeometry{16, 15, 16, 5, 5, 1, 2}, 8}, 8).algorithms.input_grad ==
+        D::Col2imGemm);
+  CHECK(select_conv_algorithms(Conv2dGeometry{2, PatchGeometry{16, 16, 16, 3, 3, 2, 1}, 8}, 8).algorithms.forward ==
+        ConvForwardAlgorithm::Im2colGemm);
+  // 3x3 same off the packet: the lanes kernels where the channels fit, else the GEMMs.
+  const ConvAlgorithms off = select_conv_algorithms(Conv2dGeometry{2, PatchGeometry{12, 5, 12, 3, 3, 1, 1}, 24}, 8).algorithms;
+  CHECK(off.forward == ConvForwardAlgorithm::ChannelLanes3x3);
+  CHECK(off.input_grad == D::Col2imGemm);
+  CHECK(off.weight_grad == ConvWeightGradAlgorithm::ChannelLanes3x3);
+}
+
+TEST_CASE("summary shows the algorithms of every Conv2d, per direction", "[kernels][conv][summary]") {
+  auto net = make_reference_net<float>();
+  const std::string text = summary(*net, Shape{1, 3, 32, 32});
+  const Index packet = conv3x3_packet_size<float>();
+  CHECK(text.find(detail::cat("Convolution algorithms (float, packets of ", packet)) != std::string::npos);
+  const struct {
+    const char* path;
+    Index cin, cout, k, hw;
+  } layers[] = {{"C1.conv", 3, 16, 3, 32}, {"C2.conv", 16, 16, 3, 32}, {"c3", 16, 8, 1, 32}, {"R2.body.C9.conv", 32, 32, 3, 8}};
+  for (const auto& l : layers) {
+    INFO(l.path);
+    const Conv2dGeometry g{1, PatchGeometry{l.cin, l.hw, l.hw, l.k, l.k, 1, l.k / 2}, l.cout};
+    const ConvAlgorithms a = resolve_conv_algorithms(g, packet, {}, "test").algorithms;  // GLIA_CONV_ALGO too
+    char expected[256];
+    std::snprintf(expected, sizeof expected, "\n%-28s %-19s %-20s %s\n", l.path, conv_algorithm_name(a.forward),
+                  l.cin == 3 ? "(not needed)" : conv_algorithm_name(a.input_grad), conv_algorithm_name(a.weight_grad));
+    CHECK(text.find(expected) != std::string::npos);
   }
 }
 
@@ -315,7 +481,7 @@ TEST_CASE("Norms with a fused ReLU equal the norm followed by ReLU, bit for bit"
   check_fused_relu<BatchNorm2d<float>>(Shape{4, 6, 9, 7}, Index{6}, 1e-5, 0.1);
   check_fused_relu<BatchNorm2d<float>>(Shape{32, 16, 32, 32}, Index{16}, 1e-5, 0.1);  // several threads' channels
   check_fused_relu<GroupNorm<float>>(Shape{5, 6, 7, 3}, Index{2}, Index{6}, 1e-5);
-  check_fused_relu<LayerNorm<float>>(Shape{3, 8, 8, 8}, Index{8}, 1e-5);
+  check_fused_relu<GroupNorm<float>>(Shape{3, 8, 8, 8}, Index{1}, Index{8}, 1e-5);  // the reference net's "ln"
   // A NaN input stays NaN through the fused ReLU, as through the module (the trainer's NaN check relies on it).
   BatchNorm2d<float> bn(2, 1e-5, 0.1, Activation::ReLU);
   Tensor<float> x(Shape{2, 2, 2, 2});
@@ -340,8 +506,10 @@ TEST_CASE("BatchNorm batch statistics match a two-pass sum, also far from zero a
     Tensor<float> x(Shape{k.n, k.c, k.hw});
     x.normal_(rng, 0.0, k.spread);
     for (Index i = 0; i < x.size(); ++i) x[i] += static_cast<float>(k.offset + 0.01 * k.spread * static_cast<double>(i % k.c));
-    std::vector<double> mean(static_cast<std::size_t>(k.c)), var(mean.size()), scratch(static_cast<std::size_t>(2 * k.n * k.c));
-    batchnorm_stats(mean.data(), var.data(), scratch.data(), x.data(), k.n, k.c, k.hw);
+    std::vector<double> mean(static_cast<std::size_t>(k.c)), var(mean.size()), sample_mean(static_cast<std::size_t>(k.n * k.c)),
+        sample_m2(sample_mean.size());
+    for (Index i = 0; i < k.n; ++i) batchnorm_sample_moments(i, sample_mean.data(), sample_m2.data(), x.data(), k.c, k.hw);
+    batchnorm_combine_moments(mean.data(), var.data(), sample_mean.data(), sample_m2.data(), k.n, k.c, k.hw);
     for (Index ch = 0; ch < k.c; ++ch) {
       long double s = 0, q = 0;
       const long double m = static_cast<long double>(k.n * k.hw);
@@ -418,7 +586,7 @@ TEST_CASE("ConvNorm equals the convolution followed by the norm, bit for bit, tr
   // 7x5 and the 1x1 convolution the im2col / GEMM path.
   auto bn = [](Index c) { return [c](Activation a) { return std::make_unique<BatchNorm2d<float>>(c, 1e-5, 0.1, a); }; };
   auto gn = [](Index c) { return [c](Activation a) { return std::make_unique<GroupNorm<float>>(2, c, 1e-5, a); }; };
-  auto ln = [](Index c) { return [c](Activation a) { return std::make_unique<LayerNorm<float>>(c, 1e-5, a); }; };
+  auto ln = [](Index c) { return [c](Activation a) { return std::make_unique<GroupNorm<float>>(1, c, 1e-5, a); }; };
   for (const Shape& in : {Shape{5, 3, 32, 32}, Shape{6, 8, 16, 16}, Shape{5, 16, 8, 8}, Shape{3, 4, 7, 5}}) {
     check_conv_norm<float>(in, 16, 3, bn(16));
     check_conv_norm<float>(in, 16, 3, gn(16));

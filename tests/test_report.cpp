@@ -1,12 +1,9 @@
 // The report layer: JSON, run records, log.csv, PNG, SVG charts and the HTML pages.
 #include <catch2/catch.hpp>
 
-#include <glia/report/html_report.hpp>
-#include <glia/report/json.hpp>
-#include <glia/report/png.hpp>
-#include <glia/report/run_record.hpp>
-#include <glia/report/svg.hpp>
-#include <glia/report/text_format.hpp>
+#include <glia/core/text_format.hpp>
+#include <glia/report.hpp>
+#include <glia/train/epoch_log.hpp>
 
 #include "report_check.hpp"  // fuzz/: fuzz_report's check of a written page
 
@@ -31,6 +28,7 @@
 
 using namespace glia;
 using Catch::Matchers::Contains;
+using glia::fuzz::update_run_summary;
 
 namespace {
 
@@ -118,96 +116,88 @@ std::vector<std::uint8_t> make_images(int count, int h, int w) {
 
 // ---- JSON ------------------------------------------------------------------------------------
 
-TEST_CASE("JSON round-trips doubles exactly, integers, strings and nesting", "[report]") {
+TEST_CASE("JSON files: doubles exactly, NaN as null, any bytes as valid UTF-8, errors name the file and offset", "[report]") {
   const std::vector<double> doubles = {0.1, 1.0 / 3.0, -2.5, 1e-300, 5e-324, DBL_MAX, -DBL_MIN, 3.141592653589793,
-                                        123456.789, 1.152921504606847e18, 1e21, 0.0, 4.0};
-  json::Value arr = json::Value::array();
-  for (double d : doubles) arr.push_back(d);
-  json::Value root = json::Value::object();
-  root.set("doubles", arr);
-  root.set("neg_zero", -0.0);
-  root.set("i64_min", std::numeric_limits<std::int64_t>::min());
-  root.set("i64_max", std::numeric_limits<std::int64_t>::max());
-  root.set("u64_max", std::numeric_limits<std::uint64_t>::max());
-  const std::string tricky = "quote \" backslash \\ slash / newline \n tab \t cr \r ctrl \x01 bell \x07 e\xCC\x81 \xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x98\x80";
-  root.set("string", tricky);
-  root.set("empty", "");
-  json::Value inner = json::Value::object();
-  inner.set("z", true);
-  inner.set("a", nullptr);
-  inner.set("list", json::Value(json::Array{json::Value(1), json::Value("two"), json::Value::object(), json::Value::array()}));
-  root.set("nested", json::Value(json::Array{inner, json::Value(json::Array{json::Value(json::Array{})})}));
-
-  for (int indent : {2, 0}) {
-    const std::string text = json::dump(root, indent);
-    const json::Value back = json::parse(text);
-    CHECK(back == root);
-    const auto& ds = back.at("doubles").as_array();
-    REQUIRE(ds.size() == doubles.size());
-    for (std::size_t i = 0; i < doubles.size(); ++i) CHECK(same_bits(ds[i].as_double(), doubles[i]));
-    CHECK(std::signbit(back.at("neg_zero").as_double()));
-    CHECK(back.at("i64_min").as_int64() == std::numeric_limits<std::int64_t>::min());
-    CHECK(back.at("i64_max").as_int64() == std::numeric_limits<std::int64_t>::max());
-    CHECK(back.at("u64_max").as_uint64() == std::numeric_limits<std::uint64_t>::max());
-    CHECK(back.at("string").as_string() == tricky);
-    // Insertion order of keys survives.
-    const auto& obj = back.at("nested")[0].as_object();
-    REQUIRE(obj.size() == 3);
-    CHECK(obj[0].first == "z");
-    CHECK(obj[1].first == "a");
-    CHECK(obj[2].first == "list");
-    CHECK(back.at("nested")[0].at("list")[1].as_string() == "two");
+                                        123456.789, 1.152921504606847e18, 1e21, 0.0, -0.0, 4.0};
+  Json root = Json::object();
+  root["doubles"] = doubles;
+  root["u64_max"] = std::numeric_limits<std::uint64_t>::max();
+  root["i64_min"] = std::numeric_limits<std::int64_t>::min();
+  root["z_first"] = 1;  // keys keep the order they were written in
+  root["a_second"] = 2;
+  const Json back = parse_json(dump_json(root), "t.json");
+  const JsonReader r("t.json");
+  for (std::size_t i = 0; i < doubles.size(); ++i) {
+    double d = 0;
+    r.get(back["doubles"][i], "doubles", d);
+    CHECK(same_bits(d, doubles[i]));
   }
-  CHECK(json::dump(json::Value(0.1)) == "0.1");
-  CHECK(json::dump(json::Value(std::nan(""))) == "null");
-  CHECK(json::dump(json::Value(-HUGE_VAL)) == "null");
-  CHECK(json::dump(json::Value("a\"b\n\x01")) == "\"a\\\"b\\n\\u0001\"");
-  CHECK(json::dump(json::Value("bad \xFF byte")) == "\"bad \xEF\xBF\xBD byte\"");
-  // Pretty layout: objects one key per line, arrays of scalars on one line.
-  json::Value small = json::Value::object();
-  small.set("a", json::Value(json::Array{json::Value(1), json::Value(2)}));
-  small.set("b", json::Value::object());
-  CHECK(json::dump(small) == "{\n  \"a\": [1, 2],\n  \"b\": {}\n}");
-  CHECK(json::dump(small, 0) == "{\"a\":[1,2],\"b\":{}}");
-  // Escapes and surrogate pairs in the input.
-  CHECK(json::parse(R"("\u00e9\u4e2d\ud83d\ude00\/\b\f")").as_string() == "\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80/\b\f");
-  CHECK(json::parse(" [1.5e2, -0, 12345678901234567890123] ")[0].as_double() == 150.0);
-  CHECK(std::signbit(json::parse("-0").as_double()));
-  CHECK(json::parse("12345678901234567890123").as_double() == 12345678901234567890123.0);
-  // Type errors name what was found.
-  CHECK_THROWS_AS(json::parse("\"x\"").as_double(), FormatError);
-  CHECK_THROWS_WITH(json::parse("{}").at("seed"), Contains("missing key 'seed'"));
-  CHECK_THROWS_WITH(json::parse("3.5").as_int64(), Contains("3.5"));
-}
-
-TEST_CASE("JSON parser rejects bad input and names the offset", "[report]") {
-  const auto error_of = [](const std::string& text) -> std::string {
+  std::uint64_t u = 0;
+  std::int64_t i64 = 0;
+  r.field(back, "u64_max", "", u);
+  r.field(back, "i64_min", "", i64);
+  CHECK(u == std::numeric_limits<std::uint64_t>::max());
+  CHECK(i64 == std::numeric_limits<std::int64_t>::min());
+  CHECK(dump_json(back).find("\"z_first\"") < dump_json(back).find("\"a_second\""));
+  CHECK(dump_json(Json(std::nan(""))) == "null");
+  CHECK(dump_json(Json(-HUGE_VAL)) == "null");
+  CHECK(dump_json(Json("bad \xFF byte")) == "\"bad \xEF\xBF\xBD byte\"");
+  double nan_back = 0;
+  r.get(Json(nullptr), "x", nan_back);
+  CHECK(std::isnan(nan_back));
+  // Types and ranges are checked, naming the file and the key.
+  int small = 0;
+  std::string text;
+  CHECK_THROWS_WITH(r.field(parse_json("{\"k\": 3.5}", "t.json"), "k", "", small), "t.json: key 'k': expected an integer, got a fraction");
+  CHECK_THROWS_WITH(r.field(parse_json("{\"k\": 3000000000}", "t.json"), "k", "", small), Contains("key 'k': out of range: 3000000000"));
+  CHECK_THROWS_WITH(r.field(parse_json("{\"k\": -1}", "t.json"), "k", "", u), Contains("key 'k': out of range: -1"));
+  CHECK_THROWS_WITH(r.field(parse_json("{\"k\": 1}", "t.json"), "k", "p", text), "t.json: key 'p.k': expected a string, got number");
+  CHECK_THROWS_WITH(r.field(parse_json("{}", "t.json"), "seed", "", u), "t.json: missing key 'seed'");
+  // Syntax errors: nlohmann's strict parser, with the file and the byte offset.
+  const auto error_of = [](const std::string& json_text) -> std::string {
     try {
-      json::parse(text, "t.json");
+      parse_json(json_text, "t.json");
     } catch (const FormatError& e) {
       return e.what();
     }
     return "no error";
   };
-  CHECK_THAT(error_of("[1, 2,]"), Contains("t.json: invalid JSON at offset 6") && Contains("expected a value, found ']'"));
-  CHECK_THAT(error_of("{\"a\": 1,}"), Contains("offset 8") && Contains("expected a string key"));
-  CHECK_THAT(error_of("01"), Contains("offset 1") && Contains("leading zero"));
-  CHECK_THAT(error_of("1 2"), Contains("offset 2") && Contains("unexpected text after"));
-  CHECK_THAT(error_of("[tru]"), Contains("offset 1") && Contains("expected 'true'"));
-  CHECK_THAT(error_of("\"abc"), Contains("offset 4") && Contains("unterminated string"));
-  CHECK_THAT(error_of("\"a\nb\""), Contains("offset 2") && Contains("control character"));
-  CHECK_THAT(error_of("\"a\\qb\""), Contains("offset 2") && Contains("invalid escape"));
-  CHECK_THAT(error_of("\"\\ud800x\""), Contains("offset 1") && Contains("surrogate"));
-  CHECK_THAT(error_of("\"\xC3(\""), Contains("offset 1") && Contains("invalid UTF-8"));
-  CHECK_THAT(error_of("{\"k\": 1, \"k\": 2}"), Contains("offset 9") && Contains("duplicate key \"k\""));
-  CHECK_THAT(error_of("[1.]"), Contains("offset 3") && Contains("digit after '.'"));
-  CHECK_THAT(error_of("1e999"), Contains("offset 0") && Contains("out of range"));
+  CHECK_THAT(error_of("[1, 2,]"), Contains("t.json: invalid JSON at offset 6") && Contains("line 1, column 7"));
+  CHECK_THAT(error_of("{\"a\": 1,}"), Contains("offset 8"));
+  CHECK_THAT(error_of("01"), Contains("t.json: invalid JSON at offset"));
+  CHECK_THAT(error_of("1 2"), Contains("offset 2"));
+  CHECK_THAT(error_of("\"\xC3(\""), Contains("t.json: invalid JSON") && Contains("UTF-8") && Contains("\\xC3("));
+  CHECK_THAT(error_of("[1] // comment"), Contains("t.json: invalid JSON"));
   CHECK_THAT(error_of("NaN"), Contains("offset 0"));
-  CHECK_THAT(error_of(""), Contains("offset 0") && Contains("end of input"));
-  CHECK_THAT(error_of("{\n  \"a\": [1,\n  2 3]\n}"), Contains("offset 17 (line 3, column 5)") && Contains("expected ',' or ']'"));
-  CHECK_THAT(error_of(std::string(300, '[') + std::string(300, ']')), Contains("nesting deeper than 256"));
-  CHECK(json::parse(std::string(200, '[') + std::string(200, ']')).is_array());
-  CHECK_THROWS_AS(json::parse_file("/nonexistent/glia/x.json"), IoError);
+  CHECK(error_of("{\"a\": {\"k\": 1, \"k\": 2}}") == "t.json: invalid JSON: duplicate key 'k'");
+  CHECK(parse_json("[{\"k\": 1}, {\"k\": 2}]", "t.json")[1]["k"] == 2);  // the same key in two objects
+  CHECK_THAT(error_of("1e999"), Contains("t.json: invalid JSON") && Contains("1e999"));
+  CHECK_THAT(error_of(""), Contains("t.json: invalid JSON at offset 0"));
+  CHECK_THAT(error_of("{\n  \"a\": [1,\n  2 3]\n}"), Contains("offset 17") && Contains("line 3, column 5"));
+  CHECK(parse_json(std::string(2000, '[') + std::string(2000, ']'), "deep.json").is_array());
+  CHECK_THROWS_AS(read_json_file("/nonexistent/glia/x.json", "metrics file"), IoError);
+}
+
+TEST_CASE("Each record's fields are listed once: log.csv, metrics.json and the checkpoint use the same names", "[report]") {
+  std::vector<std::string> names;
+  const EpochRecord names_only;
+  for_each_field(names_only, [&](const char* name, const auto&) { names.push_back(name); });
+  REQUIRE(names.size() == 12);
+  std::string header;
+  for (const auto& n : names) header += (header.empty() ? "" : ",") + n;
+  CHECK(log_csv_header() == header);
+  const Json epoch = epoch_json(make_epoch(1));
+  std::vector<std::string> keys;
+  for (const auto& kv : epoch.items()) keys.push_back(kv.key());
+  CHECK(keys == names);
+  Checkpoint c;
+  RunRecord run = make_run("bn", 1);
+  put_run_record(c, run);
+  for (const auto& n : names) CHECK(c.meta.count("last_epoch." + n) == 1);
+  for_each_summary_field(run, [&](const char* name, const auto&) {
+    CHECK(c.meta.count(std::string("run.") + name) == 1);
+    CHECK(metrics_json(run).contains(name));
+  });
 }
 
 // ---- RunRecord, metrics.json, log.csv --------------------------------------------------------
@@ -277,31 +267,28 @@ TEST_CASE("RunRecord round-trips through metrics.json", "[report]") {
 
 TEST_CASE("load_run_record names the file and the missing or bad key", "[report]") {
   TempDir tmp;
-  json::Value v = to_json(make_run("gn", 2));
-  // Remove epochs[1].test_loss.
-  auto& epoch = v.as_object();
-  for (auto& kv : epoch) {
-    if (kv.first != "epochs") continue;
-    auto& members = kv.second.as_array()[1].as_object();
-    for (std::size_t i = 0; i < members.size(); ++i)
-      if (members[i].first == "test_loss") members.erase(members.begin() + static_cast<std::ptrdiff_t>(i));
-  }
-  write_plain(tmp / "metrics.json", json::dump(v));
+  Json v = metrics_json(make_run("gn", 2));
+  v["epochs"][1].erase("test_loss");
+  write_plain(tmp / "metrics.json", dump_json(v));
   const std::string file = tmp / "metrics.json";
   CHECK_THROWS_WITH(load_run_record(tmp.path), Contains(file) && Contains("missing key 'epochs[1].test_loss'"));
 
-  json::Value w = to_json(make_run("gn", 1));
-  w.set("threads", "two");
-  write_plain(file, json::dump(w));
-  CHECK_THROWS_WITH(load_run_record(tmp.path), Contains(file) && Contains("key 'threads'") && Contains("expected number"));
+  Json w = metrics_json(make_run("gn", 1));
+  w["threads"] = "two";
+  write_plain(file, dump_json(w));
+  CHECK_THROWS_WITH(load_run_record(tmp.path), Contains(file) && Contains("key 'threads'") && Contains("expected an integer"));
 
-  json::Value c = to_json(make_run("gn", 1));
-  c.set("confusion", json::parse("[[1, 2], [3]]"));
-  write_plain(file, json::dump(c));
+  Json c = metrics_json(make_run("gn", 1));
+  c["confusion"] = parse_json("[[1, 2], [3]]", "literal");
+  write_plain(file, dump_json(c));
   CHECK_THROWS_WITH(load_run_record(tmp.path), Contains("confusion[1]") && Contains("square"));
 
   write_plain(file, "{\"name\": \"x\",}");
   CHECK_THROWS_WITH(load_run_record(tmp.path), Contains(file) && Contains("offset 13"));
+  Json s = metrics_json(make_run("gn", 1));
+  s["schema"] = "glia.run_record/9";
+  write_plain(file, dump_json(s));
+  CHECK_THROWS_WITH(load_run_record(tmp.path), Contains(file) && Contains("key 'schema'") && Contains("glia.run_record/1"));
   CHECK_THROWS_AS(load_run_record(tmp / "missing"), IoError);
 }
 
@@ -628,21 +615,22 @@ TEST_CASE("Number formatting: every double, in every report helper", "[report]")
   CHECK(textfmt::general(denormal, 4) == "4.941e-324");
   CHECK(textfmt::general(-0.0, 4) == "0");
   // Every helper goes through it: svg::fixed (chart labels, coordinates, the old percent and
-  // number cells), JSON numbers, log.csv fields.
+  // number cells), log.csv fields and checkpoint metadata (field_text). metrics.json's numbers
+  // are nlohmann's (also the shortest text that reads back the same; NaN and Inf as null).
   CHECK(svg::fixed(1e62, 2) == "1.00e+62");
   CHECK(svg::fixed(1e300, 1) == "1.0e+300");
   CHECK(svg::fixed(-0.0, 1) == "0.0");
   CHECK(svg::fixed(inf, 1) == "inf");
-  CHECK(json::dump(json::Value(1e62)) == "1e+62");
-  CHECK(json::dump(json::Value(DBL_MAX)) == "1.7976931348623157e+308");
-  CHECK(json::dump(json::Value(denormal)) == "5e-324");
-  CHECK(json::dump(json::Value(-0.0)) == "-0");
-  CHECK(json::dump(json::Value(nan)) == "null");
-  CHECK(json::dump(json::Value(std::numeric_limits<std::int64_t>::min())) == "-9223372036854775808");
-  CHECK(detail::report::format_double(1e62) == "1e+62");
-  CHECK(detail::report::format_double(-DBL_MAX) == "-1.7976931348623157e+308");
-  CHECK(detail::report::format_double(-0.0) == "-0");
-  CHECK(detail::report::format_double(-inf) == "-inf");
+  CHECK(dump_json(Json(1e62)) == "1e+62");
+  CHECK(dump_json(Json(DBL_MAX)) == "1.7976931348623157e+308");
+  CHECK(dump_json(Json(denormal)) == "5e-324");
+  CHECK(dump_json(Json(-0.0)) == "-0.0");
+  CHECK(dump_json(Json(nan)) == "null");
+  CHECK(dump_json(Json(std::numeric_limits<std::int64_t>::min())) == "-9223372036854775808");
+  CHECK(field_text(1e62) == "1e+62");
+  CHECK(field_text(-DBL_MAX) == "-1.7976931348623157e+308");
+  CHECK(field_text(-0.0) == "-0");
+  CHECK(field_text(-inf) == "-inf");
   // The HTML cells: valid values as data, impossible ones marked.
   detail::report::Cells cells;
   CHECK(cells.percent(62.0) == "62.00&nbsp;%");

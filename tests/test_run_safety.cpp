@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <glia/glia.hpp>
+#include <glia/io.hpp>
+#include <glia/report/metrics_json.hpp>
 
 #include "support/run_support.hpp"
 
@@ -39,8 +41,9 @@ struct SmallRun {
   std::unique_ptr<Optimizer<float>> opt;
   std::unique_ptr<LrSchedule> sched;
   std::unique_ptr<Trainer<float>> trainer;
+  MetricsJsonWriter metrics;  // metrics.json, as glia-cifar10 writes it
 
-  SmallRun(const std::string& out, int epochs, const std::function<void(TrainerConfig&)>& edit = nullptr) {
+  SmallRun(const std::string& out, int epochs, const std::function<void(TrainerConfig&)>& edit = nullptr) : metrics(out) {
     model = make_reference_net<float>();
     Rng rng(3);
     init_model(*model, recipe.init, rng);
@@ -53,6 +56,7 @@ struct SmallRun {
     tc.out_dir = out;
     if (edit) edit(tc);
     trainer = std::make_unique<Trainer<float>>(*model, *opt, *sched, tc);
+    trainer->observe(metrics);
   }
   RunRecord fit() { return trainer->fit(train_set, test_set, &recipe.augment); }
 };
@@ -166,7 +170,7 @@ TEST_CASE("Every file argument is checked before it is read: FIFO, directory, de
   // A FIFO with no writer would block an open() or read() for ever; it is refused at once.
   CHECK_THROWS_WITH(load_checkpoint(fifo, "--teacher checkpoint"),
                     Catch::Contains("--teacher checkpoint '" + fifo + "' is a FIFO") && Catch::Contains("not a regular file"));
-  CHECK_THROWS_WITH(json::read_text_file(fifo, "metrics file"), Catch::Contains("is a FIFO"));
+  CHECK_THROWS_WITH(read_json_file(fifo, "metrics file"), Catch::Contains("is a FIFO"));
   CHECK_THROWS_WITH(decode_image_file(fifo, 32, 32), Catch::Contains("image file '" + fifo + "' is a FIFO"));
   CHECK_THROWS_WITH(load_checkpoint(dir.path), Catch::Contains("is a directory"));
   CHECK_THROWS_WITH(load_checkpoint("/dev/zero"), Catch::Contains("is a character device"));

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <glia/glia.hpp>
+#include <glia/report/metrics_json.hpp>
 
 #include "support/run_support.hpp"
 
@@ -45,6 +46,8 @@ Run train(NormKind norm, int threads, int epochs, const std::string& out = "", c
   tc.seed = 7;
   tc.out_dir = out;
   Trainer<float> t(*model, *opt, *sched, tc);
+  MetricsJsonWriter metrics(out);  // metrics.json, as glia-cifar10 writes it
+  if (!out.empty()) t.observe(metrics);
   if (!resume.empty()) t.resume(load_checkpoint(resume));
   Run result;
   result.record = t.fit(train_set, test_set, &r.augment);
@@ -222,15 +225,15 @@ TEST_CASE("Test-time augmentation scores each image by the weighted mean of its 
     CHECK(r.loss == Approx(static_cast<double>(loss.forward(mean, y))).epsilon(1e-5));
   };
   const Tensor<float> flip = expected({{0, false, 0.5f}, {0, true, 0.5f}});
-  check_scores(evaluate(*model, d, 10, nullptr, parse_tta("flip")), flip);
-  check_scores(evaluate(*model, d, 10, nullptr, parse_tta("shift1")), expected({{0, false, 0.5f}, {1, false, 0.25f}, {-1, false, 0.25f}}));
-  check_scores(evaluate(*model, d, 10, nullptr, parse_tta("flip+shift2")),
+  check_scores(evaluate(*model, d, 10, {}, parse_tta("flip")), flip);
+  check_scores(evaluate(*model, d, 10, {}, parse_tta("shift1")), expected({{0, false, 0.5f}, {1, false, 0.25f}, {-1, false, 0.25f}}));
+  check_scores(evaluate(*model, d, 10, {}, parse_tta("flip+shift2")),
                expected({{0, false, 0.25f}, {0, true, 0.25f}, {2, false, 0.125f}, {2, true, 0.125f}, {-2, false, 0.125f}, {-2, true, 0.125f}}));
   // Without TTA the scores are the plain logits, which differ for this untrained model.
   const EvalResult no_tta = evaluate(*model, d, 10);
   check_scores(no_tta, expected({{0, false, 1.0f}}));
-  CHECK(no_tta.loss != Approx(evaluate(*model, d, 10, nullptr, parse_tta("flip")).loss).epsilon(1e-5));
-  CHECK_THROWS_AS(evaluate(*model, d, 10, nullptr, parse_tta("shift32")), ValueError);  // leaves a 32x32 image
+  CHECK(no_tta.loss != Approx(evaluate(*model, d, 10, {}, parse_tta("flip")).loss).epsilon(1e-5));
+  CHECK_THROWS_AS(evaluate(*model, d, 10, {}, parse_tta("shift32")), ValueError);  // leaves a 32x32 image
 
   // translate_reflect by hand, including a shift of more than half the image.
   Tensor<float> moved;

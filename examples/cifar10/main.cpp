@@ -1,135 +1,42 @@
 // glia-cifar10: train, evaluate and use the 48,178-parameter CIFAR-10 reference network.
 //
-//   glia-cifar10 summary [--norm bn|gn|ln]
-//   glia-cifar10 train   [--data DIR] [--norm bn|gn|ln] [--recipe reference|improved] [--epochs N]
-//                        [--batch N] [--threads N] [--seed S] [--out RUN_DIR] [--train-limit N]
-//                        [--test-limit N] [--resume FILE] [hyperparameter flags, see usage()]
-//   glia-cifar10 eval    --checkpoint FILE [--data DIR] [--test-limit N]
-//   glia-cifar10 predict --checkpoint FILE IMAGE...
-//   glia-cifar10 report  RUN_DIR... --out DIR
-// The data folder comes from --data, else $GLIA_DATA, else $CIFAR10_DIR, else
-// data/cifar-10-batches-bin. Everything here is a thin layer over the library.
+//   glia-cifar10 summary | train | eval | predict | report  [flags]   (--help for each command)
+// The command line is declared in command_line.hpp (CLI11); each command here receives its
+// options parsed and checked. Everything here is a thin layer over the library.
 #include <glia/data/cifar10.hpp>
-#include <glia/data/image_folder.hpp>
 #include <glia/glia.hpp>
+#include <glia/io.hpp>
 #include <glia/models/summary.hpp>
-#include <glia/report/html_report.hpp>
+#include <glia/report.hpp>
 #include <glia/train/progress.hpp>
 #include <glia/train/recipe.hpp>
 #include <glia/train/trainer.hpp>
 
 #include <cerrno>
-#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "command_line.hpp"
 
 #ifdef GLIA_HAVE_GIT_COMMIT
 #include "git_commit.hpp"
 #endif
 
 using namespace glia;
+using namespace glia_cifar10;
 
 namespace {
 
 constexpr int kUsageError = 2;
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-const char* kUsage = R"(usage:
-  glia-cifar10 summary [--norm bn|gn|ln]
-  glia-cifar10 train   [--data DIR] [--norm bn|gn|ln] [--recipe reference|improved] [--epochs N]
-                       [--batch N] [--threads N] [--seed S] [--out RUN_DIR]
-                       [--train-limit N] [--test-limit N] [--resume CHECKPOINT]
-                       [--optimizer sgd|nesterov|adam|adamw] [--lr X] [--momentum X]
-                       [--weight-decay X] [--l1 X] [--schedule piecewise|onecycle|cosine|step|constant]
-                       [--dropout X] [--label-smoothing X] [--init xavier_uniform|kaiming_normal|torch|...]
-                       [--crop-pad N] [--hflip] [--cutout N] [--no-augment] [--eval-batch N]
-                       [--tta none|flip|shiftN|flip+shiftN] [--tta-flip (= --tta flip)] [--precise-bn on|off]
-                       [--average-decay D] [--average-from EPOCH] [--width M (channel multiplier)]
-                       [--teacher CHECKPOINT] [--distill-weight A (0.5 with --teacher)] [--distill-temperature T]
-  glia-cifar10 eval    --checkpoint FILE [--data DIR] [--test-limit N] [--threads N] [--eval-batch N]
-                       [--tta none|flip|shiftN|flip+shiftN] [--tta-flip] [--precise-bn]
-  glia-cifar10 predict --checkpoint FILE IMAGE...
-  glia-cifar10 report  RUN_DIR... --out DIR
-
-The data folder is --data, else $GLIA_DATA, else $CIFAR10_DIR, else data/cifar-10-batches-bin:
-a CIFAR-10 binary folder (data_batch_1.bin ... test_batch.bin) or an image-folder root
-(ROOT/train/<class>/*.png, ROOT/test/<class>/*.png). Defaults are the reference recipe.
-)";
-
-// --flag value / --switch parsing with the set of flags each command accepts.
-struct Args {
-  std::map<std::string, std::string> opts;
-  std::vector<std::string> positional;
-
-  // positional: what the command's operands are ("IMAGE", "RUN_DIR"), or nullptr when it takes
-  // none. An option given twice and an operand a command does not take are refused: silently
-  // keeping one of two --checkpoint values would evaluate a model the user did not mean.
-  Args(int argc, char** argv, int first, const std::set<std::string>& valued, const std::set<std::string>& switches,
-       const char* operands = nullptr) {
-    for (int i = first; i < argc; ++i) {
-      const std::string a = argv[i];
-      if (a.rfind("--", 0) != 0) {
-        if (!operands) throw UsageError(detail::cat("unexpected argument ", quoted(a), ": ", argv[1], " takes only options"));
-        positional.push_back(a);
-        continue;
-      }
-      if (!switches.count(a) && !valued.count(a)) throw UsageError("unknown option " + a);
-      if (opts.count(a)) throw UsageError(a + " is given twice");
-      if (switches.count(a)) {
-        opts[a] = "1";
-        continue;
-      }
-      if (i + 1 >= argc) throw UsageError(a + " needs a value");
-      opts[a] = argv[++i];
-    }
-  }
-  bool has(const std::string& k) const { return opts.count(k) != 0; }
-  std::string str(const std::string& k, const std::string& fallback) const { return has(k) ? opts.at(k) : fallback; }
-  long long integer(const std::string& k, long long fallback, long long lo, long long hi) const {
-    if (!has(k)) return fallback;
-    try {
-      return parse_integer(opts.at(k), lo, hi, k);
-    } catch (const FormatError&) {
-      throw UsageError(detail::cat(k, " must be an integer in [", lo, ", ", hi, "], got ", quoted(opts.at(k))));
-    }
-  }
-  double real(const std::string& k, double fallback, double lo, double hi) const {
-    if (!has(k)) return fallback;
-    try {
-      return parse_real(opts.at(k), lo, hi, k);
-    } catch (const FormatError&) {
-      throw UsageError(detail::cat(k, " must be a number in [", lo, ", ", hi, "], got ", quoted(opts.at(k))));
-    }
-  }
-  bool on_off(const std::string& k, bool fallback) const {
-    if (!has(k)) return fallback;
-    const std::string& v = opts.at(k);
-    if (v != "on" && v != "off") throw UsageError(k + " must be on or off, got '" + v + "'");
-    return v == "on";
-  }
-};
-
-std::string data_dir(const Args& a) {
-  if (a.has("--data")) return a.str("--data", "");
-  for (const char* env : {"GLIA_DATA", "CIFAR10_DIR"})
-    if (const char* v = std::getenv(env); v && *v) return v;
-  return "data/cifar-10-batches-bin";
-}
-
-void set_threads(const Args& a) {
-  const long long hw = std::max(1u, std::thread::hardware_concurrency());
-  if (a.has("--threads")) set_num_threads(static_cast<int>(a.integer("--threads", 1, 1, hw)));
+void set_threads(const DataOptions& d) {
+  if (d.threads > 0) set_num_threads(d.threads);
 }
 
 ReferenceNetConfig net_config(NormKind norm, double dropout, double width = 1.0) {
@@ -183,79 +90,30 @@ std::unique_ptr<Sequential<float>> load_model(const std::string& path, std::vect
   const Checkpoint c = load_checkpoint(path, role);
   auto model = make_reference_net<float>(checkpoint_net_config(c, path));
   get_module(c, *model);
-  if (class_names) {
-    RunRecord r;
-    from_json(json::parse(c.meta_at("run"), path), r, path);
-    *class_names = r.class_names;
-  }
+  if (class_names) *class_names = read_run_record(c).class_names;
   return model;
 }
 
-int cmd_summary(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--norm"}, {}, nullptr);
-  auto model = make_reference_net<float>(net_config(parse_norm_kind(a.str("--norm", "bn")), 0.01));
+int cmd_summary(const SummaryOptions& o) {
+  auto model = make_reference_net<float>(net_config(o.norm, 0.01));
   std::printf("%s", summary(*model, Shape{1, 3, 32, 32}).c_str());
   return 0;
-}
-
-const std::set<std::string> kTrainValued = {
-    "--data", "--norm", "--recipe", "--epochs", "--batch", "--threads", "--seed", "--out", "--train-limit", "--test-limit",
-    "--resume", "--optimizer", "--lr", "--momentum", "--weight-decay", "--l1", "--schedule", "--dropout",
-    "--label-smoothing", "--init", "--crop-pad", "--cutout", "--eval-batch", "--tta", "--precise-bn", "--average-decay",
-    "--average-from", "--width", "--teacher", "--distill-weight", "--distill-temperature"};
-const std::set<std::string> kTrainSwitches = {"--hflip", "--no-augment", "--tta-flip", "--overwrite", "--accept-changes"};
-
-// The recipe named by --recipe with every hyperparameter flag applied.
-Recipe recipe_from_flags(const Args& a) {
-  Recipe r = recipe_by_name(a.str("--recipe", "reference"));
-  r.epochs = static_cast<int>(a.integer("--epochs", r.epochs, 1, 100000));
-  r.batch = a.integer("--batch", r.batch, 1, 1 << 20);
-  r.optimizer = a.str("--optimizer", r.optimizer);
-  r.lr = a.real("--lr", r.lr, 0.0, 1e3);
-  r.opt.momentum = a.real("--momentum", r.opt.momentum, 0.0, 1.0);
-  r.opt.weight_decay = a.real("--weight-decay", r.opt.weight_decay, 0.0, 1.0);
-  r.opt.l1 = a.real("--l1", r.opt.l1, 0.0, 1.0);
-  r.schedule = a.str("--schedule", r.schedule);
-  r.dropout = a.real("--dropout", r.dropout, 0.0, 0.99);
-  r.label_smoothing = a.real("--label-smoothing", r.label_smoothing, 0.0, 1.0);
-  r.init = a.str("--init", r.init);
-  r.augment.crop_pad = a.integer("--crop-pad", r.augment.crop_pad, 0, 16);
-  r.augment.cutout = a.integer("--cutout", r.augment.cutout, 0, 32);
-  if (a.has("--hflip")) r.augment.hflip = true;
-  if (a.has("--tta-flip") && a.has("--tta")) throw UsageError("--tta-flip and --tta are the same setting: give one");
-  r.final_tta = parse_tta(a.str("--tta", a.has("--tta-flip") ? "flip" : r.final_tta.name()));
-  r.precise_bn = a.on_off("--precise-bn", r.precise_bn);
-  r.average_decay = a.real("--average-decay", r.average_decay, 0.0, 0.999999);
-  r.average_from = static_cast<int>(a.integer("--average-from", std::min(r.average_from, r.epochs), 1, r.epochs));
-  r.distill_weight = a.real("--distill-weight", r.distill_weight, 0.0, 1.0);
-  r.distill_temperature = a.real("--distill-temperature", r.distill_temperature, 0.01, 1000.0);
-  if (a.has("--teacher") && !a.has("--distill-weight") && r.distill_weight == 0) r.distill_weight = 0.5;
-  if (r.distill_weight > 0 && !a.has("--teacher"))
-    throw UsageError("distillation (--distill-weight " + detail::cat(r.distill_weight) +
-                     ") needs --teacher CHECKPOINT, e.g. a wider network trained with --width 2");
-  if (a.has("--no-augment")) {
-    r.augment.ssr_p = r.augment.bc_p = 0;
-    r.augment.crop_pad = r.augment.cutout = 0;
-    r.augment.hflip = false;
-  }
-  return r;
 }
 
 // The run folder: --out, else the folder of the --resume checkpoint, else runs/<norm>. Locked
 // for the whole command; a folder holding another run needs --resume or --overwrite, and an
 // input (the teacher) is never one of its outputs (train/run_folder.hpp).
-std::unique_ptr<RunFolder> open_run_folder(const Args& a, NormKind norm, const Checkpoint* resume) {
-  if (resume && a.has("--overwrite")) throw UsageError("--resume continues the run in its folder; --overwrite replaces it: give one");
-  std::string out = std::string("runs/") + norm_kind_name(norm);
-  if (a.has("--out")) {
-    out = a.str("--out", "");
+std::unique_ptr<RunFolder> open_run_folder(const TrainOptions& o, const Checkpoint* resume) {
+  std::string out = std::string("runs/") + norm_kind_name(o.norm);
+  if (o.out) {
+    out = *o.out;
   } else if (resume) {
     const std::string parent = std::filesystem::path(resume->source).parent_path().string();
     out = parent.empty() ? "." : parent;
   }
   std::vector<RunInput> inputs;
-  if (a.has("--teacher")) inputs.push_back({a.str("--teacher", ""), "--teacher"});
-  const RunFolderMode mode = resume ? RunFolderMode::Continue : a.has("--overwrite") ? RunFolderMode::Overwrite : RunFolderMode::NewRun;
+  if (o.teacher) inputs.push_back({*o.teacher, "--teacher"});
+  const RunFolderMode mode = resume ? RunFolderMode::Continue : o.overwrite ? RunFolderMode::Overwrite : RunFolderMode::NewRun;
   auto it = resume ? resume->meta.find("run_id") : std::map<std::string, std::string>::const_iterator();
   const std::string run_id = resume && it != resume->meta.end() ? it->second : "";
   return std::make_unique<RunFolder>(out, mode, inputs, resume ? resume->source : "", run_id);
@@ -267,8 +125,8 @@ std::map<std::string, std::string> run_config(const Recipe& r, NormKind norm, co
                                               const ImageDataset& test, const std::string& data) {
   return {{"norm", norm_kind_name(norm)}, {"recipe", r.name}, {"epochs", std::to_string(r.epochs)},
           {"widths", net.widths()}, {"classes", std::to_string(net.classes)}, {"batch", std::to_string(r.batch)}, {"optimizer", r.optimizer}, {"lr", detail::cat(r.lr)},
-          {"momentum", detail::cat(r.opt.momentum)}, {"weight_decay", detail::cat(r.opt.weight_decay)},
-          {"l1", detail::cat(r.opt.l1)}, {"schedule", r.schedule}, {"dropout", detail::cat(r.dropout)},
+          {"momentum", detail::cat(r.momentum)}, {"weight_decay", detail::cat(r.weight_decay)},
+          {"l1", detail::cat(r.l1)}, {"schedule", r.schedule}, {"dropout", detail::cat(r.dropout)},
           {"label_smoothing", detail::cat(r.label_smoothing)}, {"init", r.init},
           {"final_tta", r.final_tta.name()}, {"precise_bn", r.precise_bn ? "on" : "off"},
           {"average", r.average_decay > 0 ? detail::cat("decay=", r.average_decay, " from_epoch=", r.average_from) : "off"},
@@ -324,27 +182,6 @@ void print_run_result(const RunRecord& result, const RunFolder& folder) {
   std::printf("wrote %s/{%s}\n", folder.dir().c_str(), files.c_str());
 }
 
-// The trainer's settings from the recipe (the parts of a Recipe that the training loop uses).
-TrainerConfig trainer_config(const Recipe& r, std::uint64_t seed) {
-  TrainerConfig tc;
-  tc.epochs = r.epochs;
-  tc.batch = r.batch;
-  tc.seed = seed;
-  tc.label_smoothing = r.label_smoothing;
-  tc.final_tta = r.final_tta;
-  tc.average_decay = r.average_decay;
-  tc.average_from = r.average_from;
-  tc.distill_weight = r.distill_weight;
-  tc.distill_temperature = r.distill_temperature;
-  return tc;
-}
-
-std::string command_line(int argc, char** argv) {
-  std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
-  return command;
-}
-
 // Restores the run; says which settings changed (accepted with --accept-changes) and when the
 // run has no epoch left to train.
 void resume_run(Trainer<float>& trainer, const Checkpoint& c, int epochs) {
@@ -368,30 +205,34 @@ void describe_run(RunRecord& rec, const Recipe& r, NormKind norm, const std::str
 #endif
 }
 
-int cmd_train(int argc, char** argv) {
-  Args a(argc, argv, 2, kTrainValued, kTrainSwitches);
-  set_threads(a);
-  Recipe r = recipe_from_flags(a);
-  const NormKind norm = parse_norm_kind(a.str("--norm", "bn"));
-  const std::uint64_t seed = static_cast<std::uint64_t>(a.integer("--seed", 1, 0, (1LL << 53)));
-  const std::string dir = data_dir(a);
+// The teacher of distillation (none without it) and what the run records of it.
+std::unique_ptr<Sequential<float>> load_teacher(const TrainOptions& o, std::string& description) {
+  description = "none";
+  if (o.recipe.distill_weight <= 0) return nullptr;  // finish_train_options: a weight needs --teacher
+  auto teacher = load_model(*o.teacher, nullptr, "--teacher checkpoint");
+  description = detail::cat(*o.teacher, " (", thousands(parameter_count(*teacher)), " parameters, weights fnv1a64 ",
+                            weights_fingerprint(*teacher), ")");
+  return teacher;
+}
+
+int cmd_train(const TrainOptions& o, const std::string& command) {
+  set_threads(o.data);
+  Recipe r = o.recipe;  // the trainer's configuration too (out_dir below)
+  const NormKind norm = o.norm;
+  const std::uint64_t seed = r.seed;
+  const std::string& dir = o.data.dir;
 
   // The model's shape, the checkpoints and the run folder first: their errors should not wait
   // for the data.
-  ReferenceNetConfig net_cfg = net_config(norm, r.dropout, a.real("--width", 1.0, 0.01, 64.0));
-  std::unique_ptr<Sequential<float>> teacher;
-  std::string teacher_desc = "none";
-  if (r.distill_weight > 0) {
-    teacher = load_model(a.str("--teacher", ""), nullptr, "--teacher checkpoint");
-    teacher_desc = detail::cat(a.str("--teacher", ""), " (", thousands(parameter_count(*teacher)), " parameters, weights fnv1a64 ",
-                               weights_fingerprint(*teacher), ")");
-  }
+  ReferenceNetConfig net_cfg = net_config(norm, r.dropout, o.width);
+  std::string teacher_desc;
+  const std::unique_ptr<Sequential<float>> teacher = load_teacher(o, teacher_desc);
   std::unique_ptr<Checkpoint> resume;
-  if (a.has("--resume")) resume = std::make_unique<Checkpoint>(load_checkpoint(a.str("--resume", ""), "--resume checkpoint"));
-  const std::unique_ptr<RunFolder> folder = open_run_folder(a, norm, resume.get());
+  if (o.resume) resume = std::make_unique<Checkpoint>(load_checkpoint(*o.resume, "--resume checkpoint"));
+  const std::unique_ptr<RunFolder> folder = open_run_folder(o, resume.get());
   std::printf("glia %s: loading %s\n", version_string, dir.c_str());
-  const ImageDataset train = load_dataset(dir, true, a.integer("--train-limit", 0, 0, 1 << 30));
-  const ImageDataset test = load_dataset(dir, false, a.integer("--test-limit", 0, 0, 1 << 30));
+  const ImageDataset train = load_dataset(dir, true, o.train_limit);
+  const ImageDataset test = load_dataset(dir, false, o.data.test_limit);
   std::printf("train: %ld images, test: %ld images, %zu classes\n", static_cast<long>(train.size()),
               static_cast<long>(test.size()), train.class_names.size());
   net_cfg.classes = static_cast<Index>(train.class_names.size());  // the model scores the data's classes, no more
@@ -401,23 +242,22 @@ int cmd_train(int argc, char** argv) {
   init_model(*model, r.init, rng);
   auto optimizer = make_optimizer<float>(r);
   auto schedule = make_schedule(r, (train.size() + r.batch - 1) / r.batch);
-  TrainerConfig tc = trainer_config(r, seed);
-  tc.eval_batch = a.integer("--eval-batch", 100, 1, 1 << 20);
-  tc.out_dir = folder->dir();
-  tc.accept_changed_settings = a.has("--accept-changes");
-  Trainer<float> trainer(*model, *optimizer, *schedule, tc);
+  r.out_dir = folder->dir();
+  Trainer<float> trainer(*model, *optimizer, *schedule, r);
   trainer.use_run_folder(*folder);
   if (teacher) trainer.distill_from(*teacher);
   if (r.precise_bn)
     trainer.on_epoch_trained = [&](int epoch) {
       if (epoch == r.epochs) recompute_batchnorm_statistics(*model, train, r.batch, &r.augment, seed);
     };
-  describe_run(trainer.record(), r, norm, command_line(argc, argv));
+  describe_run(trainer.record(), r, norm, command);
   trainer.record().config = run_config(r, norm, net_cfg, seed, teacher_desc, train, test, dir);
   if (resume) resume_run(trainer, *resume, r.epochs);
   print_run_header(r, norm, net_cfg, *model, seed, teacher_desc, *folder);
   ConsoleProgress progress;
   progress.attach(trainer);
+  MetricsJsonWriter metrics(folder->dir());
+  trainer.observe(metrics);
   const RunRecord result = trainer.fit(train, test, &r.augment);
   const ReportImages images = report_images(train, test, trainer.last_eval().predictions);
   write_report(folder->dir() + "/report", result, &images);
@@ -425,29 +265,28 @@ int cmd_train(int argc, char** argv) {
   return 0;
 }
 
-int cmd_eval(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--data", "--checkpoint", "--test-limit", "--threads", "--eval-batch", "--tta"}, {"--tta-flip", "--precise-bn"},
-         nullptr);
-  set_threads(a);
-  if (!a.has("--checkpoint")) throw UsageError("eval needs --checkpoint FILE");
+// eval --precise-bn: as training with --precise-bn on does after its last epoch, with the run's
+// seed and batch size (the checkpoint's metadata, read strictly) and the improved recipe's
+// augmentation (horizontal flips).
+void recompute_checkpoint_batchnorm(Module<float>& model, const std::string& ck, const std::string& data) {
+  const Checkpoint c = load_checkpoint(ck);
+  const Index batch = parse_integer(c.meta_at("batch"), 1, 1 << 20, ck + ": metadata 'batch'");
+  const auto seed = static_cast<std::uint64_t>(parse_integer(c.meta_at("seed"), 0, INT64_MAX, ck + ": metadata 'seed'"));
+  const ImageDataset train = load_dataset(data, true, 0);
+  AugmentConfig flips = improved_recipe().augment;
+  const Index layers = recompute_batchnorm_statistics(model, train, batch, &flips, seed);
+  std::printf("recomputed the statistics of %ld BatchNorm layers over the %ld training images\n", static_cast<long>(layers),
+              static_cast<long>(train.size()));
+}
+
+int cmd_eval(const EvalOptions& o) {
+  set_threads(o.data);
   std::vector<std::string> names;
-  const std::string ck = a.str("--checkpoint", "");
-  auto model = load_model(ck, &names);
-  const ImageDataset test = load_dataset(data_dir(a), false, a.integer("--test-limit", 0, 0, 1 << 30));
-  if (a.has("--precise-bn")) {
-    // As training with --precise-bn on does after its last epoch: the run's seed and batch size,
-    // the improved recipe's augmentation (horizontal flips).
-    const Checkpoint c = load_checkpoint(ck);
-    const Index batch = parse_integer(c.meta_at("batch"), 1, 1 << 20, ck + ": metadata 'batch'");
-    const auto seed = static_cast<std::uint64_t>(parse_integer(c.meta_at("seed"), 0, INT64_MAX, ck + ": metadata 'seed'"));
-    const ImageDataset train = load_dataset(data_dir(a), true, 0);
-    AugmentConfig flips = improved_recipe().augment;
-    const Index layers = recompute_batchnorm_statistics(*model, train, batch, &flips, seed);
-    std::printf("recomputed the statistics of %ld BatchNorm layers over the %ld training images\n", static_cast<long>(layers),
-                static_cast<long>(train.size()));
-  }
-  const TestTimeAugmentation tta = parse_tta(a.str("--tta", a.has("--tta-flip") ? "flip" : "none"));
-  const EvalResult r = evaluate(*model, test, a.integer("--eval-batch", 100, 1, 1 << 20), nullptr, tta);
+  auto model = load_model(o.checkpoint, &names);
+  const ImageDataset test = load_dataset(o.data.dir, false, o.data.test_limit);
+  if (o.precise_bn) recompute_checkpoint_batchnorm(*model, o.checkpoint, o.data.dir);
+  const TestTimeAugmentation& tta = o.tta;
+  const EvalResult r = evaluate(*model, test, o.eval_batch, {}, tta);
   std::printf("test loss %.4f, accuracy %.2f%% (%lld/%lld), test-time augmentation %s\n", r.loss, 100.0 * r.accuracy(),
               static_cast<long long>(r.correct), static_cast<long long>(r.total), tta.name().c_str());
   std::printf("weights fnv1a64 %s\n", weights_fingerprint(*model).c_str());
@@ -463,14 +302,12 @@ int cmd_eval(int argc, char** argv) {
   return 0;
 }
 
-int cmd_predict(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--checkpoint"}, {}, "IMAGE");
-  if (!a.has("--checkpoint") || a.positional.empty()) throw UsageError("predict needs --checkpoint FILE and at least one IMAGE");
+int cmd_predict(const PredictOptions& o) {
   std::vector<std::string> names;
-  auto model = load_model(a.str("--checkpoint", ""), &names);
+  auto model = load_model(o.checkpoint, &names);
   LogSoftmax<float> logsoftmax;
   Tensor<float> x(Shape{1, 3, 32, 32});
-  for (const std::string& path : a.positional) {
+  for (const std::string& path : o.images) {
     const std::vector<std::uint8_t> chw = decode_image_file(path, 32, 32);
     normalize_image(x.data(), chw.data(), 3, 32, 32);
     const Tensor<float>& logp = logsoftmax.forward(model->forward(x, Mode::Eval), Mode::Eval);
@@ -482,24 +319,22 @@ int cmd_predict(int argc, char** argv) {
   return 0;
 }
 
-int cmd_report(int argc, char** argv) {
-  Args a(argc, argv, 2, {"--out"}, {}, "RUN_DIR");
-  if (!a.has("--out") || a.positional.empty()) throw UsageError("report needs RUN_DIR... and --out DIR");
+int cmd_report(const ReportOptions& o) {
   std::vector<RunRecord> runs;
-  for (const std::string& d : a.positional) runs.push_back(load_run_record(d));
+  for (const std::string& d : o.run_dirs) runs.push_back(load_run_record(d));
   namespace fs = std::filesystem;
-  const std::string out = a.str("--out", "");
+  const std::string& out = o.out;
   fs::create_directories(out);
   std::string page;
   if (runs.size() == 1) {
     // Rebuilding elsewhere: bring the run's image grids along (write_report reuses them).
-    const fs::path from = fs::path(a.positional.front()) / "report";
+    const fs::path from = fs::path(o.run_dirs.front()) / "report";
     for (const char* f : {"misclassified.png", "samples.png", "report_images.json"})
       if (fs::exists(from / f) && !fs::exists(fs::path(out) / f)) fs::copy_file(from / f, fs::path(out) / f);
     page = write_report(out, runs.front(), nullptr);
   } else {
     std::vector<std::string> links;  // each run's own report, relative to the comparison page
-    for (const std::string& d : a.positional) {
+    for (const std::string& d : o.run_dirs) {
       const fs::path report = fs::path(d) / "report" / "index.html";
       links.push_back(fs::exists(report) ? fs::relative(report, out).string() : std::string());
     }
@@ -510,18 +345,19 @@ int cmd_report(int argc, char** argv) {
 }
 
 
-int run_command(int argc, char** argv) {
-  const std::string cmd = argv[1];
-  if (cmd == "summary") return cmd_summary(argc, argv);
-  if (cmd == "train") return cmd_train(argc, argv);
-  if (cmd == "eval") return cmd_eval(argc, argv);
-  if (cmd == "predict") return cmd_predict(argc, argv);
-  if (cmd == "report") return cmd_report(argc, argv);
-  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  throw UsageError("unknown command " + quoted(cmd));
+std::string command_line(int argc, char** argv) {
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  return command;
+}
+
+int run_command(const CommandLine& cli, const CLI::App& cmd, const std::string& command) {
+  const std::string& name = cmd.get_name();
+  if (name == "summary") return cmd_summary(cli.summary);
+  if (name == "train") return cmd_train(cli.train, command);
+  if (name == "eval") return cmd_eval(cli.eval);
+  if (name == "predict") return cmd_predict(cli.predict);
+  return cmd_report(cli.report);
 }
 
 // Results go to standard output: a write that failed there (a full disk, `> /dev/full`, a
@@ -532,18 +368,35 @@ int finish_output(int code) {
   return code == 0 ? 1 : code;
 }
 
+// A usage error: the message, the command's usage line and where its flags are listed.
+int usage_error(const CommandLine& cli, const std::string& message) {
+  const CLI::App& app = cli.app;
+  const auto& given = app.get_subcommands();
+  const CLI::App& cmd = given.empty() ? app : *given.front();
+  const std::string name = given.empty() ? "glia-cifar10" : "glia-cifar10 " + cmd.get_name();
+  // No command: the list of commands; a command: its usage line (its flags are many).
+  std::string usage = given.empty() ? app.help() : cli.formatter->make_usage(&cmd, name);
+  while (!usage.empty() && usage.back() == '\n') usage.pop_back();
+  std::fprintf(stderr, "glia-cifar10: %s\n%s\nRun '%s --help' for %s.\n", message.c_str(), usage.c_str(), name.c_str(),
+               given.empty() ? "the commands" : "every flag");
+  return finish_output(kUsageError);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fputs(kUsage, stderr);
-    return kUsageError;
-  }
+  CommandLine cli;
   try {
-    return finish_output(run_command(argc, argv));
+    const CLI::App& cmd = cli.parse(argc, argv);
+    return finish_output(run_command(cli, cmd, command_line(argc, argv)));
+  } catch (const CLI::CallForHelp& e) {
+    return finish_output(cli.app.exit(e));
+  } catch (const CLI::CallForAllHelp& e) {
+    return finish_output(cli.app.exit(e));
+  } catch (const CLI::ParseError& e) {
+    return usage_error(cli, e.what());
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "glia-cifar10: %s\n\n%s", e.what(), kUsage);
-    return finish_output(kUsageError);
+    return usage_error(cli, e.what());
   } catch (const ValueError& e) {
     std::fprintf(stderr, "glia-cifar10: %s\n", e.what());
     return finish_output(kUsageError);

@@ -2,9 +2,11 @@
 //
 //   glia-tutorial [DATA_DIR [LIMIT]]
 // DATA_DIR is a CIFAR-10 binary folder (or an image-folder root); without it, $GLIA_DATA.
-// LIMIT > 0 keeps only the first LIMIT images of each split (a quick try); 0 (default) uses all.
+// LIMIT > 0 keeps only the first LIMIT images of each split (a quick try); 0 (default) uses all;
+// anything but a whole number in [0, 2^30] is refused (core/parse.hpp).
 // Writes the run folder tutorial-run/ in the current directory.
 #include <glia/glia.hpp>
+#include <glia/io.hpp>  // load_dataset: CIFAR-10 binary or image folders (stb_image)
 
 #include <cmath>
 #include <cstdio>
@@ -56,76 +58,89 @@ void train_by_hand(const ImageDataset& train, const ImageDataset& test) {
   std::printf("by hand: test accuracy %.2f%%\n", 100.0 * e.accuracy());
 }
 
+// Part 1, steps 2-5: the reference net trained by the Trainer, then evaluated.
+std::unique_ptr<Sequential<float>> train_with_trainer(const ImageDataset& train, const ImageDataset& test) {
+  // 2. Model: the reference net, initialised with a seed.
+  auto model = make_reference_net<float>();  // std::unique_ptr<Sequential<float>>, BatchNorm
+  Rng rng(1);
+  init_model(*model, "xavier_uniform", rng);
+
+  // 3. Optimiser and learning-rate schedule.
+  const int epochs = 2;
+  const Index batch = 32;
+  OptimizerOptions o;
+  o.momentum = 0.9;
+  o.nesterov = true;
+  o.weight_decay = 5e-4;  // not on biases and norm parameters
+  Sgd<float> sgd(o);
+  OneCycleLr schedule(/*max_lr=*/0.05, /*total steps=*/epochs * num_batches(train.size(), batch));
+
+  // 4. Trainer (it owns the FlatParameters) with a console progress display, then fit.
+  TrainerConfig tc;
+  tc.epochs = epochs;
+  tc.batch = batch;
+  tc.seed = 1;
+  tc.out_dir = "tutorial-run";  // log.csv, last.ckpt, best.ckpt
+  Trainer<float> trainer(*model, sgd, schedule, tc);
+  ConsoleProgress progress;
+  progress.attach(trainer);
+  AugmentConfig augment;
+  augment.crop_pad = 4;
+  augment.hflip = true;
+  trainer.fit(train, test, &augment);
+
+  // 5. Evaluate (eval mode: BatchNorm running statistics, no dropout).
+  const EvalResult result = evaluate(*model, test);
+  std::printf("test loss %.4f, accuracy %.2f%% (%lld/%lld)\n", result.loss, 100.0 * result.accuracy(),
+              static_cast<long long>(result.correct), static_cast<long long>(result.total));
+  return model;
+}
+
+// 6. Save the model alone, then load it into a freshly built network.
+std::unique_ptr<Sequential<float>> save_and_reload(Module<float>& model) {
+  Checkpoint saved;
+  put_module(saved, model);
+  saved.meta["note"] = "glia tutorial";
+  save_checkpoint("tutorial-run/model.ckpt", saved);
+  auto loaded = make_reference_net<float>();
+  get_module(load_checkpoint("tutorial-run/model.ckpt"), *loaded);
+  return loaded;
+}
+
+// 7. Predict one image (here the first test image; decode_image_file reads a PNG/JPEG/BMP).
+void predict_first_image(Module<float>& model, const ImageDataset& test) {
+  Tensor<float> x(Shape{1, 3, 32, 32});
+  normalize_image(x.data(), test.image(0), 3, 32, 32);
+  LogSoftmax<float> log_softmax;
+  const Tensor<float>& logp = log_softmax.forward(model.forward(x, Mode::Eval), Mode::Eval);
+  const std::int32_t c = argmax_row(logp.data(), logp.dim(1));
+  auto name = [&](std::int32_t k) {
+    return k < static_cast<std::int32_t>(test.class_names.size()) ? test.class_names[static_cast<std::size_t>(k)]
+                                                                   : std::to_string(k);
+  };
+  std::printf("first test image: predicted %s (%.1f%%), true %s\n", name(c).c_str(),
+              100.0 * std::exp(static_cast<double>(logp[c])), name(test.labels[0]).c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const char* env = std::getenv("GLIA_DATA");
+  if (argc < 2 && !(env && *env)) {
+    std::fprintf(stderr, "usage: glia-tutorial DATA_DIR [LIMIT]   (or set GLIA_DATA)\n");
+    return 2;
+  }
   try {
-    const char* env = std::getenv("GLIA_DATA");
-    if (argc < 2 && !(env && *env)) {
-      std::fprintf(stderr, "usage: glia-tutorial DATA_DIR [LIMIT]   (or set GLIA_DATA)\n");
-      return 2;
-    }
     const std::string dir = argc > 1 ? argv[1] : env;
-    const Index limit = argc > 2 ? std::strtol(argv[2], nullptr, 10) : 0;
+    const Index limit = argc > 2 ? parse_integer(argv[2], 0, Index{1} << 30, "LIMIT") : 0;
 
     // 1. Data: CIFAR-10 binary folder or image folder, uint8 images in memory.
     const ImageDataset train = load_dataset(dir, /*train=*/true, limit);
     const ImageDataset test = load_dataset(dir, /*train=*/false, limit);
 
-    // 2. Model: the reference net, initialised with a seed.
-    auto model = make_reference_net<float>();  // std::unique_ptr<Sequential<float>>, BatchNorm
-    Rng rng(1);
-    init_model(*model, "xavier_uniform", rng);
-
-    // 3. Optimiser and learning-rate schedule.
-    const int epochs = 2;
-    const Index batch = 32;
-    OptimizerOptions o;
-    o.momentum = 0.9;
-    o.nesterov = true;
-    o.weight_decay = 5e-4;  // not on biases and norm parameters
-    Sgd<float> sgd(o);
-    OneCycleLr schedule(/*max_lr=*/0.05, /*total steps=*/epochs * num_batches(train.size(), batch));
-
-    // 4. Trainer (it owns the FlatParameters) with a console progress display, then fit.
-    TrainerConfig tc;
-    tc.epochs = epochs;
-    tc.batch = batch;
-    tc.seed = 1;
-    tc.out_dir = "tutorial-run";  // log.csv, metrics.json, last.ckpt, best.ckpt
-    Trainer<float> trainer(*model, sgd, schedule, tc);
-    ConsoleProgress progress;
-    progress.attach(trainer);
-    AugmentConfig augment;
-    augment.crop_pad = 4;
-    augment.hflip = true;
-    trainer.fit(train, test, &augment);
-
-    // 5. Evaluate (eval mode: BatchNorm running statistics, no dropout).
-    const EvalResult result = evaluate(*model, test);
-    std::printf("test loss %.4f, accuracy %.2f%% (%lld/%lld)\n", result.loss, 100.0 * result.accuracy(),
-                static_cast<long long>(result.correct), static_cast<long long>(result.total));
-
-    // 6. Save the model alone, then load it into a freshly built network.
-    Checkpoint saved;
-    put_module(saved, *model);
-    saved.meta["note"] = "glia tutorial";
-    save_checkpoint("tutorial-run/model.ckpt", saved);
-    auto loaded = make_reference_net<float>();
-    get_module(load_checkpoint("tutorial-run/model.ckpt"), *loaded);
-
-    // 7. Predict one image (here the first test image; decode_image_file reads a PNG/JPEG/BMP).
-    Tensor<float> x(Shape{1, 3, 32, 32});
-    normalize_image(x.data(), test.image(0), 3, 32, 32);
-    LogSoftmax<float> log_softmax;
-    const Tensor<float>& logp = log_softmax.forward(loaded->forward(x, Mode::Eval), Mode::Eval);
-    const std::int32_t c = argmax_row(logp.data(), logp.dim(1));
-    auto name = [&](std::int32_t k) {
-      return k < static_cast<std::int32_t>(test.class_names.size()) ? test.class_names[static_cast<std::size_t>(k)]
-                                                                     : std::to_string(k);
-    };
-    std::printf("first test image: predicted %s (%.1f%%), true %s\n", name(c).c_str(),
-                100.0 * std::exp(static_cast<double>(logp[c])), name(test.labels[0]).c_str());
+    auto model = train_with_trainer(train, test);
+    auto loaded = save_and_reload(*model);
+    predict_first_image(*loaded, test);
 
     // Part 2: the loop by hand.
     train_by_hand(train, test);

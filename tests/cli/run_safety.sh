@@ -36,7 +36,7 @@ expect teacher_is_output 2 "--teacher 'r1/last.ckpt' is the run's own output" "$
 check teacher_kept_intact test "$(cksum < r1/last.ckpt)" = "$sum_before"
 expect empty_out 2 "the run folder is an empty path" "$bin" train "${small[@]}" --epochs 1 --out ""
 expect overwrite 0 "removed the previous run's .*--overwrite.*wrote r1/" "$bin" train "${small[@]}" --epochs 1 --out r1 --overwrite
-expect resume_and_overwrite 2 "give one" "$bin" train "${small[@]}" --epochs 2 --resume r1/last.ckpt --overwrite
+expect resume_and_overwrite 2 "(--overwrite excludes --resume|--resume excludes --overwrite)" "$bin" train "${small[@]}" --epochs 2 --resume r1/last.ckpt --overwrite
 expect resume_into_own_folder 0 "resumed from r1/last.ckpt after epoch 1.*wrote r1/" "$bin" train "${small[@]}" --epochs 2 --resume r1/last.ckpt --accept-changes
 expect resume_at_end 0 "nothing left to train.*wrote r1/" "$bin" train "${small[@]}" --epochs 2 --resume r1/last.ckpt
 expect resume_past_end 2 "after epoch 2, past this run's last epoch 1" "$bin" train "${small[@]}" --epochs 1 --resume r1/last.ckpt --accept-changes
@@ -100,10 +100,17 @@ fi
 # 5. Inputs validated before the work.
 expect tta_checked_first 2 "shift of 50 pixels does not fit images of 32x32" "$bin" train "${small[@]}" --epochs 3 --tta shift50 --out r5
 check tta_trained_nothing test ! -e r5/last.ckpt
-expect extra_operand_train 2 "unexpected argument 'extra': train takes only options" "$bin" train "${small[@]}" extra
-expect extra_operand_eval 2 "unexpected argument" "$bin" eval "${ev[@]}" --checkpoint r1/last.ckpt extra
-expect extra_operand_summary 2 "unexpected argument" "$bin" summary extra
-expect checkpoint_twice 2 "--checkpoint is given twice" "$bin" eval "${ev[@]}" --checkpoint r1/last.ckpt --checkpoint r1/best.ckpt
+expect extra_operand_train 2 "argument was not expected: extra.*Usage: glia-cifar10 train" "$bin" train "${small[@]}" extra
+expect extra_operand_eval 2 "argument was not expected: extra" "$bin" eval "${ev[@]}" --checkpoint r1/last.ckpt extra
+expect extra_operand_summary 2 "argument was not expected: extra" "$bin" summary extra
+expect checkpoint_twice 2 "--checkpoint: At Most 1 required but received 2" "$bin" eval "${ev[@]}" --checkpoint r1/last.ckpt --checkpoint r1/best.ckpt
+# Each flag changes the recipe that --recipe names, wherever it stands on the line, and the
+# optimiser is its name alone (--optimizer sgd after the improved recipe is plain SGD).
+expect flags_change_the_recipe 0 "recipe improved.*wrote r6/" "$bin" train "${small[@]}" --epochs 1 --lr 0.02 --optimizer sgd --recipe improved --out r6
+if command -v python3 > /dev/null; then
+  check flags_change_the_recipe_recorded python3 -c "import json, sys; c = json.load(open('r6/metrics.json'))['config']
+sys.exit(not (c['recipe'], c['lr'], c['optimizer'], c['final_tta']) == ('improved', '0.02', 'sgd', 'flip+shift1'))"
+fi
 expect stdout_full 1 "cannot write the results to standard output" bash -c "'$bin' summary > /dev/full"
 expect stdout_full_eval 1 "cannot write the results to standard output" bash -c "'$bin' eval ${ev[*]} --checkpoint r1/last.ckpt > /dev/full"
 

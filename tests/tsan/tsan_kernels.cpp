@@ -8,7 +8,7 @@
 //   - a few training-mode forward/backward passes (and an eval forward) of every layer kind:
 //     Conv2d (3x3 pad 1, 3x3 stride 2 without bias, 5x5 stride 2 pad 2, 1x1 pointwise), Linear,
 //     ReLU and Dropout (on tensors of several 16384-element blocks), BatchNorm2d, GroupNorm,
-//     LayerNorm, MaxPool2d (2x2 and 3x3 stride 2), GlobalAvgPool2d, Residual, Sequential,
+//     GroupNorm(1), MaxPool2d (2x2 and 3x3 stride 2), GlobalAvgPool2d, Residual, Sequential,
 //     LogSoftmax + NLLLoss, CrossEntropyLoss;
 //   - two full training steps of the reference net with bn, gn and ln (make_batch with the
 //     reference augmentation plus crop, flip and cutout; FlatParameters; SGD with Nesterov
@@ -115,8 +115,8 @@ void layers() {
     exercise("GroupNorm(2, 4)", g, Shape{N, 4, 8, 8});
   }
   {
-    LayerNorm<float> l(4);
-    exercise("LayerNorm(4)", l, Shape{N, 4, 8, 8});
+    GroupNorm<float> l(1, 4);
+    exercise("GroupNorm(1, 4)", l, Shape{N, 4, 8, 8});
   }
   {
     MaxPool2d<float> p(2);

@@ -16,7 +16,7 @@ the output y and the gradients dL/dx and dL/dparam. The reference-network fixtur
 training step (forward, NLL loss on log_softmax, backward) of the CIFAR-10 network of
 /work/shared/reference/torch_ref.py (class Net), with parameters stored under glia's names.
 
-Size budget: the fixtures must stay under ~400 KB together. Three full networks of 48,178
+Size budget: the fixtures must stay under ~470 KB together. Three full networks of 48,178
 parameters with their gradients would take 1.16 MB in float32, so
   - the network parameters are not stored as numbers but as "generated" records (a seed, an
     offset and a power-of-two scale; the reader expands them with a splitmix64 stream, exactly,
@@ -184,10 +184,10 @@ def maxpool_fixture(gen, n, c, h, w, k, stride):
     return fx
 
 
-def simple_fixture(gen, shape, fn, config=None):
-    """Fixture of a parameterless layer y = fn(x)."""
+def simple_fixture(gen, shape, fn, config=None, scale=1.0):
+    """Fixture of a parameterless layer y = fn(x), x drawn with standard deviation scale."""
     fx = Fixture()
-    x = leaf(randn(gen, *shape))
+    x = leaf(randn(gen, *shape, scale=scale))
     y = fn(x)
     r = randn(gen, *y.shape)
     (y * r).sum().backward()
@@ -204,9 +204,11 @@ def affine_params(gen, c):
     return leaf(f32(1 + 0.3 * torch.randn(c, generator=gen, dtype=torch.float64))), leaf(randn(gen, c, scale=0.3))
 
 
-def batchnorm_fixture(gen, n, c, h, w, momentum=0.1, eps=1e-5):
+def batchnorm_fixture(gen, n, c, *spatial, momentum=0.1, eps=1e-5):
+    """F.batch_norm on x [n, c, *spatial]: [n, c, h, w] for BatchNorm2d, [n, c] or [n, c, l] for 1d."""
     fx = Fixture()
-    x = f32(randn(gen, n, c, h, w, scale=2.0) + randn(gen, 1, c, 1, 1))  # per-channel offsets
+    ones = (1,) * len(spatial)
+    x = f32(randn(gen, n, c, *spatial, scale=2.0) + randn(gen, 1, c, *ones))  # per-channel offsets
     gamma, beta = affine_params(gen, c)
     rm0 = randn(gen, c, scale=0.5)
     rv0 = f32(0.5 + torch.rand(c, generator=gen, dtype=torch.float64))
@@ -244,14 +246,8 @@ def batchnorm_fixture(gen, n, c, h, w, momentum=0.1, eps=1e-5):
     return fx
 
 
-def groupnorm_fixture(gen, n, c, h, w, groups, eps=1e-5):
-    fx = Fixture()
-    x = leaf(f32(randn(gen, n, c, h, w, scale=1.5) + randn(gen, n, c, 1, 1)))
-    gamma, beta = affine_params(gen, c)
-    y = F.group_norm(x, groups, gamma, beta, eps=eps)
-    r = randn(gen, *y.shape)
-    (y * r).sum().backward()
-    fx.add("config", [groups, c, eps], dtype=DTYPE_F64)
+def affine_norm_outputs(fx, x, gamma, beta, r, y):
+    """Adds a norm layer's input, affine parameters, r, output and gradients to fx."""
     fx.add("x", x)
     fx.add("weight", gamma)
     fx.add("bias", beta)
@@ -261,6 +257,30 @@ def groupnorm_fixture(gen, n, c, h, w, groups, eps=1e-5):
     fx.add("dweight", grad_of(gamma))
     fx.add("dbias", grad_of(beta))
     return fx
+
+
+def groupnorm_fixture(gen, n, c, h, w, groups, eps=1e-5):
+    fx = Fixture()
+    x = leaf(f32(randn(gen, n, c, h, w, scale=1.5) + randn(gen, n, c, 1, 1)))
+    gamma, beta = affine_params(gen, c)
+    y = F.group_norm(x, groups, gamma, beta, eps=eps)
+    r = randn(gen, *y.shape)
+    (y * r).sum().backward()
+    fx.add("config", [groups, c, eps], dtype=DTYPE_F64)
+    return affine_norm_outputs(fx, x, gamma, beta, r, y)
+
+
+def layer_norm_fixture(gen, shape, normalized_shape, eps=1e-5):
+    """PyTorch's LayerNorm over the trailing normalized_shape, element-wise affine."""
+    fx = Fixture()
+    x = leaf(f32(randn(gen, *shape, scale=1.5) + 0.5))
+    gamma = leaf(f32(1.0 + 0.25 * torch.randn(*normalized_shape, generator=gen, dtype=torch.float64)))
+    beta = leaf(f32(0.25 * torch.randn(*normalized_shape, generator=gen, dtype=torch.float64)))
+    y = F.layer_norm(x, normalized_shape, gamma, beta, eps=eps)
+    r = randn(gen, *y.shape)
+    (y * r).sum().backward()
+    fx.add("config", list(normalized_shape) + [eps], dtype=DTYPE_F64)
+    return affine_norm_outputs(fx, x, gamma, beta, r, y)
 
 
 def linear_fixture(gen, n, fin, fout):
@@ -327,6 +347,43 @@ def cross_entropy_fixture(gen, n, c, smoothings=(0.0, 0.1)):
     return fx
 
 
+def weighted_cross_entropy_fixture(gen, n, c, smoothings=(0.0, 0.1)):
+    """CrossEntropyLoss with class weights (one of them 0), with and without label smoothing."""
+    fx = Fixture()
+    logits = randn(gen, n, c, scale=2.0)
+    t = targets_for(gen, n, c)
+    w = f32(torch.rand(c, generator=gen, dtype=torch.float64) * 2.0)
+    w[c - 1] = 0.0
+    fx.add("x", logits)
+    fx.add("targets", t)
+    fx.add("weight", w, dtype=DTYPE_F64)
+    for i, s in enumerate(smoothings):
+        x = leaf(logits)
+        loss = F.cross_entropy(x, t, weight=w, label_smoothing=s)
+        loss.backward()
+        fx.add(f"case{i}.label_smoothing", s, dtype=DTYPE_F64)
+        fx.add(f"case{i}.loss", loss)
+        fx.add(f"case{i}.dx", grad_of(x))
+    return fx
+
+
+def regression_loss_fixture(gen, shape, fn, probabilities=False):
+    """A loss between a prediction x and a target of the same shape (mean reduction)."""
+    fx = Fixture()
+    x = leaf(randn(gen, *shape, scale=2.0))
+    if probabilities:
+        target = f32(torch.rand(*shape, generator=gen, dtype=torch.float64))
+    else:
+        target = randn(gen, *shape)
+    loss = fn(x, target)
+    loss.backward()
+    fx.add("x", x)
+    fx.add("target", target)
+    fx.add("loss", loss)
+    fx.add("dx", grad_of(x))
+    return fx
+
+
 def distillation_fixture(gen, n, c, cases=((0.9, 4.0, 0.1), (0.5, 1.0, 0.0), (1.0, 2.5, 0.0))):
     """Hinton's distillation loss as glia's DistillationLoss defines it (weight a, temperature
     tau, label smoothing s): (1 - a) CE_s(x) + a tau^2 KL(softmax(z/tau) || softmax(x/tau))."""
@@ -369,6 +426,32 @@ def layer_fixtures(seed):
     out["logsoftmax_nll"] = logsoftmax_nll_fixture(gen, 3, 7)
     out["cross_entropy"] = cross_entropy_fixture(gen, 4, 7)
     out["distillation"] = distillation_fixture(gen, 5, 7)
+    # The element-wise activations of nn/pointwise.hpp, inputs spread (sd 2.5) over every branch.
+    pointwise = {
+        "leaky_relu": lambda x: F.leaky_relu(x, 0.2),
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "gelu": F.gelu,
+        "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+        "silu": F.silu,
+        "hardswish": F.hardswish,
+    }
+    for name, fn in pointwise.items():
+        out[name] = simple_fixture(gen, (2, 3, 5, 7), fn, scale=2.5)
+    out["weighted_cross_entropy"] = weighted_cross_entropy_fixture(gen, 6, 5)
+    # Pooling and upsampling (nn/pooling.hpp).
+    out["avgpool_3x3_s2_p1"] = simple_fixture(gen, (2, 3, 7, 6), lambda x: F.avg_pool2d(x, 3, 2, 1), [3, 2, 1, 1])
+    out["avgpool_3x3_s2_p1_exclude"] = simple_fixture(
+        gen, (2, 3, 7, 6), lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), [3, 2, 1, 0])
+    out["adaptive_avgpool_3x2"] = simple_fixture(gen, (2, 3, 7, 5), lambda x: F.adaptive_avg_pool2d(x, (3, 2)), [3, 2])
+    out["batchnorm1d"] = batchnorm_fixture(gen, 6, 4)
+    out["batchnorm1d_l5"] = batchnorm_fixture(gen, 3, 4, 5)
+    out["layer_norm_last1"] = layer_norm_fixture(gen, (4, 6), (6,))
+    out["layer_norm_last2"] = layer_norm_fixture(gen, (2, 3, 4, 5), (4, 5))
+    out["upsample_nearest2"] = simple_fixture(gen, (2, 3, 3, 4), lambda x: F.interpolate(x, scale_factor=2, mode="nearest"))
+    out["mse_loss"] = regression_loss_fixture(gen, (3, 4, 2), F.mse_loss)
+    out["l1_loss"] = regression_loss_fixture(gen, (3, 4, 2), F.l1_loss)
+    out["bce_with_logits"] = regression_loss_fixture(gen, (3, 4, 2), F.binary_cross_entropy_with_logits, True)
     return out
 
 

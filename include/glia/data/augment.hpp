@@ -67,6 +67,11 @@ namespace glia {
 constexpr std::array<float, 3> kCifar10Mean{0.4914f, 0.4822f, 0.4465f};
 constexpr std::array<float, 3> kCifar10Std{0.247f, 0.243f, 0.261f};
 
+// The per-channel normalisation of images, x = (pixel / 255 - mean[c]) / std[c].
+struct Normalization {
+  std::array<float, 3> mean = kCifar10Mean, std = kCifar10Std;
+};
+
 struct AugmentConfig {
   double ssr_p = 0, shift = 0.09, scale = 0.09, rotate_deg = 7;
   double bc_p = 0, brightness = 0.2, contrast = 0.2;
@@ -74,6 +79,18 @@ struct AugmentConfig {
   bool hflip = false;
   Index cutout = 0;
   std::array<float, 3> mean = kCifar10Mean, std = kCifar10Std;
+
+  Normalization normalization() const { return {mean, std}; }
+  // No augmentation, only normalisation: what evaluation applies.
+  static AugmentConfig normalize_only(const Normalization& n) {
+    AugmentConfig a;
+    a.ssr_p = a.bc_p = 0;
+    a.crop_pad = a.cutout = 0;
+    a.hflip = false;
+    a.mean = n.mean;
+    a.std = n.std;
+    return a;
+  }
 
   // The augmentation the reference CIFAR-10 recipe trains with.
   static AugmentConfig reference() {
@@ -107,6 +124,11 @@ struct AugmentConfig {
                                      "; std must be > 0 and both finite"));
   }
 };
+
+// The normalisation of an optional augmentation (CIFAR-10's without one).
+inline Normalization normalization_of(const AugmentConfig* augment) {
+  return augment ? augment->normalization() : Normalization{};
+}
 
 namespace detail {
 

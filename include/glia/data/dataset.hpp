@@ -8,13 +8,10 @@
 // - labels[i] is image i's class, an index into class_names. size() is labels.size().
 // - source says where the images came from (a folder), for messages and reports.
 // - image(i) throws ValueError when i is not in [0, size()).
-// - subset(d, limit) copies the first limit records (all of them when limit is 0 or at least
-//   size()); a negative limit throws ValueError.
 // - class_counts(d) counts the images of each class: a vector of max(class_names.size(),
 //   largest label + 1) counts. A negative label throws ValueError naming the record.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,20 +37,6 @@ struct ImageDataset {
     return pixels.data() + i * image_bytes();
   }
 };
-
-inline ImageDataset subset(const ImageDataset& d, Index limit) {
-  if (limit < 0) throw ValueError(detail::cat("subset: negative limit ", limit));
-  const Index n = (limit == 0) ? d.size() : std::min(limit, d.size());
-  ImageDataset s;
-  s.channels = d.channels;
-  s.height = d.height;
-  s.width = d.width;
-  s.class_names = d.class_names;
-  s.source = d.source;
-  s.labels.assign(d.labels.begin(), d.labels.begin() + n);
-  s.pixels.assign(d.pixels.begin(), d.pixels.begin() + n * d.image_bytes());
-  return s;
-}
 
 inline std::vector<Index> class_counts(const ImageDataset& d) {
   std::vector<Index> counts(d.class_names.size(), 0);

@@ -8,9 +8,13 @@
 //                             dx_n = col2im(W^T * dY_n)            (overwritten, not accumulated)
 // A 1x1, stride-1, unpadded convolution skips im2col: x_n already is col(x_n) (K = Cin, P = HW).
 //
-// The input gradient of a stride-1 square kernel (pad <= k-1) is itself a stride-1 convolution,
-// so for layers wide and large enough (input_grad_by_flipped_kernel) it is computed like the
-// forward pass instead of with col2im:
+// Each direction has several algorithms (conv2d_algorithm.hpp); the caller passes the ones
+// to run as ConvAlgorithms (the layer: from resolve_conv_algorithms, once per geometry), and
+// the overloads without them take select_conv_algorithms' automatic choice. Every algorithm is
+// tested against conv2d_forward_naive / conv2d_backward_naive (tests/test_kernels.cpp).
+//
+// FlippedKernelGemm: the input gradient of a stride-1 square kernel (pad <= k-1) is itself a
+// stride-1 convolution, computed like the forward pass instead of with col2im:
 //   dx[c, h, w] = sum_{o,i,j} W[o, c, i, j] dY[o, h + pad - i, w + pad - j]
 //               = sum_{o,i,j} Wf[c, o, i, j] dY[o, h - pad' + i, w - pad' + j]
 // with the flipped, transposed kernel Wf[c, o, i, j] = W[o, c, k-1-i, k-1-j] and pad' = k-1-pad:
@@ -18,14 +22,10 @@
 // Its GEMM has depth Cout*k*k (288 for 32 channels) instead of Cout (32), which Eigen's kernel
 // runs near its peak, and there is no scatter-add.
 //
-// 3x3, stride-1, padding-1 layers (every 3x3 layer of the reference network) skip im2col where
-// a direct kernel applies; the im2col + GEMM path stays the general one, and tests compare
-// every path with conv2d_forward_naive / conv2d_backward_naive:
-//   forward and input gradient: the row kernel (conv3x3_direct.hpp) when W is a multiple of the
-//     packet size, else the channels-in-lanes kernel (conv3x3_lanes.hpp) when Cout (forward)
-//     or Cin (input gradient) is;
-//   weight gradient: the channels-in-lanes kernel when Cout is a multiple of the packet size;
-//     its per-chunk partials are then dW^T [K, Cout], transposed in the final reduction.
+// Rows3x3 and ChannelLanes3x3 (3x3, stride 1, padding 1) skip im2col: the row kernel
+// (conv3x3_direct.hpp) and the channels-in-lanes kernels (conv3x3_lanes.hpp), on x_n for the
+// forward pass and on dY_n with Wf for the input gradient. The lanes weight gradient's
+// per-chunk partials are dW^T [K, Cout], transposed in the final reduction.
 //
 // Sample by sample: conv2d_forward is conv2d_forward_begin, then conv2d_forward_sample(n) for
 // each n, and conv2d_backward calls before_sample(n) before it reads sample n of dy, on the
@@ -38,6 +38,7 @@
 // thread count. The workspace grows on first use and is reused: no allocation after that.
 #pragma once
 
+#include "glia/kernels/conv2d_algorithm.hpp"
 #include "glia/kernels/conv3x3_direct.hpp"
 #include "glia/kernels/conv3x3_lanes.hpp"
 #include "glia/kernels/im2col.hpp"
@@ -45,61 +46,6 @@
 #include "glia/tensor/tensor.hpp"
 
 namespace glia {
-
-struct Conv2dGeometry {
-  Index batch;
-  PatchGeometry patch;  // input channels, H, W, kernel, stride, pad
-  Index out_channels;
-  Index k() const { return patch.col_rows(); }
-  Index p() const { return patch.col_cols(); }
-  Index in_size() const { return patch.channels * patch.height * patch.width; }
-  Index out_size() const { return out_channels * p(); }
-  bool is_pointwise() const {
-    return patch.kernel_h == 1 && patch.kernel_w == 1 && patch.stride == 1 && patch.pad == 0;
-  }
-  // Whether the input gradient is computed as a flipped-kernel convolution (see above). Its
-  // product has only Cin rows and HW columns, so it pays only when both are not small: measured
-  // at batch 32 (bench_kernels BM_conv_bwd, old vs new in one run), 16->16 at 32x32 took 17%
-  // less time, 32->32 at 16x16 3% less, but 8->32 at 16x16 and 32->32 at 8x8 took 50% and 15%
-  // more than W^T dY + col2im.
-  bool input_grad_by_flipped_kernel() const {
-    return !is_pointwise() && patch.stride == 1 && patch.kernel_h == patch.kernel_w && patch.pad <= patch.kernel_h - 1 &&
-           patch.channels >= 16 && patch.height * patch.width >= 256;
-  }
-  bool is_3x3_same() const {
-    return patch.kernel_h == 3 && patch.kernel_w == 3 && patch.stride == 1 && patch.pad == 1;
-  }
-  // Whether a 3x3, stride-1, padding-1 convolution runs on the row kernel
-  // (kernels/conv3x3_direct.hpp, image width a multiple of the packet size) instead of im2col +
-  // GEMM: its forward pass, and its input gradient, which is then the direct convolution of dY
-  // with the flipped kernel.
-  template <typename T>
-  bool direct_3x3() const {
-    return is_3x3_same() && conv3x3_direct_applies(patch.width, conv3x3_packet_size<T>());
-  }
-  // Where the row kernel does not apply (the 8x8 layers), the channels-in-lanes kernel of
-  // kernels/conv3x3_lanes.hpp takes the forward pass when Cout, and the input gradient when
-  // Cin, is a multiple of the packet size.
-  template <typename T>
-  bool lanes_3x3_forward() const {
-    return is_3x3_same() && !direct_3x3<T>() && conv3x3_lanes_apply(out_channels, conv3x3_packet_size<T>());
-  }
-  template <typename T>
-  bool lanes_3x3_input_grad() const {
-    return is_3x3_same() && !direct_3x3<T>() && conv3x3_lanes_apply(patch.channels, conv3x3_packet_size<T>());
-  }
-  // The weight gradient takes the channels-in-lanes kernel for any image size when Cout is a
-  // multiple of the packet size.
-  template <typename T>
-  bool lanes_3x3_weight_grad() const {
-    return is_3x3_same() && conv3x3_lanes_apply(out_channels, conv3x3_packet_size<T>());
-  }
-  // The geometry of that convolution: dY_n as an image [Cout, Ho, Wo], padded by k-1-pad.
-  PatchGeometry flipped_patch() const {
-    return PatchGeometry{out_channels, patch.out_h(), patch.out_w(), patch.kernel_h, patch.kernel_w, 1,
-                         patch.kernel_h - 1 - patch.pad};
-  }
-};
 
 template <typename T>
 struct Conv2dWorkspace {
@@ -122,39 +68,42 @@ struct NoSampleHook {
 };
 
 // The forward pass in two steps, for a caller that runs it sample by sample (nn/conv2d.hpp):
-// conv2d_forward_begin once per batch (sizes the workspace, packs the weights), then
-// conv2d_forward_sample for each sample n, on any thread, each writing only sample n of y.
+// conv2d_forward_begin once per batch (checks the algorithms, sizes the workspace, packs the
+// weights), then conv2d_forward_sample for each sample n, on any thread, each writing only
+// sample n of y with algos.forward. ValueError if an algorithm of algos does not apply to g.
 template <typename T>
-void conv2d_forward_begin(const T* w, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
-  const Index K = g.k(), P = g.p(), Cout = g.out_channels;
-  const bool row = g.template direct_3x3<T>(), lanes = g.template lanes_3x3_forward<T>();
-  if (row || lanes) {
-    const Index Cin = g.patch.channels;
-    ws.padded.resize(Shape{num_threads(), conv3x3_padded_size(Cin, g.patch.height, g.patch.width)});
-    ws.w_packed.resize(Shape{conv3x3_packed_weights_size(Cout, Cin)});
-    if (row) {
+void conv2d_forward_begin(const T* w, const Conv2dGeometry& g, const ConvAlgorithms& algos, Conv2dWorkspace<T>& ws) {
+  check_conv_algorithms(g, algos, conv3x3_packet_size<T>(), "conv2d_forward");
+  const Index K = g.k(), P = g.p(), Cout = g.out_channels, Cin = g.patch.channels;
+  switch (algos.forward) {
+    case ConvForwardAlgorithm::Rows3x3:
+      ws.padded.resize(Shape{num_threads(), conv3x3_padded_size(Cin, g.patch.height, g.patch.width)});
+      ws.w_packed.resize(Shape{conv3x3_packed_weights_size(Cout, Cin)});
       conv3x3_pack_weights(ws.w_packed.data(), w, Cout, Cin);
-    } else {
+      break;
+    case ConvForwardAlgorithm::ChannelLanes3x3:
+      ws.padded.resize(Shape{num_threads(), conv3x3_padded_size(Cin, g.patch.height, g.patch.width)});
+      ws.w_packed.resize(Shape{conv3x3_packed_weights_size(Cout, Cin)});
       conv3x3_pack_lanes(ws.w_packed.data(), w, Cout, Cin, false);
       ws.transposed.resize(Shape{num_threads(), P * Cout});
-    }
-  } else if (!g.is_pointwise()) {
-    ws.col.resize(Shape{num_threads(), K * P});
+      break;
+    case ConvForwardAlgorithm::Im2colGemm: ws.col.resize(Shape{num_threads(), K * P}); break;
+    case ConvForwardAlgorithm::Pointwise1x1Gemm: break;
   }
 }
 
 template <typename T>
 void conv2d_forward_sample(Index n, T* y, const T* x, const T* w, const T* b, const Conv2dGeometry& g,
-                           Conv2dWorkspace<T>& ws) {
+                           const ConvAlgorithms& algos, Conv2dWorkspace<T>& ws) {
   const Index K = g.k(), P = g.p(), Cout = g.out_channels;
-  const bool row = g.template direct_3x3<T>(), lanes = g.template lanes_3x3_forward<T>();
+  const ConvForwardAlgorithm a = algos.forward;
   T* yn = y + n * g.out_size();
   const T* xn = x + n * g.in_size();
-  if (row || lanes) {
+  if (a == ConvForwardAlgorithm::Rows3x3 || a == ConvForwardAlgorithm::ChannelLanes3x3) {
     const Index Cin = g.patch.channels, H = g.patch.height, W = g.patch.width, np = conv3x3_padded_size(Cin, H, W);
     T* xp = ws.padded.data() + thread_index() * np;
     conv3x3_pad(xp, xn, Cin, H, W);
-    if (row) {
+    if (a == ConvForwardAlgorithm::Rows3x3) {
       conv3x3_direct(yn, xp, ws.w_packed.data(), b, Cin, Cout, H, W);
     } else {
       T* yt = ws.transposed.data() + thread_index() * P * Cout;
@@ -164,7 +113,7 @@ void conv2d_forward_sample(Index n, T* y, const T* x, const T* w, const T* b, co
     return;
   }
   const T* col = xn;
-  if (!g.is_pointwise()) {
+  if (a == ConvForwardAlgorithm::Im2colGemm) {
     T* scratch = ws.col.data() + thread_index() * K * P;
     im2col(scratch, xn, g.patch);
     col = scratch;
@@ -175,116 +124,187 @@ void conv2d_forward_sample(Index n, T* y, const T* x, const T* w, const T* b, co
 }
 
 template <typename T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
-  conv2d_forward_begin(w, g, ws);
-  parallel_for(g.batch, [&](Index n) { conv2d_forward_sample(n, y, x, w, b, g, ws); });
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dGeometry& g, const ConvAlgorithms& algos,
+                    Conv2dWorkspace<T>& ws) {
+  conv2d_forward_begin(w, g, algos, ws);
+  parallel_for(g.batch, [&](Index n) { conv2d_forward_sample(n, y, x, w, b, g, algos, ws); });
 }
 
-// dx may be null (no input gradient wanted, e.g. the first layer); db may be null (no bias).
-template <typename T, typename BeforeSample = NoSampleHook>
-void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
-                     const Conv2dGeometry& g, Conv2dWorkspace<T>& ws, BeforeSample before_sample = {}) {
+// With the automatic choice, select_conv_algorithms.
+template <typename T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
+  conv2d_forward(y, x, w, b, g, select_conv_algorithms(g, conv3x3_packet_size<T>()).algorithms, ws);
+}
+
+namespace detail {
+
+// Per-thread scratch of conv2d_backward's 3x3 kernels, in elements: x_n and / or dY_n padded,
+// dY_n and / or dx_n transposed (0: none).
+struct ConvBackwardScratch {
+  Index padded, transposed;
+};
+
+// wf [Cin, Cout*k*k]: Wf[c, (o*k + i)*k + j] = W[o, c, k-1-i, k-1-j], the flipped kernel.
+template <typename T>
+void conv2d_flip_weights(T* wf, const T* w, const Conv2dGeometry& g) {
+  const Index Cin = g.patch.channels, Cout = g.out_channels, kk = g.patch.kernel_h * g.patch.kernel_w, KF = Cout * kk;
+  for (Index c = 0; c < Cin; ++c)
+    for (Index o = 0; o < Cout; ++o)
+      for (Index t = 0; t < kk; ++t) wf[c * KF + o * kk + t] = w[(o * Cin + c) * kk + (kk - 1 - t)];
+}
+
+// Sizes conv2d_backward's workspace and prepares the weights its input-gradient algorithm reads.
+template <typename T>
+ConvBackwardScratch conv2d_backward_begin(bool with_dx, const T* w, const Conv2dGeometry& g, const ConvAlgorithms& a,
+                                          Conv2dWorkspace<T>& ws) {
+  using D = ConvInputGradAlgorithm;
   const Index K = g.k(), P = g.p(), Cout = g.out_channels, Cin = g.patch.channels;
-  const Index H = g.patch.height, W = g.patch.width;
-  const bool direct = g.is_pointwise();
-  const bool lanes_wgrad = g.template lanes_3x3_weight_grad<T>();
-  const bool row_dx = dx && g.template direct_3x3<T>();
-  const bool lanes_dx = dx && g.template lanes_3x3_input_grad<T>();
-  const bool flipped = dx && !row_dx && !lanes_dx && g.input_grad_by_flipped_kernel();
-  const PatchGeometry fp = g.flipped_patch();
-  const Index KF = fp.col_rows(), HW = H * W;  // col'(dY_n) is [KF, HW]
-  // Per-thread scratch of the 3x3 kernels: x_n and / or dY_n padded, dY_n and / or dx_n transposed.
-  const Index npad = std::max(lanes_wgrad ? conv3x3_padded_size(Cin, H, W) : 0,
-                              row_dx || lanes_dx ? conv3x3_padded_size(Cout, H, W) : 0);
-  const Index ntr = std::max(lanes_wgrad ? P * Cout : 0, lanes_dx ? HW * Cin : 0);
-  const Chunks chunks(g.batch, kConvReduceChunks);
-  if (!direct && !lanes_wgrad) ws.col.resize(Shape{num_threads(), K * P});
-  if (npad) ws.padded.resize(Shape{num_threads(), npad});
-  if (ntr) ws.transposed.resize(Shape{num_threads(), ntr});
+  const Index H = g.patch.height, W = g.patch.width, HW = H * W;
+  const bool lanes_wgrad = a.weight_grad == ConvWeightGradAlgorithm::ChannelLanes3x3;
+  const bool row_dx = with_dx && a.input_grad == D::Rows3x3, lanes_dx = with_dx && a.input_grad == D::ChannelLanes3x3;
+  const bool flipped = with_dx && a.input_grad == D::FlippedKernelGemm;
+  const ConvBackwardScratch s{std::max(lanes_wgrad ? conv3x3_padded_size(Cin, H, W) : 0,
+                                       row_dx || lanes_dx ? conv3x3_padded_size(Cout, H, W) : 0),
+                              std::max(lanes_wgrad ? P * Cout : 0, lanes_dx ? HW * Cin : 0)};
+  if (a.weight_grad == ConvWeightGradAlgorithm::Im2colGemm) ws.col.resize(Shape{num_threads(), K * P});
+  if (s.padded) ws.padded.resize(Shape{num_threads(), s.padded});
+  if (s.transposed) ws.transposed.resize(Shape{num_threads(), s.transposed});
   if (row_dx || lanes_dx) {
     ws.w_packed.resize(Shape{conv3x3_packed_weights_size(Cin, Cout)});
     if (lanes_dx) conv3x3_pack_lanes(ws.w_packed.data(), w, Cin, Cout, true);
   }
   if (row_dx || flipped) {
-    // Wf[c, (o*k + i)*k + j] = W[o, c, k-1-i, k-1-j]
+    const Index KF = g.flipped_patch().col_rows();
     ws.w_flipped.resize(Shape{Cin, KF});
-    const Index kk = g.patch.kernel_h * g.patch.kernel_w;
-    for (Index c = 0; c < Cin; ++c)
-      for (Index o = 0; o < Cout; ++o)
-        for (Index t = 0; t < kk; ++t) ws.w_flipped.data()[c * KF + o * kk + t] = w[(o * Cin + c) * kk + (kk - 1 - t)];
+    conv2d_flip_weights(ws.w_flipped.data(), w, g);
     if (row_dx) conv3x3_pack_weights(ws.w_packed.data(), ws.w_flipped.data(), Cin, Cout);
     if (flipped) ws.dcol.resize(Shape{num_threads(), KF * HW});
-  } else if (!direct && dx && !lanes_dx) {
+  } else if (with_dx && a.input_grad == D::Col2imGemm) {
     ws.dcol.resize(Shape{num_threads(), K * P});
   }
+  const Chunks chunks(g.batch, kConvReduceChunks);
   ws.partial_w.resize(Shape{chunks.count(), Cout * K});
   ws.partial_b.resize(Shape{chunks.count(), Cout});
-  ConstMatrixMap<T> Wm(w, Cout, K);
-  parallel_for(chunks.count(), [&](Index c) {
-    MatrixMap<T> PW(ws.partial_w.data() + c * Cout * K, Cout, K);
-    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> PB(ws.partial_b.data() + c * Cout, Cout);
-    PW.setZero();
-    PB.setZero();
-    T* pad = npad ? ws.padded.data() + thread_index() * npad : nullptr;
-    T* tr = ntr ? ws.transposed.data() + thread_index() * ntr : nullptr;
-    for (Index n = chunks.begin(c); n < chunks.end(c); ++n) {
-      before_sample(n);
-      const T* dyn = dy + n * g.out_size();
-      ConstMatrixMap<T> DY(dyn, Cout, P);
-      if (lanes_wgrad) {  // PW holds dW^T [K, Cout]
-        conv3x3_pad(pad, x + n * g.in_size(), Cin, H, W);
-        conv3x3_transpose(tr, dyn, Cout, P);
-        conv3x3_weight_grad(PW.data(), tr, pad, Cin, Cout, H, W);
-      } else {
-        const T* col = x + n * g.in_size();
-        if (!direct) {
-          T* scratch = ws.col.data() + thread_index() * K * P;
-          im2col(scratch, col, g.patch);
-          col = scratch;
-        }
-        PW.noalias() += DY * ConstMatrixMap<T>(col, K, P).transpose();
-      }
-      PB += DY.rowwise().sum();
-      if (!dx) continue;
-      T* dxn = dx + n * g.in_size();
-      if (direct) {
-        MatrixMap<T>(dxn, K, P).noalias() = Wm.transpose() * DY;
-      } else if (row_dx || lanes_dx) {
-        conv3x3_pad(pad, dyn, Cout, H, W);
-        if (row_dx) {
-          conv3x3_direct(dxn, pad, ws.w_packed.data(), static_cast<const T*>(nullptr), Cout, Cin, H, W);
-        } else {
-          conv3x3_lanes_forward(tr, pad, ws.w_packed.data(), static_cast<const T*>(nullptr), Cout, Cin, H, W);
-          conv3x3_transpose(dxn, tr, HW, Cin);
-        }
-      } else if (flipped) {
-        T* dcol = ws.dcol.data() + thread_index() * KF * HW;
-        im2col(dcol, dyn, fp);
-        MatrixMap<T>(dxn, Cin, HW).noalias() = ConstMatrixMap<T>(ws.w_flipped.data(), Cin, KF) * ConstMatrixMap<T>(dcol, KF, HW);
-      } else {
-        T* dcol = ws.dcol.data() + thread_index() * K * P;
-        MatrixMap<T>(dcol, K, P).noalias() = Wm.transpose() * DY;
-        std::fill(dxn, dxn + g.in_size(), T(0));
-        col2im(dxn, dcol, g.patch);
-      }
+  return s;
+}
+
+// pw += sample n's weight gradient, pb += its bias gradient, from dY_n and x_n. pw is dW [Cout, K],
+// or dW^T [K, Cout] for the channels-in-lanes kernel; pad and tr are this thread's 3x3 scratch.
+template <typename T>
+void conv2d_weight_grad_sample(T* pw, T* pb, const T* dyn, const T* xn, const Conv2dGeometry& g,
+                               ConvWeightGradAlgorithm a, Conv2dWorkspace<T>& ws, T* pad, T* tr) {
+  const Index K = g.k(), P = g.p(), Cout = g.out_channels;
+  ConstMatrixMap<T> DY(dyn, Cout, P);
+  if (a == ConvWeightGradAlgorithm::ChannelLanes3x3) {
+    const Index Cin = g.patch.channels, H = g.patch.height, W = g.patch.width;
+    conv3x3_pad(pad, xn, Cin, H, W);
+    conv3x3_transpose(tr, dyn, Cout, P);
+    conv3x3_weight_grad(pw, tr, pad, Cin, Cout, H, W);
+  } else {
+    const T* col = xn;
+    if (a == ConvWeightGradAlgorithm::Im2colGemm) {
+      T* scratch = ws.col.data() + thread_index() * K * P;
+      im2col(scratch, xn, g.patch);
+      col = scratch;
     }
-  });
-  // Fixed-order reduction of the partials.
-  const Index nw = Cout * K, nc = chunks.count();
+    MatrixMap<T>(pw, Cout, K).noalias() += DY * ConstMatrixMap<T>(col, K, P).transpose();
+  }
+  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(pb, Cout) += DY.rowwise().sum();
+}
+
+// dx_n (overwritten) from dY_n, by algorithm a; pad and tr are this thread's 3x3 scratch.
+template <typename T>
+void conv2d_input_grad_sample(T* dxn, const T* dyn, const T* w, const Conv2dGeometry& g, ConvInputGradAlgorithm a,
+                              Conv2dWorkspace<T>& ws, T* pad, T* tr) {
+  const Index K = g.k(), P = g.p(), Cout = g.out_channels, Cin = g.patch.channels;
+  const Index H = g.patch.height, W = g.patch.width, HW = H * W;
+  ConstMatrixMap<T> Wm(w, Cout, K), DY(dyn, Cout, P);
+  switch (a) {
+    case ConvInputGradAlgorithm::Pointwise1x1Gemm: MatrixMap<T>(dxn, K, P).noalias() = Wm.transpose() * DY; break;
+    case ConvInputGradAlgorithm::Rows3x3:
+      conv3x3_pad(pad, dyn, Cout, H, W);
+      conv3x3_direct(dxn, pad, ws.w_packed.data(), static_cast<const T*>(nullptr), Cout, Cin, H, W);
+      break;
+    case ConvInputGradAlgorithm::ChannelLanes3x3:
+      conv3x3_pad(pad, dyn, Cout, H, W);
+      conv3x3_lanes_forward(tr, pad, ws.w_packed.data(), static_cast<const T*>(nullptr), Cout, Cin, H, W);
+      conv3x3_transpose(dxn, tr, HW, Cin);
+      break;
+    case ConvInputGradAlgorithm::FlippedKernelGemm: {
+      const PatchGeometry fp = g.flipped_patch();
+      const Index KF = fp.col_rows();
+      T* dcol = ws.dcol.data() + thread_index() * KF * HW;
+      im2col(dcol, dyn, fp);
+      MatrixMap<T>(dxn, Cin, HW).noalias() = ConstMatrixMap<T>(ws.w_flipped.data(), Cin, KF) * ConstMatrixMap<T>(dcol, KF, HW);
+      break;
+    }
+    case ConvInputGradAlgorithm::Col2imGemm: {
+      T* dcol = ws.dcol.data() + thread_index() * K * P;
+      MatrixMap<T>(dcol, K, P).noalias() = Wm.transpose() * DY;
+      std::fill(dxn, dxn + g.in_size(), T(0));
+      col2im(dxn, dcol, g.patch);
+      break;
+    }
+  }
+}
+
+// dw += the partials of the nc chunks, db likewise, summed in chunk order; transposed: the
+// partials are dW^T [K, Cout] (channels-in-lanes weight gradient).
+template <typename T>
+void conv2d_reduce_partials(T* dw, T* db, const Conv2dGeometry& g, bool transposed, const Conv2dWorkspace<T>& ws, Index nc) {
+  const Index Cout = g.out_channels, K = g.k(), nw = Cout * K;
   const T* pw = ws.partial_w.data();
+  const T* pb = ws.partial_b.data();
   parallel_for(Cout, [&](Index o) {
     for (Index k = 0; k < K; ++k) {
-      const Index i = lanes_wgrad ? k * Cout + o : o * K + k;
+      const Index i = transposed ? k * Cout + o : o * K + k;
       T s = pw[i];
       for (Index c = 1; c < nc; ++c) s += pw[c * nw + i];
       dw[o * K + k] += s;
     }
     if (db) {
-      T s = ws.partial_b[o];
-      for (Index c = 1; c < nc; ++c) s += ws.partial_b[c * Cout + o];
+      T s = pb[o];
+      for (Index c = 1; c < nc; ++c) s += pb[c * Cout + o];
       db[o] += s;
     }
   });
+}
+
+}  // namespace detail
+
+// dx may be null (no input gradient wanted, e.g. the first layer); db may be null (no bias).
+// ValueError if an algorithm of algos does not apply to g.
+template <typename T, typename BeforeSample = NoSampleHook>
+void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const Conv2dGeometry& g,
+                     const ConvAlgorithms& algos, Conv2dWorkspace<T>& ws, BeforeSample before_sample = {}) {
+  check_conv_algorithms(g, algos, conv3x3_packet_size<T>(), "conv2d_backward");
+  const detail::ConvBackwardScratch s = detail::conv2d_backward_begin(dx != nullptr, w, g, algos, ws);
+  const Chunks chunks(g.batch, kConvReduceChunks);
+  const Index nw = g.out_channels * g.k(), nb = g.out_channels;
+  parallel_for(chunks.count(), [&](Index c) {
+    T* pw = ws.partial_w.data() + c * nw;
+    T* pb = ws.partial_b.data() + c * nb;
+    std::fill(pw, pw + nw, T(0));
+    std::fill(pb, pb + nb, T(0));
+    T* pad = s.padded ? ws.padded.data() + thread_index() * s.padded : nullptr;
+    T* tr = s.transposed ? ws.transposed.data() + thread_index() * s.transposed : nullptr;
+    for (Index n = chunks.begin(c); n < chunks.end(c); ++n) {
+      before_sample(n);
+      const T* dyn = dy + n * g.out_size();
+      detail::conv2d_weight_grad_sample(pw, pb, dyn, x + n * g.in_size(), g, algos.weight_grad, ws, pad, tr);
+      if (dx) detail::conv2d_input_grad_sample(dx + n * g.in_size(), dyn, w, g, algos.input_grad, ws, pad, tr);
+    }
+  });
+  detail::conv2d_reduce_partials(dw, db, g, algos.weight_grad == ConvWeightGradAlgorithm::ChannelLanes3x3, ws,
+                                 chunks.count());
+}
+
+// With the automatic choice, select_conv_algorithms.
+template <typename T, typename BeforeSample = NoSampleHook>
+void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const Conv2dGeometry& g,
+                     Conv2dWorkspace<T>& ws, BeforeSample before_sample = {}) {
+  conv2d_backward(dx, dw, db, dy, x, w, g, select_conv_algorithms(g, conv3x3_packet_size<T>()).algorithms, ws,
+                  before_sample);
 }
 
 // Reference twin: the convolution by its definition, one output at a time. For tests.

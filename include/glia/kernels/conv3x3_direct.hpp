@@ -18,7 +18,8 @@
 //   block of CB output channels in CB x NV packet registers, accumulates them over c, i, j
 //   (one broadcast weight, NV loads and CB * NV fused multiply-adds per tap) and stores them.
 // Applies when W is a multiple of the packet size (16 floats or 8 doubles with AVX-512; any W
-// without vectorisation): conv3x3_direct_applies. Each output is summed by one thread in a
+// without vectorisation): conv3x3_direct_applies. The algorithm Rows3x3 of
+// kernels/conv2d_algorithm.hpp, for the forward pass and the input gradient. Each output is summed by one thread in a
 // fixed order (bias, then c, i, j), so results do not depend on the thread count.
 #pragma once
 
@@ -75,8 +76,10 @@ void conv3x3_pack_weights(T* wp, const T* wt, Index cout, Index cin) {
 namespace detail {
 
 // Output channels o0 .. o0+CB-1, all rows; wp points at their packed weights [Cin][9][CB].
+// Never inlined: inlined into conv2d.hpp's input-gradient dispatcher, GCC 12 emitted 6% more
+// instructions for it than for the kernel on its own (callgrind, one training step).
 template <typename T, int CB, int NV>
-void conv3x3_block(T* y, const T* xp, const T* wp, const T* b, Index cin, Index h, Index w, Index o0) {
+[[gnu::noinline]] void conv3x3_block(T* y, const T* xp, const T* wp, const T* b, Index cin, Index h, Index w, Index o0) {
   using Packet = typename Eigen::internal::packet_traits<T>::type;
   using Eigen::internal::pmadd;
   using Eigen::internal::pset1;

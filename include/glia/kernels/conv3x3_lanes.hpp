@@ -20,7 +20,8 @@
 //            loads of wt and one broadcast of xp per pixel;
 //   weight gradient: NC input channels x 9 taps x NP packets of wt in registers, while every
 //            pixel is visited: NP packet loads of dyt, then per tap one broadcast of xp.
-// Applies when Cout is a multiple of the packet size (conv3x3_lanes_apply). Every output is
+// Applies when Cout is a multiple of the packet size (conv3x3_lanes_apply). The algorithm
+// ChannelLanes3x3 of kernels/conv2d_algorithm.hpp, in all three directions. Every output is
 // summed by one call in a fixed order (forward: bias, then c, i, j; weight gradient: pixels in
 // row-major order on top of what wt holds), so results do not depend on the thread count.
 #pragma once

@@ -8,6 +8,9 @@
 //   cross-entropy with label smoothing s on logits (PyTorch's definition):
 //                 q[n,c] = (1 - s) [c == t_n] + s / C,   L = -(1/N) sum_{n,c} q[n,c] logp[n,c]
 //                 dx[n,c] = (softmax(x)[n,c] - q[n,c]) / N
+//   with class weights w[C] (PyTorch's weight=, mean reduction over the weights of the targets):
+//                 a[n,c] = ((1 - s) w[t_n] [c == t_n] + (s / C) w[c]) / W,   W = sum_n w[t_n]
+//                 L = -sum_{n,c} a[n,c] logp[n,c]     dx[n,c] = softmax(x)[n,c] sum_k a[n,k] - a[n,c]
 //   distillation (Hinton et al. 2015) of student logits x towards teacher logits z at
 //   temperature tau, mixed with the cross-entropy above by a weight a:
 //                 p = softmax(z / tau),  r = log_softmax(x / tau)
@@ -73,6 +76,28 @@ T cross_entropy_loss(T* dx, T* logp, const T* x, const std::int32_t* targets, In
       dx[i * c + k] = static_cast<T>((std::exp(static_cast<double>(logp[i * c + k])) - q) / static_cast<double>(n));
     }
   return static_cast<T>(loss / static_cast<double>(n));
+}
+
+// As cross_entropy_loss, with class weights w (C of them, >= 0, W > 0: checked by the caller).
+template <typename T>
+T weighted_cross_entropy_loss(T* dx, T* logp, const T* x, const std::int32_t* targets, const double* w, Index n,
+                              Index c, double smoothing) {
+  log_softmax_forward(logp, x, n, c);
+  double total_weight = 0;
+  for (Index i = 0; i < n; ++i) total_weight += w[targets[i]];
+  double loss = 0;
+  for (Index i = 0; i < n; ++i) {
+    double row = 0;  // sum_k a[n,k]
+    for (Index k = 0; k < c; ++k)
+      row += ((k == targets[i] ? (1.0 - smoothing) * w[k] : 0.0) + smoothing / static_cast<double>(c) * w[k]) / total_weight;
+    for (Index k = 0; k < c; ++k) {
+      const double a =
+          ((k == targets[i] ? (1.0 - smoothing) * w[k] : 0.0) + smoothing / static_cast<double>(c) * w[k]) / total_weight;
+      loss -= a * logp[i * c + k];
+      dx[i * c + k] = static_cast<T>(std::exp(static_cast<double>(logp[i * c + k])) * row - a);
+    }
+  }
+  return static_cast<T>(loss);
 }
 
 namespace detail {

@@ -74,7 +74,7 @@ std::unique_ptr<AffineNorm<T>> make_norm(NormKind kind, Index channels, Index gr
   switch (kind) {
     case NormKind::Batch: return std::make_unique<BatchNorm2d<T>>(channels, 1e-5, 0.1, act);
     case NormKind::Group: return std::make_unique<GroupNorm<T>>(groups, channels, 1e-5, act);
-    case NormKind::Layer: return std::make_unique<LayerNorm<T>>(channels, 1e-5, act);
+    case NormKind::Layer: return std::make_unique<GroupNorm<T>>(1, channels, 1e-5, act);  // torch_ref.py's "ln"
   }
   throw ValueError("make_norm: unknown norm kind");
 }

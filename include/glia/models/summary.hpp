@@ -2,14 +2,19 @@
 //
 // summary(model, input_shape) lists every layer (leaves of Sequential, Residual and ConvNorm
 // containers, indented by depth) with its path, description, output shape and parameter
-// count, then "Total params: 48,178". Shapes come from output_shape, so nothing is run.
-// ShapeError if the input shape does not fit the model.
+// count, then "Total params: 48,178", then a table of the algorithms each Conv2d runs for this
+// input per direction (kernels/conv2d_algorithm.hpp: chosen from the geometry and this build's
+// packet size, or overridden by Conv2d::set_algorithms or GLIA_CONV_ALGO). Shapes come from
+// output_shape, so nothing is run. ShapeError if the input shape does not fit the model;
+// ValueError if an algorithm forced on a layer does not apply to its input.
 #pragma once
 
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "glia/nn/conv2d.hpp"
 #include "glia/nn/conv_norm.hpp"
 #include "glia/nn/residual.hpp"
 #include "glia/nn/sequential.hpp"
@@ -24,8 +29,21 @@ inline std::string thousands(long long n) {
 }
 
 namespace detail {
+// One line of the algorithm table: the layer's path, then its algorithms per direction.
 template <typename T>
-void summary_rows(std::ostringstream& out, Module<T>& m, const std::string& path, const Shape& in, int depth) {
+std::string summary_conv_line(const Conv2d<T>& conv, const std::string& path, const Shape& in) {
+  const ConvAlgorithms a = conv.algorithms_for(in).algorithms;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-28s %-19s %-20s %s\n", path.c_str(), conv_algorithm_name(a.forward),
+                conv.needs_input_grad() ? conv_algorithm_name(a.input_grad) : "(not needed)",
+                conv_algorithm_name(a.weight_grad));
+  return line;
+}
+
+// The table's rows for m and its descendants; convs collects the algorithm table's lines.
+template <typename T>
+void summary_rows(std::ostringstream& out, Module<T>& m, const std::string& path, const Shape& in, int depth,
+                  std::vector<std::string>& convs) {
   auto row = [&](const std::string& p, const std::string& what, const Shape& s, Index params) {
     char line[256];
     std::snprintf(line, sizeof line, "%-28s %-30s %-18s %10s\n", (std::string(static_cast<std::size_t>(2 * depth), ' ') + p).c_str(),
@@ -36,21 +54,45 @@ void summary_rows(std::ostringstream& out, Module<T>& m, const std::string& path
     if (!path.empty()) row(path, "Sequential", seq->output_shape(in), parameter_count(m));
     Shape s = in;
     for (auto& c : seq->children()) {
-      summary_rows(out, *c.second, join_name(path, c.first), s, path.empty() ? depth : depth + 1);
+      summary_rows(out, *c.second, join_name(path, c.first), s, path.empty() ? depth : depth + 1, convs);
       s = c.second->output_shape(s);
     }
   } else if (auto* cn = dynamic_cast<ConvNorm<T>*>(&m)) {
     row(path, "ConvNorm", cn->output_shape(in), parameter_count(m));
-    summary_rows(out, cn->conv(), join_name(path, "conv"), in, depth + 1);
-    summary_rows(out, cn->norm(), join_name(path, "norm"), cn->conv().output_shape(in), depth + 1);
+    summary_rows(out, cn->conv(), join_name(path, "conv"), in, depth + 1, convs);
+    summary_rows(out, cn->norm(), join_name(path, "norm"), cn->conv().output_shape(in), depth + 1, convs);
   } else if (auto* res = dynamic_cast<Residual<T>*>(&m)) {
     row(path, res->name(), res->output_shape(in), parameter_count(m));
-    for (auto& c : res->children()) summary_rows(out, *c.second, join_name(path, c.first), in, depth + 1);
+    for (auto& c : res->children()) summary_rows(out, *c.second, join_name(path, c.first), in, depth + 1, convs);
   } else {
     row(path, m.name(), m.output_shape(in), parameter_count(m));
+    if (auto* conv = dynamic_cast<Conv2d<T>*>(&m)) convs.push_back(summary_conv_line(*conv, path, in));
   }
 }
+
+// The algorithm table from its lines (empty if there are none).
+template <typename T>
+std::string conv_algorithm_table(const std::vector<std::string>& lines) {
+  if (lines.empty()) return "";
+  std::ostringstream out;
+  out << "Convolution algorithms (" << (sizeof(T) == 4 ? "float" : "double") << ", packets of "
+      << conv3x3_packet_size<T>() << "; Conv2d::set_algorithms or GLIA_CONV_ALGO override them):\n";
+  char head[128];
+  std::snprintf(head, sizeof head, "%-28s %-19s %-20s %s\n", "layer", "forward", "input grad", "weight grad");
+  out << head << std::string(89, '-') << "\n";
+  for (const std::string& line : lines) out << line;
+  return out.str();
+}
 }  // namespace detail
+
+// Only the table of convolution algorithms of summary(model, input) (for benchmarks' logs).
+template <typename T>
+std::string conv_algorithm_table(Module<T>& model, const Shape& input) {
+  std::ostringstream ignored;
+  std::vector<std::string> convs;
+  detail::summary_rows(ignored, model, "", input, 0, convs);
+  return detail::conv_algorithm_table<T>(convs);
+}
 
 template <typename T>
 std::string summary(Module<T>& model, const Shape& input) {
@@ -60,8 +102,10 @@ std::string summary(Module<T>& model, const Shape& input) {
   out << head << std::string(89, '-') << "\n";
   std::snprintf(head, sizeof head, "%-28s %-30s %-18s\n", "input", "", input.str().c_str());
   out << head;
-  detail::summary_rows(out, model, "", input, 0);
+  std::vector<std::string> convs;
+  detail::summary_rows(out, model, "", input, 0, convs);
   out << std::string(89, '-') << "\n" << "Total params: " << thousands(parameter_count(model)) << "\n";
+  if (!convs.empty()) out << "\n" << detail::conv_algorithm_table<T>(convs);
   return out.str();
 }
 

@@ -7,7 +7,7 @@
 //   Rng::stream(seed, k, n): reproducible, and independent of the thread count. The seed is set
 //   by the constructor or drawn by reset_parameters; calls() counts training forwards and can
 //   be restored (set_calls) when resuming. ValueError unless 0 <= p < 1.
-// Both run sample by sample (nn/module.hpp) in every mode.
+// Both have per-sample kernels (nn/module.hpp) in every mode.
 #pragma once
 
 #include <cstdint>
@@ -23,12 +23,7 @@ class ReLU : public Module<T> {
  public:
   std::string name() const override { return "ReLU"; }
   Shape output_shape(const Shape& in) const override { return in; }
-  const Tensor<T>& forward(const Tensor<T>& x, Mode) override {
-    x_ = x;
-    y_.resize(x.shape());
-    relu_forward(y_.data(), x.data(), x.size());
-    return y_;
-  }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override { return forward_by_sample(*this, x, mode); }
   bool samplewise(Mode) const override { return true; }
   const Tensor<T>& begin_forward(const Tensor<T>& x, Mode) override {
     if (x.rank() == 0) throw ShapeError(detail::cat(name(), ": expected an input [N, ...] to run by sample, got a scalar"));

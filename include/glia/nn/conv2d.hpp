@@ -7,7 +7,12 @@
 // input smaller than the kernel, or a dy of the wrong shape. Runs sample by sample in every
 // mode (nn/module.hpp); an overload of backward takes a per-sample hook, for a layer fused
 // after the convolution (nn/conv_norm.hpp).
+// Algorithms (kernels/conv2d_algorithm.hpp): chosen once per input geometry at the start of a
+// forward pass, by resolve_conv_algorithms (automatic, GLIA_CONV_ALGO, set_algorithms);
+// ValueError there, naming the layer and the geometry, if a forced algorithm does not apply.
 #pragma once
+
+#include <optional>
 
 #include "glia/kernels/conv2d.hpp"
 #include "glia/nn/init.hpp"
@@ -31,6 +36,23 @@ class Conv2d : public Module<T> {
   Parameter<T>& weight() { return weight_; }
   Parameter<T>& bias() { return bias_; }
   bool has_bias() const { return has_bias_; }
+  Index in_channels() const { return cin_; }
+  Index out_channels() const { return cout_; }
+  Index kernel_size() const { return k_; }
+  Index stride() const { return stride_; }
+  Index padding() const { return pad_; }
+  // Forces algorithms; a direction left empty is chosen automatically. Checked at the next forward.
+  void set_algorithms(const ConvAlgorithmRequest& request) {
+    request_ = request;
+    chosen_for_.reset();
+  }
+  const ConvAlgorithmRequest& requested_algorithms() const { return request_; }
+  // The algorithms this layer runs for an input of shape `in` (ShapeError, ValueError as forward).
+  ConvAlgorithmChoice algorithms_for(const Shape& in) const {
+    output_shape(in);
+    return resolve_conv_algorithms(Conv2dGeometry{in[0], patch(in), cout_}, conv3x3_packet_size<T>(), request_, name());
+  }
+  bool needs_input_grad() const { return this->needs_input_grad_; }
 
   std::string name() const override {
     return detail::cat("Conv2d(", cin_, "->", cout_, ", k", k_, ", s", stride_, ", p", pad_, has_bias_ ? "" : ", no bias", ")");
@@ -51,11 +73,17 @@ class Conv2d : public Module<T> {
     y_.resize(output_shape(x.shape()));
     x_ = x;
     geom_ = Conv2dGeometry{x.dim(0), patch(x.shape()), cout_};
-    conv2d_forward_begin(weight_.value.data(), geom_, ws_);
+    const Conv2dGeometry any_batch{0, geom_.patch, cout_};  // the choice does not depend on N
+    if (!chosen_for_ || !(*chosen_for_ == any_batch)) {
+      algorithms_ = resolve_conv_algorithms(geom_, conv3x3_packet_size<T>(), request_, name()).algorithms;
+      chosen_for_ = any_batch;
+    }
+    conv2d_forward_begin(weight_.value.data(), geom_, algorithms_, ws_);
     return y_;
   }
   void forward_sample(Index n) override {
-    conv2d_forward_sample(n, y_.data(), x_.data(), weight_.value.data(), has_bias_ ? bias_.value.data() : nullptr, geom_, ws_);
+    conv2d_forward_sample(n, y_.data(), x_.data(), weight_.value.data(), has_bias_ ? bias_.value.data() : nullptr, geom_,
+                          algorithms_, ws_);
   }
   // backward with the hook of a layer fused after the convolution (nn/conv_norm.hpp):
   // before_sample(n) before sample n of dy is read (see kernels/conv2d.hpp).
@@ -68,7 +96,7 @@ class Conv2d : public Module<T> {
       dx = dx_.data();
     }
     conv2d_backward(dx, weight_.grad.data(), has_bias_ ? bias_.grad.data() : nullptr, dy.data(), x_.data(),
-                    weight_.value.data(), geom_, ws_, before_sample);
+                    weight_.value.data(), geom_, algorithms_, ws_, before_sample);
     return dx_;
   }
   void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
@@ -85,6 +113,9 @@ class Conv2d : public Module<T> {
   Parameter<T> weight_, bias_;
   bool has_bias_;
   Conv2dGeometry geom_{};
+  ConvAlgorithmRequest request_;
+  ConvAlgorithms algorithms_;
+  std::optional<Conv2dGeometry> chosen_for_;  // the geometry (batch 0) algorithms_ were chosen for
   Conv2dWorkspace<T> ws_;
   Tensor<T> x_, y_, dx_;
 };

@@ -1,18 +1,16 @@
-// glia/nn/conv_norm.hpp: ConvNorm, a convolution followed by a norm, the norm run on each sample
-// of the convolution's output while that sample is still in cache.
+// glia/nn/conv_norm.hpp: ConvNorm, a convolution followed by a norm whose backward runs inside
+// the convolution's backward.
 //
 // Contract: the same as Sequential{conv, norm}, values bit for bit (it is the same kernels on the
 // same data), parameter and buffer names "conv.*" and "norm.*", children "conv" and "norm".
 // Input [N, Cin, H, W] -> output of the norm, [N, Cout, Ho, Wo]; shapes are checked and
 // reported by the two layers. The conv keeps its input and output for backward, the norm its
 // statistics (and its fused ReLU's mask).
-// The norm runs sample by sample (the protocol of nn/normalization.hpp) inside the
-// convolution's loops: forward normalises sample n as soon as the convolution has written it,
-// instead of reading the whole output back from memory, and backward computes the norm's input
-// gradient of sample n just before the convolution's backward reads it. A norm that needs batch
-// statistics (BatchNorm2d in training mode) gathers sample n's share of them there instead, and
-// normalises every sample after the convolution, each sample on the thread that computed it
-// where the schedule allows; otherwise ConvNorm itself runs sample by sample (nn/module.hpp).
+// Forward: the two layers' forwards; inside a model, the forward plan (nn/plan.hpp) runs the
+// norm on each sample as soon as the convolution has written it, as it does for any layers with
+// per-sample kernels. Backward: the norm's input gradient of sample n is computed (its
+// backward_sample, nn/normalization.hpp) just before the convolution's backward reads it, in
+// the convolution's own loop over the samples, instead of in a pass of its own.
 #pragma once
 
 #include <memory>
@@ -39,26 +37,12 @@ class ConvNorm : public Module<T> {
   std::string name() const override { return conv_->name() + " + " + norm_->name(); }
   Shape output_shape(const Shape& in) const override { return norm_->output_shape(conv_->output_shape(in)); }
 
-  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
-    if (samplewise(mode)) return forward_by_sample(*this, x, mode);
-    begin_forward_both(x, mode);
-    parallel_for(x.dim(0), [this](Index n) {
-      conv_->forward_sample(n);
-      norm_->gather_sample(n);
-    });
-    norm_->end_gather();
-    parallel_for(x.dim(0), [this](Index n) { norm_->forward_sample(n); });
-    return norm_->output();
-  }
-  // Sample by sample (nn/module.hpp) unless the norm needs the whole batch's statistics first.
-  bool samplewise(Mode mode) const override { return !norm_->gathers_statistics(mode); }
-  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override {
-    if (!samplewise(mode)) return Module<T>::begin_forward(x, mode);  // throws
-    return begin_forward_both(x, mode);
-  }
-  void forward_sample(Index n) override {
-    conv_->forward_sample(n);
-    norm_->forward_sample(n);
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override { return norm_->forward(conv_->forward(x, mode), mode); }
+  // For the forward plan (nn/plan.hpp), which runs the norm on each sample of the
+  // convolution's output in the same loop.
+  void describe(PlanBuilder<T>& builder, const std::string& path) override {
+    conv_->describe(builder, join_name(path, "conv"));
+    norm_->describe(builder, join_name(path, "norm"));
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     norm_->begin_backward(dy);
@@ -85,10 +69,6 @@ class ConvNorm : public Module<T> {
   }
 
  private:
-  const Tensor<T>& begin_forward_both(const Tensor<T>& x, Mode mode) {
-    return norm_->begin_forward(conv_->begin_forward(x, mode), mode);
-  }
-
   std::unique_ptr<Conv2d<T>> conv_;
   std::unique_ptr<AffineNorm<T>> norm_;
 };

@@ -20,6 +20,9 @@ class Linear : public Module<T> {
     if (in_features <= 0 || out_features <= 0)
       throw ValueError(detail::cat("Linear: invalid sizes ", in_features, " -> ", out_features));
   }
+  bool has_bias() const { return has_bias_; }
+  Index in_features() const { return in_; }
+  Index out_features() const { return out_; }
   Parameter<T>& weight() { return weight_; }
   Parameter<T>& bias() { return bias_; }
 

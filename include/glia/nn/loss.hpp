@@ -4,7 +4,13 @@
 //   over C. Caches its output (the backward needs softmax = exp(output)). dx has x's shape.
 // NLLLoss::forward(logp [N, C], targets) -> mean over N of -logp[n, t_n]; backward() returns
 //   dL/dlogp. CrossEntropyLoss does log-softmax and NLL in one step on logits ([N, C] or
-//   [N, C, 1, 1]), with optional label smoothing (PyTorch's definition).
+//   [N, C, 1, 1]), with optional label smoothing and class weights (PyTorch's definitions:
+//   weighted, the mean is over the weights of the targets; ValueError for a negative or
+//   non-finite weight, ShapeError for a weight count other than C, ValueError when the
+//   targets' weights sum to 0).
+// MSELoss, L1Loss, BCEWithLogitsLoss::forward(prediction, target of the same shape) -> the mean
+//   over all elements (kernels/regression_loss.hpp); backward() returns dL/dprediction.
+//   ShapeError if the shapes differ.
 // DistillationLoss(weight a, temperature tau, label smoothing s)::forward(student logits,
 //   teacher logits, targets) -> (1 - a) CrossEntropy_s(student) + a tau^2 KL(softmax(teacher/tau)
 //   || softmax(student/tau)) (kernels/softmax.hpp); backward() returns dL/d(student logits).
@@ -16,8 +22,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
+#include "glia/kernels/regression_loss.hpp"
 #include "glia/kernels/softmax.hpp"
 #include "glia/nn/module.hpp"
 
@@ -80,24 +88,73 @@ class NLLLoss {
 template <typename T>
 class CrossEntropyLoss {
  public:
-  explicit CrossEntropyLoss(double label_smoothing = 0.0) : smoothing_(label_smoothing) {
+  explicit CrossEntropyLoss(double label_smoothing = 0.0, std::vector<double> weight = {})
+      : smoothing_(label_smoothing), weight_(std::move(weight)) {
     if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
       throw ValueError(detail::cat("CrossEntropyLoss: label smoothing must be in [0, 1], got ", label_smoothing));
+    for (std::size_t k = 0; k < weight_.size(); ++k)
+      if (!(weight_[k] >= 0.0 && std::isfinite(weight_[k])))
+        throw ValueError(detail::cat("CrossEntropyLoss: weight of class ", k, " must be finite and >= 0, got ", weight_[k]));
   }
   T forward(const Tensor<T>& logits, const std::vector<std::int32_t>& targets) {
     const Shape s = class_scores_shape("CrossEntropyLoss", logits.shape());
     check_targets("CrossEntropyLoss", s, targets);
     grad_.resize(logits.shape());
     logp_.resize(s);
-    return cross_entropy_loss(grad_.data(), logp_.data(), logits.data(), targets.data(), s[0], s[1], smoothing_);
+    if (weight_.empty())
+      return cross_entropy_loss(grad_.data(), logp_.data(), logits.data(), targets.data(), s[0], s[1], smoothing_);
+    check_weights(s, targets);
+    return weighted_cross_entropy_loss(grad_.data(), logp_.data(), logits.data(), targets.data(), weight_.data(), s[0], s[1],
+                                       smoothing_);
   }
   const Tensor<T>& backward() const { return grad_; }
   // Log-probabilities of the last forward, [N, C].
   const Tensor<T>& log_probs() const { return logp_; }
 
  private:
+  void check_weights(const Shape& s, const std::vector<std::int32_t>& targets) const {
+    if (static_cast<Index>(weight_.size()) != s[1])
+      throw ShapeError(detail::cat("CrossEntropyLoss: ", weight_.size(), " class weights for scores ", s));
+    double total = 0;
+    for (std::int32_t t : targets) total += weight_[static_cast<std::size_t>(t)];
+    if (!(total > 0)) throw ValueError("CrossEntropyLoss: the targets' class weights sum to 0 (the mean is undefined)");
+  }
+
   double smoothing_;
+  std::vector<double> weight_;
   Tensor<T> grad_, logp_;
+};
+
+// The losses between a prediction and a target of the same shape (kernels/regression_loss.hpp).
+template <typename T, T (*Kernel)(T*, const T*, const T*, Index)>
+class ElementwiseLoss {
+ public:
+  explicit ElementwiseLoss(const char* name) : name_(name) {}
+  T forward(const Tensor<T>& prediction, const Tensor<T>& target) {
+    if (prediction.shape() != target.shape())
+      throw ShapeError(detail::cat(name_, ": prediction ", prediction.shape(), " and target ", target.shape(), " differ"));
+    if (prediction.size() == 0) throw ShapeError(detail::cat(name_, ": empty prediction ", prediction.shape()));
+    grad_.resize(prediction.shape());
+    return Kernel(grad_.data(), prediction.data(), target.data(), prediction.size());
+  }
+  const Tensor<T>& backward() const { return grad_; }
+
+ private:
+  const char* name_;
+  Tensor<T> grad_;
+};
+
+template <typename T>
+struct MSELoss : ElementwiseLoss<T, mse_loss<T>> {
+  MSELoss() : ElementwiseLoss<T, mse_loss<T>>("MSELoss") {}
+};
+template <typename T>
+struct L1Loss : ElementwiseLoss<T, l1_loss<T>> {
+  L1Loss() : ElementwiseLoss<T, l1_loss<T>>("L1Loss") {}
+};
+template <typename T>
+struct BCEWithLogitsLoss : ElementwiseLoss<T, bce_with_logits_loss<T>> {
+  BCEWithLogitsLoss() : ElementwiseLoss<T, bce_with_logits_loss<T>>("BCEWithLogitsLoss") {}
 };
 
 template <typename T>

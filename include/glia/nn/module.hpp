@@ -17,14 +17,19 @@
 //   dotted names ("3.body.0.weight"), for optimisers and checkpoints.
 // - reset_parameters(rng) draws the module's default initialisation (PyTorch's defaults) and
 //   any per-module seeds (dropout) from rng; containers recurse in order.
-// - Sample by sample (optional): where samplewise(mode) holds, forward(x, mode) may instead be
-//   run as begin_forward(x, mode), which checks x, keeps it and returns the output tensor sized
-//   but not yet written, then forward_sample(n) for every sample n, in any order, on any
-//   thread. forward_sample(n) reads only sample n of x and writes only sample n of the output,
-//   with the same values bit for bit. Sequential runs a stretch of such modules as one loop
-//   over the samples (forward_by_sample): one parallel region instead of one per layer, and
-//   each sample passes through the stretch while it is in its thread's cache. A module that
-//   needs the whole batch first (BatchNorm in training mode) says false.
+// - A per-sample kernel (optional): where samplewise(mode) holds, forward(x, mode) equals
+//   begin_forward(x, mode), which checks x, keeps it and returns the output tensor sized but not
+//   yet written, then forward_sample(n) for every sample n, in any order, on any thread.
+//   forward_sample(n) reads only sample n of x and writes only sample n of the output, with the
+//   same values bit for bit. A layer that needs statistics of the whole batch first (BatchNorm
+//   in training mode) also says gathers_statistics(mode): then gather_sample(n) for every n and
+//   end_gather() come between begin_forward and the forward_sample calls. forward_by_sample
+//   (below) runs this protocol; a layer with a per-sample kernel implements forward with it.
+// - describe(builder, path) lists the module's operations for the forward plan
+//   (nn/plan_builder.hpp): a layer lists itself; containers list their children. The plan
+//   (nn/plan.hpp), not the containers, decides which operations run sample by sample together.
+// - begin_merge(a, b) / merge_sample(n): the per-sample kernel of a container that merges two
+//   branches (Residual's sum), listed by PlanBuilder::merge.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +39,7 @@
 #include <vector>
 
 #include "glia/kernels/parallel.hpp"
+#include "glia/nn/plan_builder.hpp"
 #include "glia/tensor/tensor.hpp"
 
 namespace glia {
@@ -90,13 +96,23 @@ class Module {
   virtual std::vector<std::pair<std::string, std::uint64_t*>> local_counters() { return {}; }
   virtual void set_needs_input_grad(bool needed) { needs_input_grad_ = needed; }
 
-  // The sample-by-sample protocol (above). Not every module has it: begin_forward throws
-  // ValueError where samplewise(mode) is false.
+  // The per-sample kernel (above). Not every module has it: begin_forward throws ValueError
+  // where samplewise(mode) is false.
   virtual bool samplewise(Mode) const { return false; }
+  virtual bool gathers_statistics(Mode) const { return false; }
   virtual const Tensor<T>& begin_forward(const Tensor<T>& x, Mode) {
     throw ValueError(detail::cat(name(), " does not run sample by sample (input ", x.shape(), ")"));
   }
+  virtual void gather_sample(Index) {}
+  virtual void end_gather() {}
   virtual void forward_sample(Index) {}
+  virtual const Tensor<T>& begin_merge(const Tensor<T>& a, const Tensor<T>& b) {
+    throw ValueError(detail::cat(name(), " merges no branches (inputs ", a.shape(), " and ", b.shape(), ")"));
+  }
+  virtual void merge_sample(Index) {}
+
+  // The module's operations for the forward plan (nn/plan_builder.hpp): a layer is one.
+  virtual void describe(PlanBuilder<T>& builder, const std::string& path) { builder.layer(*this, path); }
 
  protected:
   // Throws ShapeError unless dy has the output's shape; builds the message only on failure, so
@@ -109,10 +125,15 @@ class Module {
 };
 
 // forward(x, mode) of a module for which samplewise(mode) holds: one parallel loop over the
-// samples of x (dimension 0).
+// samples of x (dimension 0), after one gathering the batch's statistics where the module needs
+// them.
 template <typename T>
 const Tensor<T>& forward_by_sample(Module<T>& m, const Tensor<T>& x, Mode mode) {
   const Tensor<T>& y = m.begin_forward(x, mode);
+  if (m.gathers_statistics(mode)) {
+    parallel_for(x.dim(0), [&](Index n) { m.gather_sample(n); });
+    m.end_gather();
+  }
   parallel_for(x.dim(0), [&](Index n) { m.forward_sample(n); });
   return y;
 }

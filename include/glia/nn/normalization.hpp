@@ -1,6 +1,7 @@
-// glia/nn/normalization.hpp: BatchNorm2d, GroupNorm and LayerNorm (kernels/norm.hpp has the maths).
+// glia/nn/normalization.hpp: BatchNorm2d, BatchNorm1d and GroupNorm (the maths and its reference
+// twins: kernels/batchnorm.hpp, kernels/groupnorm.hpp).
 //
-// All take [N, C, H, W] (H = W = 1 allowed) and return the same shape, with a learnable
+// BatchNorm2d and GroupNorm take [N, C, H, W] (H = W = 1 allowed) and return the same shape, with a learnable
 // per-channel scale "weight" (gamma, init 1) and shift "bias" (beta, init 0), eps = 1e-5 by
 // default; both parameters are exempt from weight decay.
 //
@@ -13,23 +14,24 @@
 //   Caches the input, and mean and rstd per channel, for backward.
 // GroupNorm(G, C, eps): statistics per sample over the C/G channels of each group and H, W;
 //   same in train and eval. ValueError unless G divides C. Caches input, mean and rstd per (n, g).
-// LayerNorm(C, eps): the reference network's "layer norm": normalise each sample over all of
-//   (C, H, W), then a per-channel affine. It is exactly GroupNorm with one group.
+// BatchNorm1d(C, eps, momentum = 0.1): PyTorch's, for [N, C] (after a Linear) or [N, C, L]:
+//   BatchNorm2d's maths on the input viewed as [N, C, L, 1] (L = 1 for [N, C]), the same
+//   parameters and buffers; ShapeError for another rank or channel count.
+// GroupNorm(1, C) is the reference network's "layer norm" (--norm ln, torch_ref.py's
+//   nn.GroupNorm(1, c)): each sample normalised over all of (C, H, W), then a per-channel
+//   affine. PyTorch's LayerNorm, over the last dimensions with an element-wise affine, is
+//   nn/layer_norm.hpp.
 // Fused ReLU: constructed with Activation::ReLU, each norm returns relu(norm(x)) and its backward
 //   takes dy through the ReLU (dy where the output is > 0, else 0), with the results of a norm
 //   followed by a ReLU module bit for bit, in two passes over memory less each way. It caches a
 //   uint8 mask [N, C, H, W] of where the output is positive, in training mode only: after an
 //   eval-mode forward, backward derives it from the output (y > 0 is the same set). name() says
 //   "+ ReLU".
-// Sample by sample: forward(x, mode) is begin_forward(x, mode); then, where
-// gathers_statistics(mode) holds (BatchNorm2d in training mode, which needs the statistics of
-// the whole batch first), gather_sample(n) for every sample n and end_gather(); then
-// forward_sample(n) for every n. Where it does not, that is Module's samplewise protocol
-// (nn/module.hpp). backward(dy) is begin_backward(dy), backward_sample(n) for every
-// n, then end_backward(). The per-sample calls may run on any thread in any order.
-// nn/conv_norm.hpp uses this to run a norm on each sample of a convolution's output while it is
-// still in cache (and on the thread that made it); the values are the same bit for bit.
-// recompute_batchnorm_statistics(model, batches, next_batch): "precise BN" (below).
+// Per-sample kernels: forward is Module's protocol (nn/module.hpp), BatchNorm2d in training mode
+// gathering the batch statistics first. backward(dy) is begin_backward(dy), backward_sample(n)
+// for every n, then end_backward(); the per-sample calls may run on any thread in any order.
+// nn/conv_norm.hpp uses this to run a norm's backward on each sample inside the convolution's
+// backward; the values are the same bit for bit.
 #pragma once
 
 #include <cmath>
@@ -38,7 +40,8 @@
 #include <utility>
 #include <vector>
 
-#include "glia/kernels/norm.hpp"
+#include "glia/kernels/batchnorm.hpp"
+#include "glia/kernels/groupnorm.hpp"
 #include "glia/nn/module.hpp"
 
 namespace glia {
@@ -58,14 +61,13 @@ class AffineNorm : public Module<T> {
   Parameter<T>& weight() { return weight_; }
   Parameter<T>& bias() { return bias_; }
   Activation activation() const { return act_; }
+  Index channels() const { return c_; }
+  double eps() const { return eps_; }
 
-  // The sample-by-sample protocol (see the top of this file). output() is forward's result and
+  // The per-sample kernels (see the top of this file). output() is forward's result and
   // input_grad() backward's; begin_backward sizes input_grad() to dy's shape.
-  virtual bool gathers_statistics(Mode) const { return false; }
-  bool samplewise(Mode mode) const override { return !gathers_statistics(mode); }
+  bool samplewise(Mode) const override { return true; }
   const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override = 0;  // returns output()
-  virtual void gather_sample(Index) {}
-  virtual void end_gather() {}
   void forward_sample(Index n) override = 0;
   virtual void begin_backward(const Tensor<T>& dy) = 0;
   virtual void backward_sample(Index n) = 0;
@@ -73,15 +75,7 @@ class AffineNorm : public Module<T> {
   const Tensor<T>& output() const { return y_; }
   const Tensor<T>& input_grad() const { return dx_; }
 
-  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
-    begin_forward(x, mode);
-    if (gathers_statistics(mode)) {
-      parallel_for(x.dim(0), [&](Index n) { gather_sample(n); });
-      end_gather();
-    }
-    parallel_for(x.dim(0), [&](Index n) { forward_sample(n); });
-    return y_;
-  }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override { return forward_by_sample(*this, x, mode); }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     begin_backward(dy);
     parallel_for(x_.dim(0), [&](Index n) { backward_sample(n); });
@@ -181,7 +175,8 @@ class BatchNorm2d : public AffineNorm<T> {
     if (train_) {
       if (n * x.dim(2) * x.dim(3) < 2)
         throw ShapeError(detail::cat(name(), ": training needs more than one value per channel, got input ", x.shape()));
-      moments_.resize(static_cast<std::size_t>(2 * n * c));
+      sample_mean_.resize(static_cast<std::size_t>(n * c));
+      sample_m2_.resize(static_cast<std::size_t>(n * c));
       return this->y_;
     }
     for (Index ch = 0; ch < c; ++ch) {
@@ -195,7 +190,7 @@ class BatchNorm2d : public AffineNorm<T> {
   }
   void gather_sample(Index n) override {
     const Tensor<T>& x = this->x_;
-    batchnorm_sample_moments(n, moments_.data(), moments_.data() + x.dim(0) * this->c_, x.data(), this->c_,
+    batchnorm_sample_moments(n, sample_mean_.data(), sample_m2_.data(), x.data(), this->c_,
                              x.dim(2) * x.dim(3));
   }
   // The batch statistics, the running-statistics update and the affine coefficients.
@@ -203,7 +198,7 @@ class BatchNorm2d : public AffineNorm<T> {
     const Tensor<T>& x = this->x_;
     const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3), m = n * hw;
     var_.resize(static_cast<std::size_t>(c));
-    batchnorm_combine_moments(this->mean_.data(), var_.data(), moments_.data(), moments_.data() + n * c, n, c, hw);
+    batchnorm_combine_moments(this->mean_.data(), var_.data(), sample_mean_.data(), sample_m2_.data(), n, c, hw);
     for (Index ch = 0; ch < c; ++ch) {
       const auto i = static_cast<std::size_t>(ch);
       this->rstd_[i] = 1.0 / std::sqrt(var_[i] + this->eps_);
@@ -226,27 +221,36 @@ class BatchNorm2d : public AffineNorm<T> {
     this->begin_grad(dy);
     const Tensor<T>& x = this->x_;
     const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
-    partial_.resize(static_cast<std::size_t>(2 * n * c + 2 * c));
-    if (train_)
-      batchnorm_backward_sums(partial_.data(), this->weight_.grad.data(), this->bias_.grad.data(), this->dy_, this->dy_mask_,
-                              x.data(), this->mean_.data(), this->rstd_.data(), n, c, hw);
+    sample_dyxhat_.resize(static_cast<std::size_t>(n * c));
+    sample_dy_.resize(static_cast<std::size_t>(n * c));
+    if (!train_) return;
+    parallel_for(n, [&](Index i) {
+      batchnorm_backward_sums_sample(i, sample_dyxhat_.data(), sample_dy_.data(), this->dy_, this->dy_mask_, x.data(),
+                                     this->mean_.data(), this->rstd_.data(), c, hw);
+    });
+    mean_dyxhat_.resize(static_cast<std::size_t>(c));
+    mean_dy_.resize(static_cast<std::size_t>(c));
+    batchnorm_backward_means(mean_dyxhat_.data(), mean_dy_.data(), this->weight_.grad.data(), this->bias_.grad.data(),
+                             sample_dyxhat_.data(), sample_dy_.data(), n, c, hw);
   }
   // Sample n's dx; in eval mode also its part of dgamma and dbeta, added up by end_backward.
   void backward_sample(Index n) override {
     const Tensor<T>& x = this->x_;
-    const Index N = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
+    const Index c = this->c_, hw = x.dim(2) * x.dim(3);
+    const T* gamma = this->weight_.value.data();
     if (train_) {
-      batchnorm_backward_sample(n, this->dx_.data(), this->dy_, this->dy_mask_, x.data(), this->mean_.data(), this->rstd_.data(),
-                                this->weight_.value.data(), partial_.data() + 2 * N * c, c, hw);
+      batchnorm_backward_sample(n, this->dx_.data(), this->dy_, this->dy_mask_, x.data(), this->mean_.data(),
+                                this->rstd_.data(), gamma, mean_dyxhat_.data(), mean_dy_.data(), c, hw);
       return;
     }
-    batchnorm_backward_sums_sample(n, partial_.data(), this->dy_, this->dy_mask_, x.data(), this->mean_.data(), this->rstd_.data(), N,
-                                   c, hw);
-    batchnorm_backward_fixed_sample(n, this->dx_.data(), this->dy_, this->dy_mask_, this->rstd_.data(), this->weight_.value.data(), c,
-                                    hw);
+    batchnorm_backward_sums_sample(n, sample_dyxhat_.data(), sample_dy_.data(), this->dy_, this->dy_mask_, x.data(),
+                                   this->mean_.data(), this->rstd_.data(), c, hw);
+    batchnorm_backward_fixed_sample(n, this->dx_.data(), this->dy_, this->dy_mask_, this->rstd_.data(), gamma, c, hw);
   }
   void end_backward() override {
-    if (!train_) add_sample_partials(this->weight_.grad.data(), this->bias_.grad.data(), partial_.data(), this->x_.dim(0), this->c_);
+    if (!train_)
+      add_sample_partials(this->weight_.grad.data(), this->bias_.grad.data(), sample_dyxhat_.data(), sample_dy_.data(),
+                          this->x_.dim(0), this->c_);
   }
   void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
                std::vector<NamedBuffer<T>>& buffers) override {
@@ -264,10 +268,62 @@ class BatchNorm2d : public AffineNorm<T> {
   double momentum_;
   Tensor<T> running_mean_, running_var_;
   std::vector<double> var_;
-  std::vector<double> moments_;   // training forward: [N, C] means, then [N, C] sums of squared deviations
-  std::vector<double> partial_;   // backward: [N, C] sums of dy * xhat and [N, C] of dy, then [C] means of each
+  std::vector<double> sample_mean_, sample_m2_;  // training forward: [N, C] means and sums of squared deviations
+  std::vector<double> sample_dyxhat_, sample_dy_;  // backward: [N, C] sums of dy * xhat and of dy
+  std::vector<double> mean_dyxhat_, mean_dy_;      // backward, training: [C] batch means of each
   std::vector<T> scale_, shift_;  // the affine coefficients per channel (batch or running statistics)
   bool train_ = true;
+};
+
+template <typename T>
+class BatchNorm1d : public Module<T> {
+ public:
+  explicit BatchNorm1d(Index channels, double eps = 1e-5, double momentum = 0.1, Activation act = Activation::Identity)
+      : c_(channels), bn_(channels, eps, momentum, act) {}
+  BatchNorm2d<T>& as_2d() { return bn_; }
+  Parameter<T>& weight() { return bn_.weight(); }
+  Parameter<T>& bias() { return bn_.bias(); }
+  Tensor<T>& running_mean() { return bn_.running_mean(); }
+  Tensor<T>& running_var() { return bn_.running_var(); }
+
+  std::string name() const override {
+    std::string n = bn_.name();
+    return n.replace(n.find("2d"), 2, "1d");
+  }
+  Shape output_shape(const Shape& in) const override {
+    bn_.output_shape(as_4d(in));
+    return in;
+  }
+  const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override { return forward_by_sample(*this, x, mode); }
+  bool samplewise(Mode mode) const override { return bn_.samplewise(mode); }
+  bool gathers_statistics(Mode mode) const override { return bn_.gathers_statistics(mode); }
+  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override {
+    y_ = bn_.begin_forward(x.view(as_4d(x.shape())), mode).view(x.shape());
+    return y_;
+  }
+  void gather_sample(Index n) override { bn_.gather_sample(n); }
+  void end_gather() override { bn_.end_gather(); }
+  void forward_sample(Index n) override { bn_.forward_sample(n); }
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    this->check_grad_shape(dy.shape(), y_.shape());
+    dx_ = bn_.backward(dy.view(as_4d(dy.shape()))).view(dy.shape());
+    return dx_;
+  }
+  void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
+               std::vector<NamedBuffer<T>>& buffers) override {
+    bn_.collect(prefix, params, buffers);
+  }
+  void reset_parameters(Rng& rng) override { bn_.reset_parameters(rng); }
+
+ private:
+  Shape as_4d(const Shape& in) const {
+    if (in.rank() == 2 && in[1] == c_) return Shape{in[0], in[1], 1, 1};
+    if (in.rank() == 3 && in[1] == c_) return Shape{in[0], in[1], in[2], 1};
+    throw ShapeError(detail::cat(name(), ": expected input [N, ", c_, "] or [N, ", c_, ", L], got ", in));
+  }
+  Index c_;
+  BatchNorm2d<T> bn_;
+  Tensor<T> y_, dx_;  // views of bn_'s, in the input's shape
 };
 
 template <typename T>
@@ -297,63 +353,24 @@ class GroupNorm : public AffineNorm<T> {
 
   void begin_backward(const Tensor<T>& dy) override {
     this->begin_grad(dy);
-    partial_.resize(static_cast<std::size_t>(2 * this->x_.dim(0) * this->c_));
+    sample_dyxhat_.resize(static_cast<std::size_t>(this->x_.dim(0) * this->c_));
+    sample_dy_.resize(sample_dyxhat_.size());
   }
   void backward_sample(Index n) override {
     const Tensor<T>& x = this->x_;
-    groupnorm_backward_sample(n, this->dx_.data(), partial_.data(), this->dy_, this->dy_mask_, x.data(), this->mean_.data(),
-                              this->rstd_.data(), this->weight_.value.data(), x.dim(0), this->c_, x.dim(2) * x.dim(3),
-                              groups_);
+    groupnorm_backward_sample(n, this->dx_.data(), sample_dyxhat_.data(), sample_dy_.data(), this->dy_, this->dy_mask_,
+                              x.data(), this->mean_.data(), this->rstd_.data(), this->weight_.value.data(), this->c_,
+                              x.dim(2) * x.dim(3), groups_);
   }
   void end_backward() override {
-    add_sample_partials(this->weight_.grad.data(), this->bias_.grad.data(), partial_.data(), this->x_.dim(0), this->c_);
+    add_sample_partials(this->weight_.grad.data(), this->bias_.grad.data(), sample_dyxhat_.data(), sample_dy_.data(),
+                        this->x_.dim(0), this->c_);
   }
 
  private:
   Index groups_;
-  std::vector<double> partial_;
+  std::vector<double> sample_dyxhat_, sample_dy_;  // backward: [N, C] sums of dy * xhat and of dy
 };
 
-template <typename T>
-class LayerNorm : public GroupNorm<T> {
- public:
-  explicit LayerNorm(Index channels, double eps = 1e-5, Activation act = Activation::Identity)
-      : GroupNorm<T>(1, channels, eps, act) {}
-  std::string name() const override { return detail::cat("LayerNorm(", this->c_, ")", this->activation_suffix()); }
-};
-
-// Precise BatchNorm statistics (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021). The
-// running mean and variance kept with momentum 0.1 describe the last few dozen training batches,
-// taken while the weights still moved; evaluation is better served by their plain average over
-// many batches of the final model. This runs `batches` training-mode forward passes,
-// next_batch(k) giving the input of pass k (k = 0, 1, ...), and leaves every BatchNorm2d's
-// running_mean / running_var equal to the average of its batch means / unbiased variances over
-// those passes (momentum 1/(k+1) at pass k; the momenta are restored afterwards). Other layers
-// run in training mode too (dropout draws masks). Parameters are not touched. Returns the number
-// of BatchNorm2d layers found; with none, nothing is run.
-template <typename T, typename NextBatch>
-Index recompute_batchnorm_statistics(Module<T>& model, Index batches, NextBatch&& next_batch) {
-  if (batches < 1) throw ValueError(detail::cat("recompute_batchnorm_statistics: batches must be >= 1, got ", batches));
-  std::vector<std::pair<BatchNorm2d<T>*, double>> norms;  // and their momenta
-  visit(model, [&](const std::string&, Module<T>& m) {
-    if (auto* bn = dynamic_cast<BatchNorm2d<T>*>(&m)) norms.emplace_back(bn, bn->momentum());
-  });
-  if (norms.empty()) return 0;
-  auto restore = [&] {
-    for (auto& n : norms) n.first->set_momentum(n.second);
-  };
-  try {
-    for (Index k = 0; k < batches; ++k) {
-      for (auto& n : norms) n.first->set_momentum(1.0 / static_cast<double>(k + 1));
-      const Tensor<T>& x = next_batch(k);
-      model.forward(x, Mode::Train);
-    }
-  } catch (...) {
-    restore();
-    throw;
-  }
-  restore();
-  return static_cast<Index>(norms.size());
-}
 
 }  // namespace glia

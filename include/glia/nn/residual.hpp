@@ -28,30 +28,33 @@ class Residual : public Module<T> {
     return b;
   }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
-    if (samplewise(mode)) return forward_by_sample(*this, x, mode);
-    output_shape(x.shape());
     const Tensor<T>& b = body_->forward(x, mode);
     const Tensor<T>& s = shortcut_ ? shortcut_->forward(x, mode) : x;
-    y_.resize(b.shape());
+    begin_merge(b, s);
     add(y_.data(), b.data(), s.data(), y_.size());
     return y_;
   }
-  // Sample by sample (nn/module.hpp) when both branches are: sample n of the sum is added as
-  // soon as both branches have computed it.
-  bool samplewise(Mode mode) const override {
-    return body_->samplewise(mode) && (!shortcut_ || shortcut_->samplewise(mode));
+  // For the forward plan (nn/plan_builder.hpp): the body from the input, the shortcut from the
+  // same input (or the input itself), then this module's sum, sample by sample.
+  void describe(PlanBuilder<T>& builder, const std::string& path) override {
+    const int input = builder.current();
+    body_->describe(builder, join_name(path, "body"));
+    const int body_out = builder.current();
+    if (shortcut_) {
+      builder.set_current(input);
+      shortcut_->describe(builder, join_name(path, "shortcut"));
+    }
+    builder.merge(*this, path, body_out, shortcut_ ? builder.current() : input);
   }
-  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override {
-    output_shape(x.shape());
-    x_ = x;
-    body_out_ = &body_->begin_forward(x, mode);
-    shortcut_out_ = shortcut_ ? &shortcut_->begin_forward(x, mode) : &x_;
-    y_.resize(body_out_->shape());
+  const Tensor<T>& begin_merge(const Tensor<T>& body_out, const Tensor<T>& shortcut_out) override {
+    if (body_out.shape() != shortcut_out.shape())
+      throw ShapeError(detail::cat(name(), ": body gives ", body_out.shape(), " but shortcut gives ", shortcut_out.shape()));
+    body_out_ = &body_out;
+    shortcut_out_ = &shortcut_out;
+    y_.resize(body_out.shape());
     return y_;
   }
-  void forward_sample(Index n) override {
-    body_->forward_sample(n);
-    if (shortcut_) shortcut_->forward_sample(n);
+  void merge_sample(Index n) override {
     const Index per = y_.size() / y_.dim(0);
     add(y_.data() + n * per, body_out_->data() + n * per, shortcut_out_->data() + n * per, per);
   }
@@ -81,8 +84,8 @@ class Residual : public Module<T> {
 
  private:
   std::unique_ptr<Module<T>> body_, shortcut_;
-  Tensor<T> x_, y_, dx_;
-  const Tensor<T>* body_out_ = nullptr;      // the branches' outputs, during a forward by sample
+  Tensor<T> y_, dx_;
+  const Tensor<T>* body_out_ = nullptr;  // the branches' outputs, kept by begin_merge
   const Tensor<T>* shortcut_out_ = nullptr;
 };
 

@@ -1,13 +1,17 @@
 // glia/nn/sequential.hpp: modules applied one after another.
 //
-// Contract: forward feeds each module's output to the next and returns the last output (stretches
-// of modules that run sample by sample run as one loop over the samples, nn/module.hpp);
-// backward runs the modules in reverse. Children are named by their index unless add() is given
+// Contract: forward feeds each module's output to the next and returns the last output; it runs
+// through the model's forward plan (nn/plan.hpp), made at the first forward in each mode and
+// again after the structure changed, which runs stretches of per-sample kernels as one loop
+// over the samples with the same values bit for bit. backward runs the modules in reverse. Children are named by their index unless add() is given
 // a name. An empty Sequential is the identity. set_needs_input_grad applies to the first child
 // (the others always need theirs).
 #pragma once
 
-#include "glia/nn/module.hpp"
+#include <array>
+#include <memory>
+
+#include "glia/nn/plan.hpp"
 
 namespace glia {
 
@@ -22,6 +26,7 @@ class Sequential : public Module<T> {
     M& ref = *m;
     if (name.empty()) name = std::to_string(modules_.size());
     modules_.push_back({std::move(name), std::move(m)});
+    ++structure_generation();
     if (modules_.size() == 1) modules_.front().second->set_needs_input_grad(this->needs_input_grad_);
     return ref;
   }
@@ -39,40 +44,13 @@ class Sequential : public Module<T> {
     for (auto& m : modules_) s = m.second->output_shape(s);
     return s;
   }
-  // Each stretch of two or more consecutive modules that run sample by sample in this mode runs
-  // as one loop over the samples (nn/module.hpp); the other modules run on their own.
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
-    const Tensor<T>* cur = &x;
-    const std::size_t count = modules_.size();
-    for (std::size_t i = 0; i < count;) {
-      std::size_t end = i;
-      while (end < count && modules_[end].second->samplewise(mode)) ++end;
-      if (end - i < 2) {
-        cur = &modules_[i++].second->forward(*cur, mode);
-        continue;
-      }
-      const Tensor<T>& in = *cur;
-      for (std::size_t k = i; k < end; ++k) cur = &modules_[k].second->begin_forward(*cur, mode);  // checks shapes
-      parallel_for(in.dim(0), [&](Index n) {
-        for (std::size_t k = i; k < end; ++k) modules_[k].second->forward_sample(n);
-      });
-      i = end;
-    }
-    return *cur;
+    std::unique_ptr<ForwardPlan<T>>& plan = plans_[mode == Mode::Train ? 0 : 1];
+    if (!plan || plan->stale()) plan = std::make_unique<ForwardPlan<T>>(*this, mode);
+    return plan->run(x);
   }
-  bool samplewise(Mode mode) const override {
-    for (auto& m : modules_)
-      if (!m.second->samplewise(mode)) return false;
-    return !modules_.empty();
-  }
-  const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override {
-    if (!samplewise(mode)) return Module<T>::begin_forward(x, mode);  // throws
-    const Tensor<T>* cur = &x;
-    for (auto& m : modules_) cur = &m.second->begin_forward(*cur, mode);
-    return *cur;
-  }
-  void forward_sample(Index n) override {
-    for (auto& m : modules_) m.second->forward_sample(n);
+  void describe(PlanBuilder<T>& builder, const std::string& path) override {
+    for (auto& m : modules_) m.second->describe(builder, join_name(path, m.first));
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     const Tensor<T>* cur = &dy;
@@ -98,6 +76,7 @@ class Sequential : public Module<T> {
 
  private:
   std::vector<std::pair<std::string, std::unique_ptr<Module<T>>>> modules_;
+  std::array<std::unique_ptr<ForwardPlan<T>>, 2> plans_;  // Train, Eval
 };
 
 }  // namespace glia

@@ -25,9 +25,9 @@
 #include "glia/core/atomic_file.hpp"
 #include "glia/core/error.hpp"
 #include "glia/report/html_values.hpp"
-#include "glia/report/json.hpp"
+#include "glia/report/json_io.hpp"
 #include "glia/report/png.hpp"
-#include "glia/report/run_record.hpp"
+#include "glia/train/run_record.hpp"
 
 namespace glia {
 
@@ -54,37 +54,38 @@ struct GridLayout {
   bool known = false;  // false: only the PNG is known (show it whole)
 };
 
-inline json::Value grid_to_json(const GridLayout& g) {
-  json::Value v = json::Value::object();
-  v.set("file", g.file);
-  v.set("count", g.count);
-  v.set("cols", g.cols);
-  v.set("height", g.height);
-  v.set("width", g.width);
-  v.set("scale", g.scale);
-  v.set("margin", g.margin);
-  json::Value captions = json::Value::array(), tooltips = json::Value::array();
-  for (const auto& c : g.captions) captions.push_back(c);
-  for (const auto& t : g.tooltips) tooltips.push_back(t);
-  v.set("captions", std::move(captions));
-  v.set("tooltips", std::move(tooltips));
+inline Json grid_to_json(const GridLayout& g) {
+  Json v = Json::object();
+  v["file"] = g.file;
+  v["count"] = g.count;
+  v["cols"] = g.cols;
+  v["height"] = g.height;
+  v["width"] = g.width;
+  v["scale"] = g.scale;
+  v["margin"] = g.margin;
+  v["captions"] = g.captions;
+  v["tooltips"] = g.tooltips;
   return v;
 }
 
-inline GridLayout grid_from_json(const json::Value& v, const std::string& key, const std::string& source) {
-  const RecordReader r(source);
+inline GridLayout grid_from_json(const Json& v, const std::string& key, const std::string& source) {
+  const JsonReader r(source);
   GridLayout g;
-  g.file = r.string(v, "file", key);
-  g.count = r.int64(v, "count", key);
-  g.cols = r.int64(v, "cols", key);
-  g.height = r.int64(v, "height", key);
-  g.width = r.int64(v, "width", key);
-  g.scale = r.int64(v, "scale", key);
-  g.margin = r.int64(v, "margin", key);
-  const auto& captions = r.array(r.member(v, "captions", key), key + ".captions");
-  const auto& tooltips = r.array(r.member(v, "tooltips", key), key + ".tooltips");
-  for (std::size_t i = 0; i < captions.size(); ++i) g.captions.push_back(r.string(captions[i], RecordReader::index(key + ".captions", i)));
-  for (std::size_t i = 0; i < tooltips.size(); ++i) g.tooltips.push_back(r.string(tooltips[i], RecordReader::index(key + ".tooltips", i)));
+  r.field(v, "file", key, g.file);
+  r.field(v, "count", key, g.count);
+  r.field(v, "cols", key, g.cols);
+  r.field(v, "height", key, g.height);
+  r.field(v, "width", key, g.width);
+  r.field(v, "scale", key, g.scale);
+  r.field(v, "margin", key, g.margin);
+  const auto strings = [&](const char* list, std::vector<std::string>& out) {
+    const std::string path = JsonReader::sub(key, list);
+    const Json& items = r.array(r.member(v, list, key), path);
+    out.resize(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) r.get(items[i], JsonReader::index(path, i), out[i]);
+  };
+  strings("captions", g.captions);
+  strings("tooltips", g.tooltips);
   // Bounded so that the tile offsets grid_html computes cannot overflow (and no real grid is
   // near these sizes).
   if (g.count < 0 || g.cols <= 0 || g.cols > 1000 || g.height <= 0 || g.height > 10000 || g.width <= 0 ||
@@ -168,17 +169,17 @@ inline std::pair<GridLayout, GridLayout> report_grids(const std::string& out_dir
     for (auto label : im.sample_labels) captions.push_back(class_name(run.class_names, label));
     g.second = write_grid(out_dir, "samples.png", im.samples, static_cast<Index>(im.sample_labels.size()), im.height,
                           im.width, kSampleCols, kMaxSamples / kSampleCols, captions, captions);
-    json::Value v = json::Value::object();
-    v.set("misclassified", grid_to_json(g.first));
-    v.set("samples", grid_to_json(g.second));
-    write_file_atomic(sidecar, json::dump(v) + "\n");
+    Json v = Json::object();
+    v["misclassified"] = grid_to_json(g.first);
+    v["samples"] = grid_to_json(g.second);
+    write_file_atomic(sidecar, dump_json(v) + "\n");
   } else {
     const bool have_sidecar = file_exists(sidecar);
-    json::Value v;
-    if (have_sidecar) v = json::parse_file(sidecar);
+    Json v;
+    if (have_sidecar) v = read_json_file(sidecar, "report layout file");
     const auto find = [&](const std::string& key, const std::string& file) {
       GridLayout f;
-      if (have_sidecar) f = grid_from_json(RecordReader(sidecar).member(v, key, ""), key, sidecar);
+      if (have_sidecar) f = grid_from_json(JsonReader(sidecar).member(v, key, ""), key, sidecar);
       if (f.known && (f.count == 0 || file_exists(join_path(out_dir, f.file)))) return f;
       f = GridLayout{};
       f.file = file;

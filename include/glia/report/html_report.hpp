@@ -20,7 +20,7 @@
 //   Any RunRecord gives a page: values no run can produce (an accuracy of 250 %, epoch -3, a
 //   negative count, correct > total, an infinite time, ...; the rules are in html_values.hpp)
 //   are shown as <span class="invalid">invalid (250)</span>, left out of the charts, and counted
-//   in a note at the top of the page. Every number is written by report/text_format.hpp, so
+//   in a note at the top of the page. Every number is written by core/text_format.hpp, so
 //   the same record gives the same bytes, and the page is valid UTF-8.
 //   Every file is written with write_file_atomic. Throws IoError naming a file that cannot be
 //   written, FormatError naming a report_images.json that cannot be read, ValueError for
@@ -40,7 +40,7 @@
 #include "glia/core/error.hpp"
 #include "glia/report/html_grids.hpp"
 #include "glia/report/html_values.hpp"
-#include "glia/report/run_record.hpp"
+#include "glia/train/run_record.hpp"
 #include "glia/report/svg.hpp"
 
 namespace glia {

@@ -28,17 +28,39 @@
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
+#include "glia/core/error.hpp"
+#include "glia/core/text_format.hpp"
 #include "glia/report/svg.hpp"
-#include "glia/report/text_format.hpp"
+#include "glia/train/run_record.hpp"
 
 namespace glia {
 namespace detail {
 namespace report {
+
+// The report's files: dir/name, the folders it creates, whether an input is there.
+inline std::string join_path(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+inline void make_directories(const std::string& dir) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw IoError(cat("cannot create directory '", dir, "': ", ec.message()));
+}
+
+inline bool file_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
+}
 
 inline std::string html(const std::string& s) { return svg::escape_xml(s); }
 

@@ -3,7 +3,7 @@
 // Contract: each builder returns one complete <svg> element (with xmlns, width, height and a
 // viewBox) and throws only ValueError, for inconsistent input (series whose x and y differ in
 // length, labels and values of different sizes, a confusion matrix that is not square). Output is deterministic: the same input gives the same bytes
-// (numbers are formatted by report/text_format.hpp, independent of the locale). The SVG uses the
+// (numbers are formatted by core/text_format.hpp, independent of the locale). The SVG uses the
 // generic "sans-serif" font family and no scripts, external fonts, images or links, so it
 // renders offline. All text is XML-escaped, and is valid UTF-8 without control characters
 // (escape_xml writes U+FFFD for those and for bytes that are not UTF-8), so the SVG is
@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "glia/core/error.hpp"
-#include "glia/report/text_format.hpp"
+#include "glia/core/text_format.hpp"
 
 namespace glia {
 namespace svg {

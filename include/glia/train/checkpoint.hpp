@@ -186,6 +186,43 @@ inline std::string serialize_checkpoint(const Checkpoint& c) {
 
 inline void save_checkpoint(const std::string& path, const Checkpoint& c) { write_file_atomic(path, serialize_checkpoint(c)); }
 
+namespace detail {
+// One tensor entry of the payload at r.pos into c: name, dtype, rank, dims, values; every field
+// checked, errors naming the file and the entry's offset.
+inline void read_tensor_entry(Reader& r, Checkpoint& c) {
+  const std::string& file = r.file;
+  const std::size_t at = r.pos;
+  const std::string name = r.str("tensor name");
+  const auto dtype = r.pod<std::uint8_t>("tensor dtype");
+  if (dtype > 2) throw FormatError(cat(file, ": tensor '", name, "' (offset ", at, ") has unknown dtype ", int(dtype)));
+  const auto rank = r.pod<std::uint32_t>("tensor rank");
+  if (rank > 4) throw FormatError(cat(file, ": tensor '", name, "' (offset ", at, ") has rank ", rank, " > 4"));
+  Shape s;
+  // span: the product of the extents with zeros counted as 1, saturating above 2^40. Bounding
+  // it (not just the element count, which one zero makes 0) keeps every partial product of
+  // the extents, such as a stride, far inside 64 bits: [2^39,2^39,3,0] holds nothing yet its
+  // outer stride would overflow.
+  constexpr std::uint64_t kLimit = std::uint64_t{1} << 40;
+  std::uint64_t span = 1;
+  bool empty = false;
+  for (std::uint32_t d = 0; d < rank; ++d) {
+    const auto dim = r.pod<std::int64_t>("tensor dims");
+    if (dim < 0 || dim > static_cast<std::int64_t>(kLimit))
+      throw FormatError(cat(file, ": tensor '", name, "' (offset ", at, ") has invalid dimension ", dim));
+    s.push(static_cast<Index>(dim));
+    const auto u = std::max<std::uint64_t>(static_cast<std::uint64_t>(dim), 1);
+    empty = empty || dim == 0;
+    span = span > kLimit / u ? kLimit + 1 : span * u;
+  }
+  if (span > kLimit) throw FormatError(cat(file, ": tensor '", name, "' is impossibly large"));
+  const std::uint64_t count = empty ? 0 : span;
+  const std::uint64_t bytes = count * dtype_size(static_cast<DType>(dtype));
+  r.need(static_cast<std::size_t>(bytes), "tensor values");
+  c.put_raw_entry(name, static_cast<DType>(dtype), s, r.buf.substr(r.pos, static_cast<std::size_t>(bytes)));
+  r.pos += static_cast<std::size_t>(bytes);
+}
+}  // namespace detail
+
 inline Checkpoint parse_checkpoint(const std::string& buf, const std::string& file) {
   using detail::cat;
   if (buf.size() < 32)
@@ -217,37 +254,7 @@ inline Checkpoint parse_checkpoint(const std::string& buf, const std::string& fi
     c.meta[k] = r.str("metadata value");
   }
   const auto k = r.pod<std::uint32_t>("tensor count");
-  for (std::uint32_t i = 0; i < k; ++i) {
-    const std::size_t at = r.pos;
-    const std::string name = r.str("tensor name");
-    const auto dtype = r.pod<std::uint8_t>("tensor dtype");
-    if (dtype > 2) throw FormatError(cat(file, ": tensor '", name, "' (offset ", at, ") has unknown dtype ", int(dtype)));
-    const auto rank = r.pod<std::uint32_t>("tensor rank");
-    if (rank > 4) throw FormatError(cat(file, ": tensor '", name, "' (offset ", at, ") has rank ", rank, " > 4"));
-    Shape s;
-    // span: the product of the extents with zeros counted as 1, saturating above 2^40. Bounding
-    // it (not just the element count, which one zero makes 0) keeps every partial product of
-    // the extents, such as a stride, far inside 64 bits: [2^39,2^39,3,0] holds nothing yet its
-    // outer stride would overflow.
-    constexpr std::uint64_t kLimit = std::uint64_t{1} << 40;
-    std::uint64_t span = 1;
-    bool empty = false;
-    for (std::uint32_t d = 0; d < rank; ++d) {
-      const auto dim = r.pod<std::int64_t>("tensor dims");
-      if (dim < 0 || dim > static_cast<std::int64_t>(kLimit))
-        throw FormatError(cat(file, ": tensor '", name, "' (offset ", at, ") has invalid dimension ", dim));
-      s.push(static_cast<Index>(dim));
-      const auto u = std::max<std::uint64_t>(static_cast<std::uint64_t>(dim), 1);
-      empty = empty || dim == 0;
-      span = span > kLimit / u ? kLimit + 1 : span * u;
-    }
-    if (span > kLimit) throw FormatError(cat(file, ": tensor '", name, "' is impossibly large"));
-    const std::uint64_t count = empty ? 0 : span;
-    const std::uint64_t bytes = count * dtype_size(static_cast<DType>(dtype));
-    r.need(static_cast<std::size_t>(bytes), "tensor values");
-    c.put_raw_entry(name, static_cast<DType>(dtype), s, buf.substr(r.pos, static_cast<std::size_t>(bytes)));
-    r.pos += static_cast<std::size_t>(bytes);
-  }
+  for (std::uint32_t i = 0; i < k; ++i) detail::read_tensor_entry(r, c);
   if (r.pos != r.end) throw FormatError(cat(file, ": corrupt checkpoint: ", r.end - r.pos, " unexpected bytes at offset ", r.pos));
   return c;
 }

@@ -4,10 +4,10 @@
 // Contract:
 //   evaluate(model, d, batch, normalization, tta)  runs model (eval mode) over d in batches of
 //       `batch` and returns the mean cross-entropy, the correct count, the confusion matrix and
-//       every prediction (EvalResult). Images are normalised with normalization's mean/std (its
-//       augmentations are ignored), by default the CIFAR-10 ones. With tta, each image is scored
-//       by the weighted mean of the model's outputs (logits) over its views, one forward pass
-//       per view. ValueError for a batch < 1 or a shift that does not fit the images.
+//       every prediction (EvalResult). Images are normalised with `normalization` (by default
+//       CIFAR-10's mean and std). With tta, each image is scored by the weighted mean of the
+//       model's outputs (logits) over its views (TtaScorer), one forward pass per view.
+//       ValueError for a batch < 1 or a shift that does not fit the images.
 //   check_tta_fits(tta, d)  that ValueError alone, so a trainer can check before training.
 //   model_classes(model, d)  the number of classes the model scores for d's images.
 #pragma once
@@ -47,71 +47,74 @@ inline void check_tta_fits(const TestTimeAugmentation& tta, const ImageDataset& 
                                  " pixels does not fit images of ", d.height, "x", d.width));
 }
 
-// Evaluates model (eval mode) on d in batches: mean cross-entropy, accuracy, confusion matrix.
-// Images are normalised with normalization's mean/std (its augmentations are ignored), by
-// default the CIFAR-10 ones. tta: test-time augmentation, scoring each image by the weighted
-// mean of the model's outputs (logits) for its views (TestTimeAugmentation); one forward pass
-// per view. ValueError for a shift that does not fit the images.
+// The logits of a batch under test-time augmentation: the sum over the views v of weight(v) *
+// logits(v); with tta.flip each view's mirror image (made in place) shares its weight. Without
+// augmentation, the model's output itself.
 template <typename T>
-EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 100,
-                    const AugmentConfig* normalization = nullptr, const TestTimeAugmentation& tta = {}) {
-  if (batch < 1) throw ValueError(detail::cat("evaluate: batch size must be >= 1, got ", batch));
-  check_tta_fits(tta, d);
-  AugmentConfig plain;
-  plain.ssr_p = plain.bc_p = 0;
-  plain.crop_pad = plain.cutout = 0;
-  plain.hflip = false;
-  if (normalization) {
-    plain.mean = normalization->mean;
-    plain.std = normalization->std;
-  }
-  const Index classes = model_classes(model, d);
-  EvalResult r;
-  r.confusion = ConfusionMatrix(classes);
-  r.predictions.reserve(static_cast<std::size_t>(d.size()));
-  Tensor<T> x, view, mean_out;
-  std::vector<std::int32_t> y, pred;
-  std::vector<Index> idx;
-  CrossEntropyLoss<T> loss;
-  // mean_out = the sum over the views v of weight(v) * logits(v); with tta.flip each view's
-  // mirror image (made in place) shares its weight.
-  bool first_view = true;
-  auto add_logits = [&](Tensor<T>& v, T weight) {
-    const Tensor<T>& o = model.forward(v, Mode::Eval);
-    if (first_view) {
-      mean_out.resize(o.shape());
-      mean_out.vector() = weight * o.vector();
-      first_view = false;
-    } else {
-      mean_out.vector() += weight * o.vector();
+class TtaScorer {
+ public:
+  TtaScorer(Module<T>& model, const TestTimeAugmentation& tta) : model_(model), tta_(tta) {}
+
+  const Tensor<T>& score(Tensor<T>& x) {
+    if (!tta_.enabled()) return model_.forward(x, Mode::Eval);
+    first_view_ = true;
+    if (tta_.shift > 0) {
+      for (const Index s : {tta_.shift, -tta_.shift}) {
+        translate_reflect(x, view_, s, s);
+        add_view(view_, T(0.25));
+      }
     }
-  };
-  auto add_view = [&](Tensor<T>& v, T weight) {
-    if (!tta.flip) return add_logits(v, weight);
+    add_view(x, T(tta_.shift > 0 ? 0.5 : 1.0));
+    return sum_;
+  }
+
+ private:
+  void add_view(Tensor<T>& v, T weight) {
+    if (!tta_.flip) return add_logits(v, weight);
     add_logits(v, weight / 2);
     flip_horizontal(v);
     add_logits(v, weight / 2);
-  };
+  }
+  void add_logits(Tensor<T>& v, T weight) {
+    const Tensor<T>& o = model_.forward(v, Mode::Eval);
+    if (first_view_) {
+      sum_.resize(o.shape());
+      sum_.vector() = weight * o.vector();
+      first_view_ = false;
+    } else {
+      sum_.vector() += weight * o.vector();
+    }
+  }
+
+  Module<T>& model_;
+  const TestTimeAugmentation& tta_;
+  Tensor<T> view_, sum_;
+  bool first_view_ = true;
+};
+
+// Evaluates model (eval mode) on d in batches: mean cross-entropy, accuracy, confusion matrix,
+// predictions (see the contract above).
+template <typename T>
+EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 100, const Normalization& normalization = {},
+                    const TestTimeAugmentation& tta = {}) {
+  if (batch < 1) throw ValueError(detail::cat("evaluate: batch size must be >= 1, got ", batch));
+  check_tta_fits(tta, d);
+  const AugmentConfig plain = AugmentConfig::normalize_only(normalization);
+  EvalResult r;
+  r.confusion = ConfusionMatrix(model_classes(model, d));
+  r.predictions.reserve(static_cast<std::size_t>(d.size()));
+  Tensor<T> x;
+  std::vector<std::int32_t> y, pred;
+  std::vector<Index> idx;
+  CrossEntropyLoss<T> loss;
+  TtaScorer<T> scorer(model, tta);
   double sum = 0;
   for (Index b = 0; b < d.size(); b += batch) {
     const Index n = std::min(batch, d.size() - b);
     idx.resize(static_cast<std::size_t>(n));
     for (Index i = 0; i < n; ++i) idx[static_cast<std::size_t>(i)] = b + i;
     make_batch(x, y, d, idx.data(), n, &plain, 0, 0);
-    const Tensor<T>* scored = &mean_out;
-    if (!tta.enabled()) {
-      scored = &model.forward(x, Mode::Eval);
-    } else {
-      first_view = true;
-      if (tta.shift > 0) {
-        for (const Index s : {tta.shift, -tta.shift}) {
-          translate_reflect(x, view, s, s);
-          add_view(view, T(0.25));
-        }
-      }
-      add_view(x, T(tta.shift > 0 ? 0.5 : 1.0));
-    }
-    const Tensor<T>& out = *scored;
+    const Tensor<T>& out = scorer.score(x);
     sum += static_cast<double>(loss.forward(out, y)) * static_cast<double>(n);
     r.correct += r.confusion.add(out, y, &pred);
     r.predictions.insert(r.predictions.end(), pred.begin(), pred.end());

@@ -5,13 +5,14 @@
 // one batch of all its images) in the order shuffled_indices(size, seed, 0) (epoch 0, which
 // training never uses), each built by make_batch with the given augmentation seeded by
 // (seed, kPreciseBnStep + k), and sets every BatchNorm2d's running statistics to the average
-// over those batches (nn/normalization.hpp). The same arguments give bitwise the same
+// over those batches (the procedure below). The same arguments give bitwise the same
 // statistics for any thread count. Returns the number of BatchNorm2d layers (0: nothing ran).
 // Errors as make_batch's (ValueError for batch < 1).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "glia/data/augment.hpp"
@@ -20,6 +21,40 @@
 #include "glia/nn/normalization.hpp"
 
 namespace glia {
+
+// Precise BatchNorm statistics (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021). The
+// running mean and variance kept with momentum 0.1 describe the last few dozen training batches,
+// taken while the weights still moved; evaluation is better served by their plain average over
+// many batches of the final model. This runs `batches` training-mode forward passes,
+// next_batch(k) giving the input of pass k (k = 0, 1, ...), and leaves every BatchNorm2d's
+// running_mean / running_var equal to the average of its batch means / unbiased variances over
+// those passes (momentum 1/(k+1) at pass k; the momenta are restored afterwards). Other layers
+// run in training mode too (dropout draws masks). Parameters are not touched. Returns the number
+// of BatchNorm2d layers found; with none, nothing is run.
+template <typename T, typename NextBatch>
+Index recompute_batchnorm_statistics(Module<T>& model, Index batches, NextBatch&& next_batch) {
+  if (batches < 1) throw ValueError(detail::cat("recompute_batchnorm_statistics: batches must be >= 1, got ", batches));
+  std::vector<std::pair<BatchNorm2d<T>*, double>> norms;  // and their momenta
+  visit(model, [&](const std::string&, Module<T>& m) {
+    if (auto* bn = dynamic_cast<BatchNorm2d<T>*>(&m)) norms.emplace_back(bn, bn->momentum());
+  });
+  if (norms.empty()) return 0;
+  auto restore = [&] {
+    for (auto& n : norms) n.first->set_momentum(n.second);
+  };
+  try {
+    for (Index k = 0; k < batches; ++k) {
+      for (auto& n : norms) n.first->set_momentum(1.0 / static_cast<double>(k + 1));
+      const Tensor<T>& x = next_batch(k);
+      model.forward(x, Mode::Train);
+    }
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  return static_cast<Index>(norms.size());
+}
 
 // Augmentation steps of the recalibration batches: far above any training step.
 constexpr std::uint64_t kPreciseBnStep = std::uint64_t(1) << 48;

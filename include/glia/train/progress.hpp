@@ -13,7 +13,7 @@
 #include <string>
 #include <unistd.h>
 
-#include "glia/report/run_record.hpp"
+#include "glia/train/run_record.hpp"
 #include "glia/train/trainer.hpp"
 
 namespace glia {

@@ -1,7 +1,12 @@
 // glia/train/recipe.hpp: named training recipes for the CIFAR-10 reference network.
 //
-// A Recipe is every hyperparameter of a run: epochs, batch, optimiser, learning-rate schedule,
-// augmentation, initialisation, dropout, label smoothing. recipe_by_name gives:
+// A Recipe is every hyperparameter of a run. It IS the trainer's configuration (it derives from
+// TrainerConfig: epochs, batch, seed, label smoothing, final test-time augmentation, weight
+// averaging, distillation; hand it to Trainer as it is) plus what the loop does not see: the
+// optimiser, the learning-rate schedule, augmentation, initialisation, dropout and precise BN.
+// Each setting is stored once: the optimiser is its name alone (Nesterov momentum is the name
+// "nesterov", not a second flag), and make_optimizer derives OptimizerOptions from the recipe.
+// recipe_by_name gives:
 //   "reference"  the recipe of ../shared/reference/seed-model.md: SGD momentum 0.95, no weight
 //                decay, batch 32, piecewise-linear LR by epoch through (0: 0.001), (2: 0.01),
 //                (8: 0.0002), (12: 0.0001), (20: 0), shift-scale-rotate and brightness/contrast
@@ -14,9 +19,11 @@
 //                evaluated with test-time augmentation flip+shift1 (the image, its mirror and
 //                two 1-pixel translations, each mirrored).
 // Either can be changed field by field (the example's flags do that). make_optimizer,
-// make_schedule and init_model turn a recipe into objects. ValueError for an unknown name.
+// make_schedule and init_model turn a recipe into objects; recipe_names, optimizer_names,
+// schedule_names and init_names list what each accepts. ValueError for an unknown name.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,15 +34,16 @@
 #include "glia/nn/linear.hpp"
 #include "glia/optim/lr_schedule.hpp"
 #include "glia/optim/optimizer.hpp"
+#include "glia/train/trainer.hpp"
 
 namespace glia {
 
-struct Recipe {
+struct Recipe : TrainerConfig {
   std::string name = "reference";
-  int epochs = 20;
-  Index batch = 32;
-  std::string optimizer = "sgd";  // sgd | nesterov | adam | adamw
-  OptimizerOptions opt;
+  std::string optimizer = "sgd";  // sgd | nesterov (SGD with Nesterov momentum) | adam | adamw
+  double momentum = 0.0;          // SGD, Nesterov
+  double weight_decay = 0.0;      // not on biases and norm parameters (OptimizerOptions)
+  double l1 = 0.0;
   std::string schedule = "piecewise";  // piecewise | onecycle | cosine | step | constant
   double lr = 0.01;                    // peak / base rate (piecewise: scales the reference points' peak)
   std::vector<std::pair<double, double>> lr_points;  // piecewise: (epoch, lr)
@@ -43,14 +51,35 @@ struct Recipe {
   AugmentConfig augment;
   std::string init = "xavier_uniform";  // xavier_uniform | xavier_normal | kaiming_uniform | kaiming_normal | torch
   double dropout = 0.01;
-  double label_smoothing = 0.0;
-  TestTimeAugmentation final_tta;  // also report the final model with these test-time views
   bool precise_bn = false;  // after the last epoch, recompute BatchNorm statistics (train/precise_bn.hpp)
-  double average_decay = 0;  // > 0: the final weights are an EMA of the weights (TrainerConfig)
-  int average_from = 1;      // the first epoch of the average
-  double distill_weight = 0;       // > 0: learn from a teacher's outputs too (TrainerConfig)
-  double distill_temperature = 4;  // the softening temperature of distillation
 };
+
+inline const std::vector<std::string>& recipe_names() {
+  static const std::vector<std::string> names{"reference", "improved"};
+  return names;
+}
+inline const std::vector<std::string>& optimizer_names() {
+  static const std::vector<std::string> names{"sgd", "nesterov", "adam", "adamw"};
+  return names;
+}
+inline const std::vector<std::string>& schedule_names() {
+  static const std::vector<std::string> names{"piecewise", "onecycle", "cosine", "step", "constant"};
+  return names;
+}
+inline const std::vector<std::string>& init_names() {
+  static const std::vector<std::string> names{"xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "torch"};
+  return names;
+}
+
+namespace detail {
+// "unknown <what> '<name>': expected a, b or c" (the names of one of the lists above).
+inline ValueError unknown_name(const char* what, const std::string& name, const std::vector<std::string>& names) {
+  std::string expected;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    expected += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return ValueError(cat("unknown ", what, " '", name, "': expected ", expected));
+}
+}  // namespace detail
 
 inline Recipe reference_recipe() {
   Recipe r;
@@ -58,7 +87,7 @@ inline Recipe reference_recipe() {
   r.epochs = 20;
   r.batch = 32;
   r.optimizer = "sgd";
-  r.opt.momentum = 0.95;
+  r.momentum = 0.95;
   r.schedule = "piecewise";
   r.lr = 0.01;
   r.lr_points = {{0, 0.001}, {2, 0.01}, {8, 0.0002}, {12, 0.0001}, {20, 0.0}};
@@ -79,9 +108,8 @@ inline Recipe improved_recipe() {
   r.epochs = 30;
   r.batch = 16;
   r.optimizer = "nesterov";
-  r.opt.momentum = 0.9;
-  r.opt.nesterov = true;
-  r.opt.weight_decay = 1e-3;
+  r.momentum = 0.9;
+  r.weight_decay = 1e-3;
   r.schedule = "onecycle";
   r.lr = 0.0125;
   r.augment = AugmentConfig{};
@@ -98,20 +126,20 @@ inline Recipe improved_recipe() {
 inline Recipe recipe_by_name(const std::string& name) {
   if (name == "reference") return reference_recipe();
   if (name == "improved") return improved_recipe();
-  throw ValueError(detail::cat("unknown recipe '", name, "': expected reference or improved"));
+  throw detail::unknown_name("recipe", name, recipe_names());
 }
 
 template <typename T>
 std::unique_ptr<Optimizer<T>> make_optimizer(const Recipe& r) {
-  OptimizerOptions o = r.opt;
-  if (r.optimizer == "sgd") return std::make_unique<Sgd<T>>(o);
-  if (r.optimizer == "nesterov") {
-    o.nesterov = true;
-    return std::make_unique<Sgd<T>>(o);
-  }
+  OptimizerOptions o;
+  o.momentum = r.momentum;
+  o.weight_decay = r.weight_decay;
+  o.l1 = r.l1;
+  o.nesterov = r.optimizer == "nesterov";
+  if (r.optimizer == "sgd" || r.optimizer == "nesterov") return std::make_unique<Sgd<T>>(o);
   if (r.optimizer == "adam") return std::make_unique<Adam<T>>(o);
   if (r.optimizer == "adamw") return std::make_unique<AdamW<T>>(o);
-  throw ValueError(detail::cat("unknown optimizer '", r.optimizer, "': expected sgd, nesterov, adam or adamw"));
+  throw detail::unknown_name("optimizer", r.optimizer, optimizer_names());
 }
 
 inline std::unique_ptr<LrSchedule> make_schedule(const Recipe& r, std::int64_t steps_per_epoch) {
@@ -130,16 +158,15 @@ inline std::unique_ptr<LrSchedule> make_schedule(const Recipe& r, std::int64_t s
     return std::make_unique<CosineLr>(r.lr, total, static_cast<std::int64_t>(r.warmup_epochs * static_cast<double>(steps_per_epoch)));
   if (r.schedule == "step") return std::make_unique<StepLr>(r.lr, std::max<std::int64_t>(1, total / 3), 0.1);
   if (r.schedule == "constant") return std::make_unique<ConstantLr>(r.lr);
-  throw ValueError(detail::cat("unknown schedule '", r.schedule, "': expected piecewise, onecycle, cosine, step or constant"));
+  throw detail::unknown_name("schedule", r.schedule, schedule_names());
 }
 
 // Draws every Conv2d and Linear weight with the named initialiser (biases zero; "torch" keeps
 // PyTorch's default for both), after reset_parameters has set norms and dropout seeds.
 template <typename T>
 void init_model(Module<T>& model, const std::string& kind, Rng& rng) {
-  if (kind != "torch" && kind != "xavier_uniform" && kind != "xavier_normal" && kind != "kaiming_uniform" &&
-      kind != "kaiming_normal")
-    throw ValueError(detail::cat("unknown init '", kind, "'"));
+  const std::vector<std::string>& kinds = init_names();
+  if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) throw detail::unknown_name("init", kind, kinds);
   model.reset_parameters(rng);
   if (kind == "torch") return;
   visit(model, [&](const std::string&, Module<T>& m) {

@@ -13,7 +13,8 @@
 //     (only the files a run writes are removed: run_files() and report_files() inside report/,
 //     which goes only if that leaves it empty; nothing else in the folder), and continued with
 //     RunFolderMode::Continue only by the same run: the resumed checkpoint lies in the folder, or
-//     its run id (RunRecord::run_id) is the one of the folder's last.ckpt or metrics.json;
+//     its run id (RunRecord::run_id) is the one in the metadata of the folder's last.ckpt (or,
+//     without one, best.ckpt);
 //   - inputs: every file the run reads (a teacher, initial weights) is given with its role and
 //     refused (ValueError) when it is, or is inside, one of the folder's outputs, before anything
 //     is removed or written: an input is never an output.
@@ -39,7 +40,6 @@
 #include <unistd.h>
 
 #include "glia/core/error.hpp"
-#include "glia/report/json.hpp"
 #include "glia/train/checkpoint.hpp"
 
 namespace glia {
@@ -119,22 +119,19 @@ inline bool same_file(const std::filesystem::path& a, const std::filesystem::pat
   return !ec && ca == cb;
 }
 
-// The run id recorded in a folder's last.ckpt, else its metrics.json; "" if neither says.
+// The run id in the metadata of a folder's last.ckpt, else its best.ckpt; "" if neither says.
+// (A folder whose run stopped before its first checkpoint names no run: it cannot be resumed.)
 inline std::string folder_run_id(const std::filesystem::path& dir) {
   std::error_code ec;
-  try {
-    if (std::filesystem::is_regular_file(dir / "last.ckpt", ec)) {
-      const Checkpoint c = load_checkpoint((dir / "last.ckpt").string());
+  for (const char* name : {"last.ckpt", "best.ckpt"}) {
+    if (!std::filesystem::is_regular_file(dir / name, ec)) continue;
+    try {
+      const Checkpoint c = load_checkpoint((dir / name).string());
       auto it = c.meta.find("run_id");
       return it == c.meta.end() ? std::string() : it->second;
+    } catch (const Error&) {
+      return "";  // an unreadable checkpoint identifies no run: the caller refuses to continue it
     }
-    if (std::filesystem::is_regular_file(dir / "metrics.json", ec)) {
-      const json::Value v = json::parse_file((dir / "metrics.json").string());
-      const json::Value* id = v.is_object() ? v.find("run_id") : nullptr;
-      return id && id->is_string() ? id->as_string() : std::string();
-    }
-  } catch (const Error&) {
-    // an unreadable record identifies no run: the caller refuses to continue it
   }
   return "";
 }

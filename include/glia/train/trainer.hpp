@@ -16,9 +16,13 @@
 //     last epoch's last step the model's weights are replaced by that average;
 //   - evaluates on the test set (eval mode) and records an EpochRecord;
 //   - if config.out_dir is set: saves last.ckpt (and best.ckpt when the test accuracy
-//     improved), then appends the epoch's line to log.csv and rewrites metrics.json without
-//     the history, each atomically: an epoch costs the same at epoch 3,000 as at epoch 1. The
-//     finished (or stopped) run's metrics.json holds the whole history.
+//     improved; the run record in their metadata, train/run_metadata.hpp), then appends the
+//     epoch's line to log.csv (train/epoch_log.hpp), each atomically: an epoch costs the same at
+//     epoch 3,000 as at epoch 1;
+//   - tells each RunObserver (observe(); train/run_record.hpp) on_epoch_end, then calls on_epoch.
+// When the run finished or stopped, each observer gets on_run_end with the whole record. The
+// trainer writes no metrics.json itself: report/metrics_json.hpp's MetricsJsonWriter is the
+// observer that does (each epoch's without the history, the final one with it).
 // Run folder (train/run_folder.hpp): fit() holds config.out_dir for its duration (locked; a
 // folder holding another run is refused unless this is that run resumed, or
 // config.overwrite), unless the caller holds it already (use_run_folder).
@@ -29,8 +33,8 @@
 // Everything random derives from config.seed and the step/epoch numbers, so a run is bitwise
 // reproducible for any thread count, and resume(checkpoint) continues a run so that the result
 // equals an uninterrupted one. A non-finite loss stops training with NumericError naming the
-// epoch and step; metrics.json then says "stopped: ..." and the last good checkpoint is kept
-// (the message names it only when this run wrote or resumed one).
+// epoch and step; the record (on_run_end) then says "stopped: ..." and the last good
+// checkpoint is kept (the message names it only when this run wrote or resumed one).
 // The trainer never prints: progress goes to the on_batch / on_epoch callbacks
 // (train/progress.hpp has a console printer); on_epoch_trained runs between an epoch's training
 // (and the swap to the averaged weights) and its evaluation. It knows no particular layer, so
@@ -54,11 +58,13 @@
 #include "glia/optim/lr_schedule.hpp"
 #include "glia/optim/optimizer.hpp"
 #include "glia/optim/weight_average.hpp"
-#include "glia/report/run_record.hpp"
 #include "glia/train/checkpoint.hpp"
+#include "glia/train/epoch_log.hpp"
 #include "glia/train/evaluate.hpp"
 #include "glia/train/metrics.hpp"
 #include "glia/train/run_folder.hpp"
+#include "glia/train/run_metadata.hpp"
+#include "glia/train/run_record.hpp"
 
 namespace glia {
 
@@ -134,6 +140,10 @@ class Trainer {
   // distilled run needs the same teacher for a bitwise-identical result.
   void distill_from(Module<T>& teacher) { teacher_ = &teacher; }
 
+  // Adds an observer of the run record (e.g. report/metrics_json.hpp's MetricsJsonWriter); it
+  // must outlive fit(). Observers are told in the order they were added.
+  void observe(RunObserver& observer) { observers_.push_back(&observer); }
+
   // The run's record (filled by fit; set name/recipe/config before fit to have them saved).
   RunRecord& record() { return record_; }
   FlatParameters<T>& parameters() { return flat_; }
@@ -174,7 +184,7 @@ class Trainer {
       train_seconds_ += train_secs;
       train_images_ += e.train_total;
       e.images_per_second = static_cast<double>(e.train_total) / train_secs;
-      last_eval_ = evaluate(model_, test, cfg_.eval_batch, augment);
+      last_eval_ = evaluate(model_, test, cfg_.eval_batch, normalization_of(augment));
       e.seconds = seconds_since(t0);
       record_test(e, last_eval_);
       epochs_done_ = epoch;
@@ -193,17 +203,13 @@ class Trainer {
     for (auto& s : opt_.state()) c.put("optim/" + s.first, *s.second);
     c.put_u64("optim/steps", opt_.steps_counter(), 1);
     if (average_.started()) c.put("average/weights", average_.average());
-    c.meta["format"] = "glia training checkpoint";
     c.meta["optimizer"] = opt_.name();
     c.meta["epoch"] = std::to_string(epochs_done_);
     c.meta["seed"] = std::to_string(cfg_.seed);
     c.meta["batch"] = std::to_string(cfg_.batch);
     c.meta["train_seconds"] = detail::cat(train_seconds_);
     c.meta["train_images"] = std::to_string(train_images_);
-    c.meta["run_id"] = record_.run_id;
-    c.meta["run"] = json::dump(to_json(record_, false));
-    if (!record_.epochs.empty()) c.meta["last_epoch"] = json::dump(to_json(record_.epochs.back()));
-    for (const auto& kv : record_.config) c.meta["config." + kv.first] = kv.second;
+    put_run_record(c, record_);  // the summary and the last epoch, not the history
     return c;
   }
   // Restores a checkpoint written by checkpoint(): training continues after its epoch.
@@ -211,8 +217,8 @@ class Trainer {
   // it was. The seed, batch size and optimiser must be the ones the checkpoint was made with;
   // every metadata value is parsed strictly (core/parse.hpp), a refusal names the file, the key
   // and the value. The settings in record().config (set them before resume) are compared with
-  // the run's (TrainerConfig::accept_changed_settings). The epoch history comes from the
-  // checkpoint (older files) or from log.csv beside it, cut at the checkpoint's epoch.
+  // the run's (TrainerConfig::accept_changed_settings). The epoch history comes from log.csv
+  // beside the checkpoint, cut at the checkpoint's epoch, and the checkpoint's last epoch.
   void resume(const Checkpoint& c) {
     auto require_same = [&](const char* key, const std::string& ours) {
       const std::string& theirs = c.meta_at(key);
@@ -229,10 +235,9 @@ class Trainer {
                                    ": give at least ", epoch, " epochs to continue it"));
     const double train_seconds = parse_real(c.meta_at("train_seconds"), 0, 1e12, where("train_seconds"));
     const std::int64_t train_images = parse_integer(c.meta_at("train_images"), 0, std::int64_t{1} << 53, where("train_images"));
-    RunRecord record;
-    from_json(json::parse(c.meta_at("run"), c.source), record, c.source);
+    RunRecord record = read_run_record(c);
     const std::vector<std::string> changes = setting_changes(c, record, epoch);
-    if (record.epochs.empty()) record.epochs = history_beside(c, epoch);
+    record.epochs = history_beside(c, epoch);
     restore_state(c, epoch);
     epochs_done_ = epoch;
     train_seconds_ = train_seconds;
@@ -282,9 +287,7 @@ class Trainer {
     if (cfg_.out_dir.empty() || record_.epochs.empty()) return;
     // A resumed run's log is its history up to the checkpoint: a later epoch that a killed
     // session logged after that checkpoint is trained again, and listed once.
-    std::string log = log_csv_header() + "\n";
-    for (const EpochRecord& r : record_.epochs) log += log_csv_line(r) + "\n";
-    write_file_atomic(cfg_.out_dir + "/log.csv", log);
+    write_log_csv(cfg_.out_dir, record_.epochs);
   }
 
   // One epoch's optimiser steps; returns its record with the training figures filled in.
@@ -336,13 +339,14 @@ class Trainer {
   void finish_run(const ImageDataset& test, const AugmentConfig* augment) {
     // Resuming a run that had already finished trains nothing: evaluate once, so last_eval()
     // describes the final model all the same.
-    if (last_eval_.total != test.size()) last_eval_ = evaluate(model_, test, cfg_.eval_batch, augment);
+    if (last_eval_.total != test.size()) last_eval_ = evaluate(model_, test, cfg_.eval_batch, normalization_of(augment));
     if (cfg_.final_tta.enabled()) {
       record_.final_tta = cfg_.final_tta.name();
-      record_.final_test_accuracy_tta = 100.0 * evaluate(model_, test, cfg_.eval_batch, augment, cfg_.final_tta).accuracy();
+      const EvalResult tta = evaluate(model_, test, cfg_.eval_batch, normalization_of(augment), cfg_.final_tta);
+      record_.final_test_accuracy_tta = 100.0 * tta.accuracy();
     }
     record_.status = "finished";
-    if (!cfg_.out_dir.empty()) save_metrics_json(cfg_.out_dir, record_);
+    for (RunObserver* o : observers_) o->on_run_end(record_);
   }
 
   // The settings of record_.config that differ from the checkpoint run's, as change notes;
@@ -371,18 +375,15 @@ class Trainer {
     std::vector<EpochRecord> history;
     const std::filesystem::path log = std::filesystem::path(c.source).parent_path() / "log.csv";
     try {
-      if (detail::report::file_exists(log.string()))
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(log, ec))
         for (const EpochRecord& e : read_log_csv(log.string()))
           if (e.epoch < epoch && (history.empty() || e.epoch > history.back().epoch)) history.push_back(e);
     } catch (const Error&) {
       history.clear();  // a damaged log does not stop a resume; the run keeps its checkpointed state
     }
-    auto last = c.meta.find("last_epoch");
-    if (last != c.meta.end()) {
-      EpochRecord e;
-      from_json(json::parse(last->second, c.source), e, c.source + " (metadata 'last_epoch')");
-      if (e.epoch == epoch) history.push_back(e);
-    }
+    EpochRecord last;
+    if (read_last_epoch(c, &last) && last.epoch == epoch) history.push_back(last);
     return history;
   }
 
@@ -434,9 +435,9 @@ class Trainer {
     return c;
   }
   // Records the epoch; with a run folder: the checkpoint(s) first, then one appended line of
-  // log.csv and the summary in metrics.json (without the history). Each write costs the same
-  // at any epoch. A kill between the checkpoint and the log leaves the epoch in the checkpoint
-  // ('last_epoch'), where resume() finds it.
+  // log.csv; then the observers (metrics.json). Each write costs the same at any epoch. A kill
+  // between the checkpoint and the log leaves the epoch in the checkpoint ('last_epoch.*'),
+  // where resume() finds it.
   void finish_epoch(const EpochRecord& e) {
     record_.epochs.push_back(e);
     record_.final_test_accuracy = e.test_accuracy;
@@ -454,17 +455,18 @@ class Trainer {
       save_checkpoint(cfg_.out_dir + "/last.ckpt", c);
       if (best) save_checkpoint(cfg_.out_dir + "/best.ckpt", c);
       append_log_csv(cfg_.out_dir, e);
-      save_metrics_json(cfg_.out_dir, record_, false);
     }
+    for (RunObserver* o : observers_) o->on_epoch_end(record_);
     if (on_epoch) on_epoch(e);
   }
   [[noreturn]] void stop(const std::string& why) {
     record_.status = "stopped: " + why;
+    for (RunObserver* o : observers_) o->on_run_end(record_);
     std::string where;
     if (!cfg_.out_dir.empty()) {
-      save_metrics_json(cfg_.out_dir, record_);
       const std::string last = cfg_.out_dir + "/last.ckpt";
-      where = epochs_done_ > 0 && detail::report::file_exists(last)
+      std::error_code ec;
+      where = epochs_done_ > 0 && std::filesystem::is_regular_file(last, ec)
                   ? "; the last good checkpoint is " + last + " (epoch " + std::to_string(epochs_done_) + ")"
                   : "; no epoch was completed, so there is no checkpoint to resume from";
     }
@@ -481,6 +483,7 @@ class Trainer {
   Module<T>* teacher_ = nullptr;
   WeightAverage<T> average_;
   RunRecord record_;
+  std::vector<RunObserver*> observers_;
   RunFolder* folder_ = nullptr;  // held while fit() writes into out_dir
   bool resumed_ = false;
   std::string resumed_from_;      // the checkpoint resume() restored

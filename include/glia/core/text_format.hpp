@@ -1,5 +1,5 @@
-// glia/report/text_format.hpp: the one place the report layer turns doubles into text, and its
-// UTF-8 check.
+// glia/core/text_format.hpp: the one place glia turns doubles into text (log.csv, checkpoint
+// metadata, the report pages), and its UTF-8 check.
 //
 // Contract: every function here is total. It gives correct, deterministic text for every
 // double (huge, tiny, denormal, +-0, NaN, +-Inf) and never returns bytes std::to_chars did not
