@@ -22,6 +22,8 @@
 // int: scripts/tsan runs it first and requires a TSan report, which shows that the set-up does
 // see a race inside a parallel_for body (so that "no report" from the real run means something).
 #include <glia/glia.hpp>
+#include <glia/io.hpp>
+#include <glia/report.hpp>
 
 #include <atomic>
 #include <cstdio>
