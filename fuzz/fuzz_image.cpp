@@ -1,8 +1,11 @@
-// libFuzzer harness: decode_image_file(path, 32, 32) (include/glia/data/image_folder.hpp), the
-// header checks and stb_image's PNG, JPEG and BMP decoders behind them.
+// libFuzzer harness: the image decoders of include/glia/data/image_folder.hpp (the header
+// checks and stb_image's PNG, JPEG and BMP decoders behind them), and the channel conversion and
+// bilinear resize (data/resize.hpp) of decode_image.
 //
-// Input layout: byte 0 picks the file name's extension (value % 3: .png, .jpg, .bmp); the rest
-// is the file, written into a per-process temporary folder reused across iterations. (The
+// Input layout: byte 0 picks the file name's extension (value % 3: .png, .jpg, .bmp) and the
+// call (value / 3 % 4): 0 decode_image_file(path, 32, 32), the exact 32 x 32 RGB interface;
+// 1 decode_image keeping the file's size and channels; 2 and 3 decode_image converting to 1 or
+// 3 channels and resizing to a small size that byte 0 also picks. The rest is the file, written into a per-process temporary folder reused across iterations. (The
 // reader picks the decoder by magic number, not by extension, so the extension only matters
 // to make the call look like a real one.) Expected failures are glia::Error; anything else (a
 // crash, a sanitizer report, another exception, a huge allocation, a hang) is a finding.
@@ -23,6 +26,31 @@ namespace {
 
 const std::string& dir() { return glia::fuzz::scratch_dir("image"); }
 
+[[noreturn]] void finding(const char* what, std::size_t got, std::size_t expected) {
+  std::fprintf(stderr, "fuzz_image: %s: %zu, expected %zu\n", what, got, expected);
+  std::abort();
+}
+
+void decode(const std::string& path, int call) {
+  if (call % 4 == 0) {
+    const std::vector<std::uint8_t> chw = glia::decode_image_file(path, 32, 32);
+    if (chw.size() != 3 * 32 * 32) finding("decoded bytes", chw.size(), 3 * 32 * 32);
+    return;
+  }
+  glia::ImageFolderOptions o;
+  if (call % 4 >= 2) {
+    o.channels = call % 4 == 2 ? 1 : 3;
+    o.height = 1 + call / 4 % 5;
+    o.width = 1 + call / 20 * 7;
+  }
+  const glia::DecodedImage img = glia::decode_image(path, o);
+  const std::size_t want = static_cast<std::size_t>(img.channels * img.height * img.width);
+  if (img.pixels.size() != want) finding("decoded bytes", img.pixels.size(), want);
+  if (img.channels != 1 && img.channels != 3) finding("channels", static_cast<std::size_t>(img.channels), 3);
+  if (o.height && (img.height != o.height || img.width != o.width))
+    finding("rows x columns", static_cast<std::size_t>(img.height * img.width), static_cast<std::size_t>(o.height * o.width));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -35,11 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::abort();
   }
   try {
-    const std::vector<std::uint8_t> chw = glia::decode_image_file(path, 32, 32);
-    if (chw.size() != 3 * 32 * 32) {
-      std::fprintf(stderr, "fuzz_image: decoded %zu bytes, expected 3072\n", chw.size());
-      std::abort();
-    }
+    decode(path, data[0] / 3);
   } catch (const glia::Error&) {
     // expected for malformed input
   }

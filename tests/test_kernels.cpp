@@ -122,7 +122,7 @@ struct ConvCase {
   explicit ConvCase(const Conv2dGeometry& geometry) : g(geometry) {
     const PatchGeometry& p = g.patch;
     x = Tensor<T>(Shape{g.batch, p.channels, p.height, p.width});
-    w = Tensor<T>(Shape{g.out_channels, p.channels, p.kernel_h, p.kernel_w});
+    w = Tensor<T>(Shape{g.out_channels, p.channels / g.groups, p.kernel_h, p.kernel_w});
     b = Tensor<T>(Shape{g.out_channels});
     dy = Tensor<T>(Shape{g.batch, g.out_channels, p.out_h(), p.out_w()});
     Rng rng(11);
@@ -165,16 +165,21 @@ struct ConvCase {
 // (AVX-512 float): 3x3 same layers with widths multiple of 16 (one and two packets a row) and
 // channels multiple of 16 (one and several lanes blocks), plus output-channel tails for the row
 // kernel, odd Cin for the lanes weight gradient's two-channel blocks, one-row images, 1x1,
-// 5x5, unpadded and strided geometries. {batch, Cin, H, W, Cout, k, stride, pad}
+// 5x5, unpadded and strided geometries; then grouped, depthwise (with channel multipliers) and
+// dilated ones, for the algorithms of groups and dilation. {batch, Cin, H, W, Cout, k, stride,
+// pad, groups, dilation}
 struct GeometryCase {
-  Index n, cin, h, w, cout, k, s, p;
-  Conv2dGeometry geometry() const { return Conv2dGeometry{n, PatchGeometry{cin, h, w, k, k, s, p}, cout}; }
+  Index n, cin, h, w, cout, k, s, p, groups = 1, dilation = 1;
+  Conv2dGeometry geometry() const { return Conv2dGeometry{n, PatchGeometry{cin, h, w, k, k, s, p, dilation}, cout, groups}; }
 };
 const GeometryCase kAlgorithmGeometries[] = {
     {2, 16, 8, 16, 32, 3, 1, 1}, {3, 16, 5, 32, 16, 3, 1, 1}, {2, 32, 4, 48, 48, 3, 1, 1}, {2, 5, 6, 16, 16, 3, 1, 1},
     {1, 16, 1, 16, 9, 3, 1, 1},  {2, 7, 3, 16, 17, 3, 1, 1},  {3, 32, 8, 8, 32, 3, 1, 1},  {2, 16, 5, 12, 16, 3, 1, 1},
     {2, 32, 8, 8, 16, 1, 1, 0},  {3, 5, 4, 7, 3, 1, 1, 0},    {2, 16, 9, 7, 6, 5, 1, 2},   {2, 3, 7, 6, 4, 3, 1, 0},
-    {3, 4, 9, 7, 5, 3, 2, 1},    {2, 3, 6, 5, 3, 1, 1, 1},    {17, 4, 6, 6, 3, 3, 1, 1}};
+    {3, 4, 9, 7, 5, 3, 2, 1},    {2, 3, 6, 5, 3, 1, 1, 1},    {17, 4, 6, 6, 3, 3, 1, 1},
+    {2, 8, 9, 10, 6, 3, 2, 1, 2, 2}, {2, 6, 8, 8, 9, 3, 1, 2, 3, 2}, {2, 4, 7, 6, 8, 3, 1, 1, 2, 1},
+    {3, 6, 7, 9, 12, 3, 1, 1, 6, 1}, {2, 4, 9, 8, 4, 3, 2, 2, 4, 2}, {2, 5, 6, 7, 5, 5, 1, 2, 5, 1},
+    {2, 3, 9, 9, 6, 3, 1, 0, 1, 3}};
 
 // Runs every applicable algorithm of every direction on every geometry; returns how many
 // geometries each algorithm ran on, by name and direction.
@@ -185,6 +190,11 @@ std::map<std::string, int> check_every_algorithm(double tolerance) {
   for (const GeometryCase& gc : kAlgorithmGeometries) {
     const ConvCase<T> c(gc.geometry());
     const ConvAlgorithms automatic = select_conv_algorithms(c.g, packet).algorithms;
+    // The general algorithms, paired with each one under test: im2col's, or those of groups and dilation.
+    const ConvAlgorithms general = c.g.is_dense() ? ConvAlgorithms{}
+                                                  : ConvAlgorithms{ConvForwardAlgorithm::GroupedIm2colGemm,
+                                                                   ConvInputGradAlgorithm::GroupedCol2imGemm,
+                                                                   ConvWeightGradAlgorithm::GroupedIm2colGemm};
     Conv2dWorkspace<T> ws;  // one workspace for every algorithm, as a layer whose choice changes
     INFO(c.g.str() << ", packet " << packet);
     CHECK(c.forward_error(automatic, ws) < tolerance);
@@ -199,14 +209,14 @@ std::map<std::string, int> check_every_algorithm(double tolerance) {
       if (!conv_algorithm_applies(c.g, d, packet)) continue;
       INFO("input grad " << conv_algorithm_name(d));
       CHECK(c.backward_error(ConvAlgorithms{automatic.forward, d, automatic.weight_grad}, ws) < tolerance);
-      CHECK(c.backward_error(ConvAlgorithms{automatic.forward, d, ConvWeightGradAlgorithm::Im2colGemm}, ws) < tolerance);
+      CHECK(c.backward_error(ConvAlgorithms{automatic.forward, d, general.weight_grad}, ws) < tolerance);
       ++runs[std::string("input_grad ") + conv_algorithm_name(d)];
     }
     for (ConvWeightGradAlgorithm wg : kConvWeightGradAlgorithms) {
       if (!conv_algorithm_applies(c.g, wg, packet)) continue;
       INFO("weight grad " << conv_algorithm_name(wg));
       CHECK(c.backward_error(ConvAlgorithms{automatic.forward, automatic.input_grad, wg}, ws) < tolerance);
-      CHECK(c.backward_error(ConvAlgorithms{automatic.forward, ConvInputGradAlgorithm::Col2imGemm, wg}, ws) < tolerance);
+      CHECK(c.backward_error(ConvAlgorithms{automatic.forward, general.input_grad, wg}, ws) < tolerance);
       ++runs[std::string("weight_grad ") + conv_algorithm_name(wg)];
     }
   }

@@ -63,7 +63,7 @@ TEST_CASE("Model files: what does not match is refused by name", "[model_file]")
   auto net = trained_reference(NormKind::Group);
   const std::string path = dir.path + "/m.safetensors";
   CHECK_THROWS_WITH(save_model(path, *net, Shape{3, 32, 32}, {{"spec", "x"}}), Catch::Contains("'spec' is glia's own"));
-  // A weights-only file (no spec): load_model refuses it and says what to do; load_weights reads it.
+  // A weights-only file (no spec): load_model refuses it and says what to do; load_state_dict reads it.
   std::vector<SafeTensorOut> tensors;
   for (auto& p : parameters(*net)) {
     SafeTensorOut t{p.name, {}, std::vector<float>(p.param->value.begin(), p.param->value.end()), {}, false};
@@ -71,23 +71,23 @@ TEST_CASE("Model files: what does not match is refused by name", "[model_file]")
     tensors.push_back(t);
   }
   write_safetensors(path, tensors, {});
-  CHECK_THROWS_WITH(load_model<float>(path), Catch::Contains("'format' is missing") && Catch::Contains("load_weights"));
+  CHECK_THROWS_WITH(load_model<float>(path), Catch::Contains("'format' is missing") && Catch::Contains("load_state_dict"));
   auto other = make_reference_net<float>(ReferenceNetConfig{NormKind::Group});
-  load_weights(path, *other);
+  load_state_dict(path, *other);
   CHECK(parameters(*other)[0].param->value[5] == parameters(*net)[0].param->value[5]);
   // A missing tensor, a wrong shape, an extra tensor.
   auto missing = tensors;
   missing.erase(missing.begin() + 3);
   write_safetensors(path, missing, {});
-  CHECK_THROWS_WITH(load_weights(path, *other), Catch::Contains("no tensor 'C1.norm.bias', which the model has"));
+  CHECK_THROWS_WITH(load_state_dict(path, *other), Catch::Contains("no tensor 'C1.norm.bias', which the model has"));
   auto reshaped = tensors;
   reshaped[0].shape = {16, 3, 9};
   write_safetensors(path, reshaped, {});
-  CHECK_THROWS_WITH(load_weights(path, *other), Catch::Contains("tensor 'C1.conv.weight' has shape [16,3,9], the model's is [16,3,3,3]"));
+  CHECK_THROWS_WITH(load_state_dict(path, *other), Catch::Contains("tensor 'C1.conv.weight' has shape [16,3,9], the model's is [16,3,3,3]"));
   auto extra = tensors;
   extra.push_back({"C1.conv.scale", {1}, {1.0f}, {}, false});
   write_safetensors(path, extra, {});
-  CHECK_THROWS_WITH(load_weights(path, *other), Catch::Contains("tensor 'C1.conv.scale' is not in the model"));
+  CHECK_THROWS_WITH(load_state_dict(path, *other), Catch::Contains("tensor 'C1.conv.scale' is not in the model"));
   // A spec in the file that does not build.
   save_model(path, *net, Shape{3, 32, 32});
   std::string bytes;

@@ -6,6 +6,7 @@
 #include <glia/data/cifar10.hpp>
 #include <glia/glia.hpp>
 #include <glia/io.hpp>
+#include <glia/model_io/state_dict.hpp>
 #include <glia/models/summary.hpp>
 #include <glia/report.hpp>
 #include <glia/train/progress.hpp>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "command_line.hpp"
+#include "run_support.hpp"
 
 #ifdef GLIA_HAVE_GIT_COMMIT
 #include "git_commit.hpp"
@@ -32,8 +34,6 @@ using namespace glia;
 using namespace glia_cifar10;
 
 namespace {
-
-constexpr int kUsageError = 2;
 
 void set_threads(const DataOptions& d) {
   if (d.threads > 0) set_num_threads(d.threads);
@@ -74,16 +74,6 @@ ReferenceNetConfig checkpoint_net_config(const Checkpoint& c, const std::string&
   return cfg;
 }
 
-// A fingerprint of every parameter and buffer, to compare runs bit for bit.
-std::string weights_fingerprint(Module<float>& model) {
-  std::string bytes;
-  for (auto& p : parameters(model)) bytes.append(reinterpret_cast<const char*>(p.param->value.data()), p.param->value.size() * sizeof(float));
-  for (auto& b : buffers(model)) bytes.append(reinterpret_cast<const char*>(b.tensor->data()), b.tensor->size() * sizeof(float));
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(bytes.data(), bytes.size())));
-  return hex;
-}
-
 // Rebuilds the model a checkpoint was trained with, from its metadata, and loads it.
 std::unique_ptr<Sequential<float>> load_model(const std::string& path, std::vector<std::string>* class_names,
                                               const char* role = "checkpoint") {
@@ -100,59 +90,28 @@ int cmd_summary(const SummaryOptions& o) {
   return 0;
 }
 
-// The run folder: --out, else the folder of the --resume checkpoint, else runs/<norm>. Locked
-// for the whole command; a folder holding another run needs --resume or --overwrite, and an
-// input (the teacher) is never one of its outputs (train/run_folder.hpp).
+// The run folder: --out, else the folder of the --resume checkpoint, else runs/<norm>; the
+// teacher is an input, never one of its outputs.
 std::unique_ptr<RunFolder> open_run_folder(const TrainOptions& o, const Checkpoint* resume) {
-  std::string out = std::string("runs/") + norm_kind_name(o.norm);
-  if (o.out) {
-    out = *o.out;
-  } else if (resume) {
-    const std::string parent = std::filesystem::path(resume->source).parent_path().string();
-    out = parent.empty() ? "." : parent;
-  }
   std::vector<RunInput> inputs;
   if (o.teacher) inputs.push_back({*o.teacher, "--teacher"});
-  const RunFolderMode mode = resume ? RunFolderMode::Continue : o.overwrite ? RunFolderMode::Overwrite : RunFolderMode::NewRun;
-  auto it = resume ? resume->meta.find("run_id") : std::map<std::string, std::string>::const_iterator();
-  const std::string run_id = resume && it != resume->meta.end() ? it->second : "";
-  return std::make_unique<RunFolder>(out, mode, inputs, resume ? resume->source : "", run_id);
+  return glia_cli::open_run_folder(o.out, std::string("runs/") + norm_kind_name(o.norm), resume, o.overwrite, inputs);
 }
 
 // What the run records as its settings; on resume each must equal the run's (or be accepted).
 std::map<std::string, std::string> run_config(const Recipe& r, NormKind norm, const ReferenceNetConfig& net, std::uint64_t seed,
                                               const std::string& teacher_desc, const ImageDataset& train,
                                               const ImageDataset& test, const std::string& data) {
-  return {{"norm", norm_kind_name(norm)}, {"recipe", r.name}, {"epochs", std::to_string(r.epochs)},
-          {"widths", net.widths()}, {"classes", std::to_string(net.classes)}, {"batch", std::to_string(r.batch)}, {"optimizer", r.optimizer}, {"lr", detail::cat(r.lr)},
-          {"momentum", detail::cat(r.momentum)}, {"weight_decay", detail::cat(r.weight_decay)},
-          {"l1", detail::cat(r.l1)}, {"schedule", r.schedule}, {"dropout", detail::cat(r.dropout)},
-          {"label_smoothing", detail::cat(r.label_smoothing)}, {"init", r.init},
-          {"final_tta", r.final_tta.name()}, {"precise_bn", r.precise_bn ? "on" : "off"},
-          {"average", r.average_decay > 0 ? detail::cat("decay=", r.average_decay, " from_epoch=", r.average_from) : "off"},
-          {"augment", detail::cat("ssr_p=", r.augment.ssr_p, " bc_p=", r.augment.bc_p, " crop_pad=", r.augment.crop_pad,
-                                  " hflip=", r.augment.hflip, " cutout=", r.augment.cutout)},
-          {"distill", r.distill_weight > 0 ? detail::cat("weight=", r.distill_weight, " temperature=", r.distill_temperature,
-                                                         " teacher=", teacher_desc)
-                                              : "off"},
-          {"seed", std::to_string(seed)}, {"threads", std::to_string(num_threads())},
-          {"train_images", std::to_string(train.size())}, {"test_images", std::to_string(test.size())}, {"data", data}};
-}
-
-// The report's images: the first misclassified test images and the first training images.
-ReportImages report_images(const ImageDataset& train, const ImageDataset& test, const std::vector<std::int32_t>& pred) {
-  ReportImages images;
-  for (Index i = 0; i < test.size() && images.mis_true.size() < 10; ++i)
-    if (pred[static_cast<std::size_t>(i)] != test.labels[static_cast<std::size_t>(i)]) {
-      images.misclassified.insert(images.misclassified.end(), test.image(i), test.image(i) + test.image_bytes());
-      images.mis_true.push_back(test.labels[static_cast<std::size_t>(i)]);
-      images.mis_pred.push_back(pred[static_cast<std::size_t>(i)]);
-    }
-  for (Index i = 0; i < std::min<Index>(20, train.size()); ++i) {
-    images.samples.insert(images.samples.end(), train.image(i), train.image(i) + train.image_bytes());
-    images.sample_labels.push_back(train.labels[static_cast<std::size_t>(i)]);
-  }
-  return images;
+  std::map<std::string, std::string> c = glia_cli::recipe_settings(r);
+  c.insert({{"norm", norm_kind_name(norm)}, {"widths", net.widths()}, {"classes", std::to_string(net.classes)},
+            {"dropout", detail::cat(r.dropout)}, {"precise_bn", r.precise_bn ? "on" : "off"},
+            {"average", r.average_decay > 0 ? detail::cat("decay=", r.average_decay, " from_epoch=", r.average_from) : "off"},
+            {"distill", r.distill_weight > 0 ? detail::cat("weight=", r.distill_weight, " temperature=", r.distill_temperature,
+                                                           " teacher=", teacher_desc)
+                                                : "off"},
+            {"train_images", std::to_string(train.size())}, {"test_images", std::to_string(test.size())}, {"data", data}});
+  c["seed"] = std::to_string(seed);
+  return c;
 }
 
 void print_run_header(const Recipe& r, NormKind norm, const ReferenceNetConfig& net_cfg, Module<float>& model,
@@ -168,30 +127,6 @@ void print_run_header(const Recipe& r, NormKind norm, const ReferenceNetConfig& 
   if (!folder.notice().empty()) std::printf("run folder: %s\n", folder.notice().c_str());
   std::printf("run folder: %s\n", folder.dir().c_str());
   std::fflush(stdout);  // the header reaches a log file before training starts
-}
-
-void print_run_result(const RunRecord& result, const RunFolder& folder) {
-  std::printf("final test accuracy %.2f%% (best %.2f%% at epoch %d), train accuracy %.2f%%, %.0f s, %.0f img/s\n",
-              result.final_test_accuracy, result.best_test_accuracy, result.best_epoch, result.final_train_accuracy,
-              result.seconds, result.train_images_per_second);
-  if (result.final_test_accuracy_tta >= 0)
-    std::printf("final test accuracy with test-time augmentation %s %.2f%%\n", result.final_tta.c_str(), result.final_test_accuracy_tta);
-  std::string files;
-  for (const std::string& f : folder.written())
-    if (f.rfind("report/", 0) != 0 || f == "report/index.html") files += (files.empty() ? "" : ",") + f;
-  std::printf("wrote %s/{%s}\n", folder.dir().c_str(), files.c_str());
-}
-
-// Restores the run; says which settings changed (accepted with --accept-changes) and when the
-// run has no epoch left to train.
-void resume_run(Trainer<float>& trainer, const Checkpoint& c, int epochs) {
-  trainer.resume(c);
-  std::printf("resumed from %s after epoch %d\n", c.source.c_str(), trainer.epochs_done());
-  const std::string now = detail::cat("from epoch ", trainer.epochs_done() + 1, ":");
-  for (const std::string& change : trainer.record().changes)
-    if (change.rfind(now, 0) == 0) std::printf("setting changed (--accept-changes), recorded in the run: %s\n", change.c_str());
-  if (trainer.epochs_done() == epochs)
-    std::printf("the run has already trained its %d epochs: nothing left to train; the final model is evaluated again\n", epochs);
 }
 
 // What the run record says of this session (the settings go in run_config).
@@ -211,7 +146,7 @@ std::unique_ptr<Sequential<float>> load_teacher(const TrainOptions& o, std::stri
   if (o.recipe.distill_weight <= 0) return nullptr;  // finish_train_options: a weight needs --teacher
   auto teacher = load_model(*o.teacher, nullptr, "--teacher checkpoint");
   description = detail::cat(*o.teacher, " (", thousands(parameter_count(*teacher)), " parameters, weights fnv1a64 ",
-                            weights_fingerprint(*teacher), ")");
+                            glia_cli::weights_fingerprint(*teacher), ")");
   return teacher;
 }
 
@@ -246,22 +181,24 @@ int cmd_train(const TrainOptions& o, const std::string& command) {
   Trainer<float> trainer(*model, *optimizer, *schedule, r);
   trainer.use_run_folder(*folder);
   if (teacher) trainer.distill_from(*teacher);
-  if (r.precise_bn)
-    trainer.on_epoch_trained = [&](int epoch) {
-      if (epoch == r.epochs) recompute_batchnorm_statistics(*model, train, r.batch, &r.augment, seed);
-    };
+  PreciseBatchNorm<float> precise_bn(*model, train, r.batch, &r.augment, seed, r.epochs);
+  if (r.precise_bn) trainer.add(precise_bn);
   describe_run(trainer.record(), r, norm, command);
   trainer.record().config = run_config(r, norm, net_cfg, seed, teacher_desc, train, test, dir);
-  if (resume) resume_run(trainer, *resume, r.epochs);
+  if (resume) glia_cli::resume_run(trainer, *resume, r.epochs);
   print_run_header(r, norm, net_cfg, *model, seed, teacher_desc, *folder);
   ConsoleProgress progress;
   progress.attach(trainer);
   MetricsJsonWriter metrics(folder->dir());
   trainer.observe(metrics);
   const RunRecord result = trainer.fit(train, test, &r.augment);
-  const ReportImages images = report_images(train, test, trainer.last_eval().predictions);
+  const ReportImages images = glia_cli::report_images(train, test, trainer.last_eval().predictions);
   write_report(folder->dir() + "/report", result, &images);
-  print_run_result(result, *folder);
+  // The final and best models as model files, under torch_ref.py's state_dict names.
+  glia_cli::write_model_files(*folder, *model, Shape{3, 32, 32},
+                              model_data_metadata(train.class_names, r.augment.normalization(), 3),
+                              [&net_cfg] { return make_reference_net<float>(net_cfg); }, reference_net_state_dict_names(*model));
+  glia_cli::print_run_result(result, *folder);
   return 0;
 }
 
@@ -279,17 +216,67 @@ void recompute_checkpoint_batchnorm(Module<float>& model, const std::string& ck,
               static_cast<long>(train.size()));
 }
 
+bool is_safetensors(const std::string& path) {
+  const std::string ext = ".safetensors";
+  return path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0;
+}
+
+// The network of eval's --checkpoint: a .ckpt rebuilds its own; a .safetensors is a PyTorch
+// state_dict of torch_ref.py's Net(--norm), loaded by name (model_io/state_dict.hpp), which
+// refuses a missing, extra or mis-shaped tensor.
+std::unique_ptr<Sequential<float>> load_eval_model(const EvalOptions& o, std::vector<std::string>* class_names) {
+  if (!is_safetensors(o.checkpoint)) {
+    if (o.norm) throw UsageError("--norm is for a .safetensors --checkpoint: " + quoted(o.checkpoint) + " records its own");
+    return load_model(o.checkpoint, class_names);
+  }
+  if (o.precise_bn) throw UsageError("--precise-bn needs a .ckpt checkpoint (its seed and batch size), not " + quoted(o.checkpoint));
+  auto model = make_reference_net<float>(net_config(o.norm.value_or(NormKind::Batch), 0.0));
+  load_state_dict(o.checkpoint, *model, reference_net_state_dict_names(*model));
+  *class_names = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+  return model;
+}
+
+// eval --save-logits: the model's outputs [N, classes] for the test images (normalised as in
+// evaluate, no test-time augmentation) and their labels, as a safetensors file.
+void save_logits(Module<float>& model, const ImageDataset& test, Index batch, const std::string& path) {
+  const AugmentConfig plain = AugmentConfig::normalize_only({});
+  const Index classes = model_classes(model, test);
+  SafeTensorOut logits{"logits", {test.size(), classes}, {}, {}, false}, labels{"labels", {test.size()}, {}, {}, true};
+  logits.f32.reserve(static_cast<std::size_t>(test.size() * classes));
+  Tensor<float> x;
+  std::vector<std::int32_t> y;
+  std::vector<Index> idx;
+  for (Index b = 0; b < test.size(); b += batch) {
+    const Index n = std::min(batch, test.size() - b);
+    idx.resize(static_cast<std::size_t>(n));
+    for (Index i = 0; i < n; ++i) idx[static_cast<std::size_t>(i)] = b + i;
+    make_batch(x, y, test, idx.data(), n, &plain, 0, 0);
+    const Tensor<float>& out = model.forward(x, Mode::Eval);
+    logits.f32.insert(logits.f32.end(), out.begin(), out.end());
+    labels.i64.insert(labels.i64.end(), y.begin(), y.end());
+  }
+  write_safetensors(path, {logits, labels}, {});
+}
+
 int cmd_eval(const EvalOptions& o) {
   set_threads(o.data);
   std::vector<std::string> names;
-  auto model = load_model(o.checkpoint, &names);
+  auto model = load_eval_model(o, &names);
   const ImageDataset test = load_dataset(o.data.dir, false, o.data.test_limit);
   if (o.precise_bn) recompute_checkpoint_batchnorm(*model, o.checkpoint, o.data.dir);
+  if (o.save_weights) {
+    save_state_dict(*o.save_weights, *model, reference_net_state_dict_names(*model));
+    std::printf("wrote the weights as a PyTorch state_dict to %s\n", o.save_weights->c_str());
+  }
+  if (o.save_logits) {
+    save_logits(*model, test, o.eval_batch, *o.save_logits);
+    std::printf("wrote the logits of %ld test images to %s\n", static_cast<long>(test.size()), o.save_logits->c_str());
+  }
   const TestTimeAugmentation& tta = o.tta;
   const EvalResult r = evaluate(*model, test, o.eval_batch, {}, tta);
   std::printf("test loss %.4f, accuracy %.2f%% (%lld/%lld), test-time augmentation %s\n", r.loss, 100.0 * r.accuracy(),
               static_cast<long long>(r.correct), static_cast<long long>(r.total), tta.name().c_str());
-  std::printf("weights fnv1a64 %s\n", weights_fingerprint(*model).c_str());
+  std::printf("weights fnv1a64 %s\n", glia_cli::weights_fingerprint(*model).c_str());
   std::printf("%-12s %8s\n", "class", "accuracy");
   for (Index c = 0; c < r.confusion.classes(); ++c)
     std::printf("%-12s %7.2f%%\n", c < static_cast<Index>(names.size()) ? names[static_cast<std::size_t>(c)].c_str() : "?",
@@ -319,89 +306,21 @@ int cmd_predict(const PredictOptions& o) {
   return 0;
 }
 
-int cmd_report(const ReportOptions& o) {
-  std::vector<RunRecord> runs;
-  for (const std::string& d : o.run_dirs) runs.push_back(load_run_record(d));
-  namespace fs = std::filesystem;
-  const std::string& out = o.out;
-  fs::create_directories(out);
-  std::string page;
-  if (runs.size() == 1) {
-    // Rebuilding elsewhere: bring the run's image grids along (write_report reuses them).
-    const fs::path from = fs::path(o.run_dirs.front()) / "report";
-    for (const char* f : {"misclassified.png", "samples.png", "report_images.json"})
-      if (fs::exists(from / f) && !fs::exists(fs::path(out) / f)) fs::copy_file(from / f, fs::path(out) / f);
-    page = write_report(out, runs.front(), nullptr);
-  } else {
-    std::vector<std::string> links;  // each run's own report, relative to the comparison page
-    for (const std::string& d : o.run_dirs) {
-      const fs::path report = fs::path(d) / "report" / "index.html";
-      links.push_back(fs::exists(report) ? fs::relative(report, out).string() : std::string());
-    }
-    page = write_comparison(out, runs, links);
-  }
-  std::printf("wrote %s\n", page.c_str());
-  return 0;
-}
-
-
-std::string command_line(int argc, char** argv) {
-  std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
-  return command;
-}
-
 int run_command(const CommandLine& cli, const CLI::App& cmd, const std::string& command) {
   const std::string& name = cmd.get_name();
   if (name == "summary") return cmd_summary(cli.summary);
   if (name == "train") return cmd_train(cli.train, command);
   if (name == "eval") return cmd_eval(cli.eval);
   if (name == "predict") return cmd_predict(cli.predict);
-  return cmd_report(cli.report);
+  return glia_cli::write_report_command(cli.report.run_dirs, cli.report.out);
 }
 
-// Results go to standard output: a write that failed there (a full disk, `> /dev/full`, a
-// closed pipe) is an error, not a success.
-int finish_output(int code) {
-  if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return code;
-  std::fprintf(stderr, "glia-cifar10: error: cannot write the results to standard output: %s\n", std::strerror(errno));
-  return code == 0 ? 1 : code;
-}
-
-// A usage error: the message, the command's usage line and where its flags are listed.
-int usage_error(const CommandLine& cli, const std::string& message) {
-  const CLI::App& app = cli.app;
-  const auto& given = app.get_subcommands();
-  const CLI::App& cmd = given.empty() ? app : *given.front();
-  const std::string name = given.empty() ? "glia-cifar10" : "glia-cifar10 " + cmd.get_name();
-  // No command: the list of commands; a command: its usage line (its flags are many).
-  std::string usage = given.empty() ? app.help() : cli.formatter->make_usage(&cmd, name);
-  while (!usage.empty() && usage.back() == '\n') usage.pop_back();
-  std::fprintf(stderr, "glia-cifar10: %s\n%s\nRun '%s --help' for %s.\n", message.c_str(), usage.c_str(), name.c_str(),
-               given.empty() ? "the commands" : "every flag");
-  return finish_output(kUsageError);
-}
+constexpr const char* kProgram = "glia-cifar10";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CommandLine cli;
-  try {
-    const CLI::App& cmd = cli.parse(argc, argv);
-    return finish_output(run_command(cli, cmd, command_line(argc, argv)));
-  } catch (const CLI::CallForHelp& e) {
-    return finish_output(cli.app.exit(e));
-  } catch (const CLI::CallForAllHelp& e) {
-    return finish_output(cli.app.exit(e));
-  } catch (const CLI::ParseError& e) {
-    return usage_error(cli, e.what());
-  } catch (const UsageError& e) {
-    return usage_error(cli, e.what());
-  } catch (const ValueError& e) {
-    std::fprintf(stderr, "glia-cifar10: %s\n", e.what());
-    return finish_output(kUsageError);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "glia-cifar10: error: %s\n", e.what());
-    return finish_output(1);
-  }
+  return glia_cli::run_program(kProgram, cli, argc, argv,
+                               [&cli](const CLI::App& cmd, const std::string& command) { return run_command(cli, cmd, command); });
 }

@@ -5,30 +5,14 @@
 # Prints one line per case and "N passed, M failed" at the end; exits non-zero on a failure.
 set -uo pipefail
 bin="$1"; data="$2"; work="$3"
+here="$(cd "$(dirname "$0")" && pwd)"
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
 small=(--data "$data" --train-limit 64 --test-limit 32 --batch 32 --threads 2)
 ev=(--data "$data" --test-limit 32)  # what eval takes
-passed=0; failed=0
-
-# expect NAME CODE REGEX CMD...: runs CMD (at most 120 s: a hang is a failure), checks the code
-# and that stdout+stderr match REGEX.
-expect() {
-  local name="$1" code="$2" regex="$3"; shift 3
-  local out rc
-  out=$(timeout 120 "$@" 2>&1); rc=$?
-  if [ "$rc" = "$code" ] && grep -zqE -- "$regex" <<< "$out"; then  # -z: .* spans lines
-    passed=$((passed + 1)); echo "ok   $name"
-  else
-    failed=$((failed + 1)); echo "FAIL $name: exit $rc (expected $code), output:"; sed 's/^/     /' <<< "$out" | tail -8
-  fi
-}
-check() {  # check NAME COMMAND...: a condition that must hold
-  local name="$1"; shift
-  if "$@"; then passed=$((passed + 1)); echo "ok   $name"; else failed=$((failed + 1)); echo "FAIL $name"; fi
-}
+source "$here/expect.sh"  # expect, check
 
 # 1. A run folder belongs to one run.
-expect first_run 0 "wrote r1/\{last.ckpt,best.ckpt,log.csv,metrics.json,report/index.html\}" "$bin" train "${small[@]}" --epochs 1 --out r1
+expect first_run 0 "wrote r1/\{last.ckpt,best.ckpt,log.csv,metrics.json,model.safetensors,best.safetensors,report/index.html\}" "$bin" train "${small[@]}" --epochs 1 --out r1
 sum_before=$(cksum < r1/last.ckpt)
 expect another_run_refused 2 "run folder 'r1' holds another run.*--resume r1/last.ckpt.*--overwrite" "$bin" train "${small[@]}" --epochs 1 --out r1
 check another_run_kept_intact test "$(cksum < r1/last.ckpt)" = "$sum_before"

@@ -16,7 +16,7 @@ the output y and the gradients dL/dx and dL/dparam. The reference-network fixtur
 training step (forward, NLL loss on log_softmax, backward) of the CIFAR-10 network of
 /work/shared/reference/torch_ref.py (class Net), with parameters stored under glia's names.
 
-Size budget: the fixtures must stay under ~470 KB together. Three full networks of 48,178
+Size budget: the fixtures must stay under ~490 KB together. Three full networks of 48,178
 parameters with their gradients would take 1.16 MB in float32, so
   - the network parameters are not stored as numbers but as "generated" records (a seed, an
     offset and a power-of-two scale; the reader expands them with a splitmix64 stream, exactly,
@@ -455,6 +455,70 @@ def layer_fixtures(seed):
     return out
 
 
+# --- Grouped, dilated and transposed convolutions (issue 17) -----------------------------------
+# Their own generator (seed + 17), so that adding them leaves every earlier fixture unchanged.
+
+def conv_params(gen, wshape, fan_in, cout, bias):
+    bound = 1.0 / math.sqrt(fan_in)
+    wt = leaf(f32((torch.rand(*wshape, generator=gen, dtype=torch.float64) * 2 - 1) * bound))
+    b = leaf(randn(gen, cout, scale=0.5)) if bias else None
+    return wt, b
+
+
+def conv_outputs(fx, gen, config, x, wt, b, fn):
+    """Runs y = fn(x, wt, b), L = sum(y * r), and stores config, inputs, outputs and gradients."""
+    y = fn(x, wt, b)
+    r = randn(gen, *y.shape)
+    (y * r).sum().backward()
+    fx.add("config", config, dtype=DTYPE_F64)
+    fx.add("x", x)
+    fx.add("weight", wt)
+    if b is not None:
+        fx.add("bias", b)
+    fx.add("r", r)
+    fx.add("y", y)
+    fx.add("dx", grad_of(x))
+    fx.add("dweight", grad_of(wt))
+    if b is not None:
+        fx.add("dbias", grad_of(b))
+    return fx
+
+
+def conv_groups_fixture(gen, n, cin, cout, h, w, k, stride, pad, dilation, groups, bias):
+    """F.conv2d with groups and dilation; config: cin, cout, k, stride, pad, dilation, groups, bias."""
+    x = leaf(randn(gen, n, cin, h, w))
+    wt, b = conv_params(gen, (cout, cin // groups, k, k), cin // groups * k * k, cout, bias)
+    fn = lambda x, wt, b: F.conv2d(x, wt, b, stride=stride, padding=pad, dilation=dilation, groups=groups)
+    return conv_outputs(Fixture(), gen, [cin, cout, k, stride, pad, dilation, groups, 1 if bias else 0], x, wt, b, fn)
+
+
+def conv_transpose_fixture(gen, n, cin, cout, h, w, k, stride, pad, out_pad, groups, dilation, bias):
+    """F.conv_transpose2d, weight [cin, cout/groups, k, k]; config: cin, cout, k, stride, pad,
+    output_padding, groups, bias, dilation (ConvTranspose2d's argument order)."""
+    x = leaf(randn(gen, n, cin, h, w))
+    wt, b = conv_params(gen, (cin, cout // groups, k, k), cout // groups * k * k, cout, bias)
+    fn = lambda x, wt, b: F.conv_transpose2d(x, wt, b, stride=stride, padding=pad, output_padding=out_pad,
+                                             groups=groups, dilation=dilation)
+    config = [cin, cout, k, stride, pad, out_pad, groups, 1 if bias else 0, dilation]
+    return conv_outputs(Fixture(), gen, config, x, wt, b, fn)
+
+
+def conv_extra_fixtures(seed):
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    # Small shapes (the size budget above): n, cin, cout, h, w, k, stride, pad, dilation, groups, bias
+    out["conv2d_groups2"] = conv_groups_fixture(gen, 2, 4, 6, 5, 4, 3, 1, 1, 1, 2, True)
+    out["conv2d_depthwise_s2"] = conv_groups_fixture(gen, 1, 3, 6, 6, 5, 3, 2, 1, 1, 3, True)
+    out["conv2d_dilation2"] = conv_groups_fixture(gen, 1, 3, 2, 7, 6, 3, 1, 2, 2, 1, True)
+    out["conv2d_groups2_dilation2_s2"] = conv_groups_fixture(gen, 1, 4, 4, 7, 6, 3, 2, 1, 2, 2, False)
+    # n, cin, cout, h, w, k, stride, pad, output_padding, groups, dilation, bias
+    out["conv_transpose2d_s2_op1"] = conv_transpose_fixture(gen, 2, 3, 2, 3, 4, 3, 2, 1, 1, 1, 1, True)
+    out["conv_transpose2d_k4s2p1"] = conv_transpose_fixture(gen, 1, 4, 3, 3, 4, 4, 2, 1, 0, 1, 1, True)
+    out["conv_transpose2d_g2_d2"] = conv_transpose_fixture(gen, 1, 4, 6, 3, 3, 3, 1, 1, 0, 2, 2, True)
+    out["conv_transpose2d_depthwise"] = conv_transpose_fixture(gen, 1, 3, 3, 4, 4, 3, 1, 1, 0, 3, 1, False)
+    return out
+
+
 # --- The reference network --------------------------------------------------------------------
 
 # torch module prefix -> glia module path (make_reference_net's names).
@@ -628,6 +692,7 @@ def main():
     print(f"torch {torch.__version__}, numpy {np.__version__}")
     fixtures = layer_fixtures(args.seed)
     fixtures.update(net_fixtures(Net, args.seed + 1, args.full_net_grads))
+    fixtures.update(conv_extra_fixtures(args.seed + 17))
     total = 0
     for name, fx in fixtures.items():
         size = fx.write(os.path.join(args.out, name + ".glfix"))

@@ -34,7 +34,12 @@
 //   angle turns the picture counter-clockwise. Unlike OpenCV we do not round source
 //   coordinates to 1/32 pixel, so results can differ from cv2 by that much interpolation.
 // - normalize_image(out, chw, C, H, W, mean, std) writes (byte/255 - mean[c]) / std[c], for
-//   evaluation and prediction; it matches make_batch without augmentation bit for bit.
+//   evaluation and prediction; it matches make_batch without augmentation bit for bit. The
+//   overload taking a Normalization checks its channel count against C (ValueError).
+// - Any geometry: every stage works on C = 1..3 planes of any H x W (H, W >= 1; the crop and
+//   cutout offsets are drawn in [0, H) and [0, W), a flip mirrors each of the C planes); only the
+//   first C entries of mean and std are used. With aug->channels (Normalization::channels)
+//   other than 0, make_batch refuses images of another channel count (ValueError).
 // - flip_horizontal(x) mirrors every image of a [N,C,H,W] batch left-right in place, for
 //   test-time augmentation; throws ShapeError for another rank.
 // - translate_reflect(src, dst, dy, dx) writes into dst (resized to src's [N,C,H,W]) every
@@ -46,7 +51,8 @@
 //   reads its name ("none", "flip", "shift1", "flip+shift1").
 // - Throws ValueError (before any work) for count < 1, an index outside the data set, a data
 //   set whose pixels do not match its size or with other than 1..3 channels, and an AugmentConfig
-//   with a probability outside [0,1], a negative or non-finite range, scale >= 1, or std <= 0.
+//   with a probability outside [0,1], a negative or non-finite range, scale >= 1, std <= 0,
+//   channels outside 0..3 or other than the data set's.
 #pragma once
 
 #include <algorithm>
@@ -67,10 +73,22 @@ namespace glia {
 constexpr std::array<float, 3> kCifar10Mean{0.4914f, 0.4822f, 0.4465f};
 constexpr std::array<float, 3> kCifar10Std{0.247f, 0.243f, 0.261f};
 
-// The per-channel normalisation of images, x = (pixel / 255 - mean[c]) / std[c].
+// The per-channel normalisation of images, x = (pixel / 255 - mean[c]) / std[c]. channels says
+// for how many channels mean and std were computed (normalization_stats.hpp): 0 = not tied to
+// a channel count (CIFAR-10's constants, the default; images of C = 1..3 channels use the first
+// C entries); 1..3 = only images of that many channels may use it (entries past it repeat the
+// last channel's values).
 struct Normalization {
   std::array<float, 3> mean = kCifar10Mean, std = kCifar10Std;
+  Index channels = 0;
 };
+
+// Throws ValueError when n was computed for another channel count than the images' C.
+inline void check_normalization_channels(const Normalization& n, Index C, const std::string& where) {
+  if (n.channels != 0 && n.channels != C)
+    throw ValueError(detail::cat(where, ": the normalisation has mean and std for ", n.channels,
+                                 n.channels == 1 ? " channel" : " channels", " but the images have ", C));
+}
 
 struct AugmentConfig {
   double ssr_p = 0, shift = 0.09, scale = 0.09, rotate_deg = 7;
@@ -79,8 +97,9 @@ struct AugmentConfig {
   bool hflip = false;
   Index cutout = 0;
   std::array<float, 3> mean = kCifar10Mean, std = kCifar10Std;
+  Index channels = 0;  // Normalization::channels: 0 any, else make_batch wants images of that many
 
-  Normalization normalization() const { return {mean, std}; }
+  Normalization normalization() const { return {mean, std, channels}; }
   // No augmentation, only normalisation: what evaluation applies.
   static AugmentConfig normalize_only(const Normalization& n) {
     AugmentConfig a;
@@ -89,6 +108,7 @@ struct AugmentConfig {
     a.hflip = false;
     a.mean = n.mean;
     a.std = n.std;
+    a.channels = n.channels;
     return a;
   }
 
@@ -118,6 +138,8 @@ struct AugmentConfig {
     range("crop_pad", static_cast<double>(crop_pad));
     range("cutout", static_cast<double>(cutout));
     if (scale >= 1) throw ValueError(detail::cat("AugmentConfig: scale = ", scale, " must be below 1"));
+    if (channels < 0 || channels > 3)
+      throw ValueError(detail::cat("AugmentConfig: channels = ", channels, " is not in 0..3"));
     for (int c = 0; c < 3; ++c)
       if (!(std[c] > 0 && std::isfinite(std[c]) && std::isfinite(mean[c])))
         throw ValueError(detail::cat("AugmentConfig: channel ", c, " has mean ", mean[c], " and std ", std[c],
@@ -192,6 +214,14 @@ void normalize_image(T* out, const std::uint8_t* chw, Index channels, Index heig
       out[c * plane + k] = static_cast<T>((detail::unit_pixel(chw[c * plane + k]) - mean[c]) / stddev[c]);
 }
 
+// normalize_image with a Normalization; ValueError when it was computed for another channel count.
+template <typename T>
+void normalize_image(T* out, const std::uint8_t* chw, Index channels, Index height, Index width,
+                     const Normalization& n) {
+  check_normalization_channels(n, channels, "normalize_image");
+  normalize_image(out, chw, channels, height, width, n.mean, n.std);
+}
+
 namespace detail {
 
 // One sample through the pipeline of the contract; a and b are scratch images of C*H*W floats.
@@ -254,7 +284,10 @@ void make_batch(Tensor<T>& x, std::vector<std::int32_t>& y, const ImageDataset& 
     if (indices[i] < 0 || indices[i] >= d.size())
       throw ValueError(detail::cat("make_batch: sample ", i, " has index ", indices[i], ", outside [0, ", d.size(),
                                    ") of '", d.source, "'"));
-  if (aug) aug->validate();
+  if (aug) {
+    aug->validate();
+    check_normalization_channels(aug->normalization(), d.channels, detail::cat("make_batch on '", d.source, "'"));
+  }
 
   const Index C = d.channels, H = d.height, W = d.width, n = d.image_bytes();
   x.resize(Shape{count, C, H, W});

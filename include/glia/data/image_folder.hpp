@@ -1,32 +1,64 @@
-// glia/data/image_folder.hpp: data sets stored as image files, one folder per class.
+// glia/data/image_folder.hpp: data sets stored as image files, one folder per class, of any
+// size and 1 or 3 channels; the reader picker load_dataset / load_train_test.
 //
 // Contract:
-// - load_image_folder(root, split, height, width, limit) reads ROOT/<split>/<class>/<file> for
-//   files ending in .png, .jpg, .jpeg or .bmp (any case). Classes are the sub-folders of
-//   ROOT/<split> sorted by name in byte order (label i = i-th name; each name must be a valid
-//   class name, see class_names.hpp: 1..128 bytes of UTF-8 without control characters), files
-//   are sorted by name in byte order within a class, and the images come out class by class in
-//   that order. Other files and names starting with '.' are ignored. limit > 0 decodes only
-//   the first limit images of that order (the first classes, not a balanced sample). Every
-//   image must be exactly height x width with 3 channels (RGB); nothing is resized. Images are
-//   decoded in parallel; when several fail, the first in order is reported.
-// - decode_image_file(path, height, width) decodes one such image to 3*height*width CHW bytes
-//   (for predicting on a single file).
-// - load_dataset(dir, train, limit) picks the reader: a CIFAR-10 binary folder (dir itself or
-//   dir/cifar-10-batches-bin, see cifar10.hpp) or an image folder root with train/ and test/
-//   (32 x 32 images).
+// - Layout: ROOT/<split>/<class>/<file> for files ending in .png, .jpg, .jpeg or .bmp (any
+//   case). Classes are the sub-folders of ROOT/<split> sorted by name in byte order (label i =
+//   i-th name; each name must be a valid class name, see class_names.hpp: 1..128 bytes of
+//   UTF-8 without control characters), files are sorted by name in byte order within a class,
+//   and the images come out class by class in that order. Other files and names starting with
+//   '.' are ignored. Images are decoded in parallel; when several fail, the first in order is
+//   reported.
+// - Geometry (ImageFolderOptions, image_options.hpp): channels 0 follows the files: all gray
+//   (gray or gray + alpha) -> 1 channel, any colour file (RGB, RGBA, palette) -> 3 channels with
+//   gray files replicated into R, G, B; alpha is dropped (not composited); channels 1 or 3
+//   converts every image (colour -> gray is PIL's luma, data/resize.hpp). height = width = 0
+//   keeps the files' size, which must then be the same for every image (FormatError naming two
+//   files that differ); height x width > 0 resizes every image of another size with
+//   resize_bilinear (torchvision's Resize on a tensor, antialias=False, align_corners=False,
+//   rounded to uint8 half to even). The rules apply to all files one call loads together:
+//   train/ and test/ (or both parts of a split train/) for load_train_test and load_dataset,
+//   the one split for load_image_folder), whatever the limit: limit > 0 keeps the first limit
+//   images of each part (the first classes, not a balanced sample) but does not change the
+//   geometry, so two calls with other limits agree. When channels or the size follow the files,
+//   every file's header is read (and checked) before any is decoded.
+// - load_image_folder(root, split, options) reads one split (options.val_fraction must be 0).
+//   load_image_folder(root, split, height = 32, width = 32, limit = 0) is the old interface:
+//   every image exactly height x width RGB, nothing converted or resized (FormatError else).
+// - decode_image(path, options) decodes one file for prediction: any size and channels in,
+//   converted to options.channels and resized to options.height x options.width (0: the
+//   file's own, channels by the rule above), as a DecodedImage; decode_image_file(path,
+//   options) gives its pixels. decode_image_file(path, height = 32, width = 32) is the old
+//   interface (exactly height x width RGB).
+// - load_train_test(dir, options) returns the training and evaluation sets of a data folder,
+//   detected by its contents, in this order: a CIFAR-10 binary folder (dir itself or
+//   dir/cifar-10-batches-bin, cifar10.hpp), an MNIST IDX folder (idx.hpp's is_mnist_dir), an
+//   image folder (dir/train or dir/test exists). The evaluation set is test/ (the test batch,
+//   the t10k files), or with options.val_fraction > 0 a stratified seeded part of the training
+//   set (dataset.hpp's stratified_split; test_is_validation = true, source ends in
+//   "(validation part)"; test/ is then not read). An image folder without test/ needs a
+//   val_fraction (IoError). CIFAR-10 and MNIST images are converted by convert_dataset when
+//   the options ask for another geometry. The class folders of train/ and test/ must be the
+//   same (FormatError). load_dataset(dir, train, options) returns one of the two parts exactly
+//   as load_train_test would (same geometry, same split) but decodes only that part.
+//   load_dataset(dir, train, limit = 0) is the old interface: CIFAR-10, MNIST IDX files (as
+//   they are), or an image folder of 32 x 32 RGB files. Note: load_dataset(dir, train, {}) calls the old interface (limit 0);
+//   write ImageFolderOptions{} for the new one.
 // - A file is checked before it is decoded: its size (at most 64 MiB), its magic number, its
 //   declared dimensions and channels (stbi_info, and the PNG header directly, so a header that
-//   declares 100000 x 100000 pixels is refused without decoding), and that it is complete (PNG
-//   chunks up to IEND, a JPEG's end-of-image marker, a BMP's pixel array). A BMP may be stored
-//   bottom-up (positive height field) or top-down (negative height field); both decode with
-//   row 0 the top row.
+//   declares 100000 x 100000 pixels is refused without decoding; at most 65535 rows and
+//   columns and 2^26 pixels), and that it is complete (PNG chunks up to IEND, a JPEG's
+//   end-of-image marker, a BMP's pixel array). A BMP may be stored bottom-up (positive height
+//   field) or top-down (negative height field); both decode with row 0 the top row.
 // - Errors, each naming the file or folder: IoError for a missing root, split or file, a
-//   folder that is not one, an unreadable file; FormatError for a split without class
-//   folders, a class folder whose name is not a valid class name (the message shows the folder
-//   path with control bytes as \xNN), a class folder without images, a file that is not a
-//   PNG/JPEG/BMP image, a wrong size or channel count, a truncated or corrupt image;
-//   ValueError for a height or width outside 1..65535 or a negative limit.
+//   folder that is not one, an unreadable file, an image folder without test/ and without
+//   val_fraction; FormatError for a split without class folders, a class folder whose name is
+//   not a valid class name (the message shows the folder path with control bytes as \xNN), a
+//   class folder without images, a file that is not a PNG/JPEG/BMP image, a too large image
+//   or data set (one whose pixels cannot be allocated: the message gives the bytes needed),
+//   images of different sizes without a size to resize to, a wrong size or channel count (old
+//   interface), a truncated or corrupt image, a val_fraction that leaves no validation image;
+//   ValueError for bad options (image_options.hpp's check_options) or a negative limit.
 // - File names are byte strings (std::filesystem on POSIX): spaces and UTF-8 names work.
 //
 // stb_image: glia is header-only, so this header compiles stb_image's implementation itself,
@@ -42,6 +74,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -58,6 +91,11 @@
 #include "glia/data/cifar10.hpp"
 #include "glia/data/class_names.hpp"
 #include "glia/data/dataset.hpp"
+#include "glia/data/idx.hpp"
+#include "glia/data/image_checks.hpp"
+#include "glia/data/image_options.hpp"
+#include "glia/data/loader.hpp"
+#include "glia/data/resize.hpp"
 #include "glia/kernels/parallel.hpp"
 
 #if __has_include(<stb/stb_image.h>)
@@ -102,154 +140,49 @@ namespace glia {
 
 namespace detail {
 
-constexpr std::uintmax_t kMaxImageFileBytes = std::uintmax_t(64) << 20;
+struct ImageHeader {
+  std::string format;  // "PNG", "JPEG" or "BMP"
+  long long height = 0, width = 0;
+  int channels = 0;  // as stored: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA
+};
 
-inline bool has_image_extension(const std::filesystem::path& p) {
-  std::string ext = p.extension().string();
-  for (char& c : ext) c = static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+// The size the old interface (decode_image_file(path, h, w), load_image_folder(root, split, h,
+// w)) demands: exactly height x width, 3 channels, nothing converted.
+struct ExactSize {
+  Index height = 0, width = 0;
+};
+
+inline std::string image_format(const std::vector<unsigned char>& b) {
+  auto magic = [&](const char* m, std::size_t len) { return b.size() >= len && std::memcmp(b.data(), m, len) == 0; };
+  return magic("\x89PNG\r\n\x1a\n", 8) ? "PNG" : magic("\xFF\xD8\xFF", 3) ? "JPEG" : magic("BM", 2) ? "BMP" : "";
 }
 
-inline bool is_hidden(const std::filesystem::path& p) {
-  const std::string name = p.filename().string();
-  return !name.empty() && name[0] == '.';
+inline void check_image_extent(const std::string& path, const std::string& format, long long h, long long w) {
+  if (h < 1 || w < 1 || h > 65535 || w > 65535 || h * w > kMaxImagePixels)
+    throw FormatError(cat("'", path, "': ", format, " image has height ", h, " and width ", w,
+                          "; glia reads images of 1..65535 rows and columns and at most ", kMaxImagePixels, " pixels"));
 }
 
-// Throws IoError unless path is an existing folder; what says which folder it should be.
-inline void require_directory(const std::filesystem::path& path, const char* what) {
-  std::error_code ec;
-  const auto st = std::filesystem::status(path, ec);
-  if (st.type() == std::filesystem::file_type::not_found)
-    throw IoError(cat(what, " '", path.string(), "' does not exist"));
-  if (ec) throw IoError(cat("cannot access ", what, " '", path.string(), "': ", ec.message()));
-  if (st.type() != std::filesystem::file_type::directory)
-    throw IoError(cat(what, " '", path.string(), "' is not a folder"));
-}
-
-// Through read_input_file (core/input_file.hpp), like every file a user names: a FIFO never
-// blocks, a directory or device is named as such, the size is bounded before reading.
-inline std::vector<unsigned char> read_image_bytes(const std::string& path) {
-  const std::string bytes = read_input_file(path, "image file", kMaxImageFileBytes);
-  return std::vector<unsigned char>(bytes.begin(), bytes.end());
-}
-
-inline std::uint32_t be32(const unsigned char* p) {
-  return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
-}
-inline std::uint32_t le32(const unsigned char* p) {
-  return (std::uint32_t(p[3]) << 24) | (std::uint32_t(p[2]) << 16) | (std::uint32_t(p[1]) << 8) | p[0];
-}
-
-// Where a complete image's data would end but the file ends first: the byte offset the
-// decoder would run out at, or -1 when the file is complete. stb_image itself fills missing
-// JPEG and BMP data with zeros, so without this check a cut-off file would decode "fine".
-inline long long truncated_at(const std::vector<unsigned char>& b, const std::string& format) {
+// Every check made before stb decodes the pixels (image_checks.hpp); exact: the old rule.
+inline ImageHeader check_image(const std::string& path, const std::vector<unsigned char>& b, const ExactSize* exact) {
   const long long n = static_cast<long long>(b.size());
-  if (format == "PNG") {  // chunks: 4-byte length, 4-byte type, data, 4-byte CRC; IEND ends
-    for (long long at = 8; at + 8 <= n;) {
-      const long long end = at + 12 + be32(&b[at]);
-      if (end > n) return n;
-      if (std::memcmp(&b[at + 4], "IEND", 4) == 0) return -1;
-      at = end;
-    }
-    return n;
-  }
-  if (format == "JPEG") {  // segments up to the first scan, then an end-of-image marker
-    long long at = 2;
-    while (at + 4 <= n && b[at] == 0xFF) {
-      const unsigned char marker = b[at + 1];
-      if (marker == 0xDA) break;  // start of scan: entropy-coded data follows
-      if (marker == 0xFF) {       // fill byte before a marker
-        ++at;
-        continue;
-      }
-      at += 2 + (b[at + 2] << 8 | b[at + 3]);
-    }
-    if (at + 4 > n || b[at] != 0xFF) return std::min(at, n);
-    for (long long i = at; i + 1 < n; ++i)  // FF D9 cannot occur inside entropy-coded data
-      if (b[i] == 0xFF && b[i + 1] == 0xD9) return -1;
-    return n;
-  }
-  if (format == "BMP" && n >= 34) {  // uncompressed (BI_RGB, BI_BITFIELDS) pixel arrays only
-    const std::uint32_t compression = le32(&b[30]);
-    if (le32(&b[14]) < 40 || (compression != 0 && compression != 3)) return -1;  // old OS/2 header or RLE
-    const long long width = static_cast<std::int32_t>(le32(&b[18]));
-    const long long height = static_cast<std::int32_t>(le32(&b[22]));
-    const long long bpp = b[28] | (b[29] << 8);
-    const long long end = le32(&b[10]) + (bpp * std::abs(width) + 31) / 32 * 4 * std::abs(height);
-    return end > n ? n : -1;
-  }
-  return -1;
-}
-
-// Channels of a PNG colour type (IHDR byte 25): grey, grey + alpha, RGBA, else RGB or palette.
-inline int png_channels(unsigned char colour_type) {
-  return colour_type == 0 ? 1 : colour_type == 4 ? 2 : colour_type == 6 ? 4 : 3;
-}
-
-// stb_image 2.27 (Debian's) builds a Huffman table without checking that it declares at most
-// 256 codes, and then writes past the table (upstream stb issue 1289; found by fuzz/fuzz_image).
-// glia refuses such a JPEG before stb sees it.
-// Offset of the first DHT segment stb_image could read whose tables declare more than 256
-// codes, or -1. Every marker stb_image acts on is an FF (fill FFs) xx pair outside the payload
-// of the length-delimited segments before it; this walk visits all of them: it skips each
-// segment by its length and scans anything else (padding, entropy-coded data) byte by byte.
-// Tables are read the way stb reads them (bytes past the end count as 0, as stbi__get8 gives).
-inline long long jpeg_oversized_dht_at(const std::uint8_t* b, long long n) {
-  auto at0 = [&](long long i) -> int { return i < n ? b[i] : 0; };
-  long long at = 2;  // after SOI
-  while (at < n) {
-    if (b[at] != 0xFF) {
-      ++at;
-      continue;
-    }
-    long long m = at + 1;
-    while (m < n && b[m] == 0xFF) ++m;  // fill bytes
-    if (m >= n) break;
-    const int marker = b[m];
-    if (marker == 0xD9) break;  // EOI
-    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {  // stuffing, TEM, RSTn, SOI
-      at = m + 1;
-      continue;
-    }
-    const long long len = (at0(m + 1) << 8) | at0(m + 2);
-    if (marker == 0xC4) {
-      long long left = len - 2, t = m + 3;
-      while (left > 0) {
-        const int q = at0(t);
-        if ((q >> 4) > 1 || (q & 15) > 3) break;  // stb refuses the table
-        long long codes = 0;
-        for (int i = 0; i < 16; ++i) codes += at0(t + 1 + i);
-        if (codes > 256) return at;
-        left -= 17 + codes;
-        t += 17 + codes;
-      }
-    }
-    at = m + 1 + len;
-  }
-  return -1;
-}
-
-
-// Decodes an image file of exactly height x width x 3 into chw (3*height*width bytes).
-inline void decode_image_into(const std::string& path, Index height, Index width, std::uint8_t* chw) {
-  const std::vector<unsigned char> b = read_image_bytes(path);
-  const long long n = static_cast<long long>(b.size());
-  auto magic = [&](const char* m, long long len) { return n >= len && std::memcmp(b.data(), m, len) == 0; };
-  const std::string format = magic("\x89PNG\r\n\x1a\n", 8) ? "PNG"
-                             : magic("\xFF\xD8\xFF", 3)    ? "JPEG"
-                             : magic("BM", 2)              ? "BMP"
-                                                           : "";
+  ImageHeader hd;
+  hd.format = image_format(b);
+  const std::string& format = hd.format;
   if (format.empty()) throw FormatError(cat("'", path, "' is not a PNG, JPEG or BMP image"));
   auto size_error = [&](long long h, long long w, int c) {
     return FormatError(cat("'", path, "': ", format, " image has height ", h, ", width ", w, " and ", c,
-                           " channels; expected height ", height, ", width ", width, " and 3 channels (RGB)"));
+                           " channels; expected height ", exact->height, ", width ", exact->width,
+                           " and 3 channels (RGB)"));
   };
   // A PNG's size is in its first chunk: refuse a wrong one before stb looks at it, so a header
   // declaring 100000 x 100000 pixels is reported as such, not as an undecodable image.
-  if (format == "PNG" && n >= 24 && std::memcmp(&b[12], "IHDR", 4) == 0 &&
-      (be32(&b[16]) != static_cast<std::uint32_t>(width) || be32(&b[20]) != static_cast<std::uint32_t>(height)))
-    throw size_error(be32(&b[20]), be32(&b[16]), n > 25 ? png_channels(b[25]) : 0);
+  if (format == "PNG" && n >= 24 && std::memcmp(&b[12], "IHDR", 4) == 0) {
+    if (exact && (be32(&b[16]) != static_cast<std::uint32_t>(exact->width) ||
+                  be32(&b[20]) != static_cast<std::uint32_t>(exact->height)))
+      throw size_error(be32(&b[20]), be32(&b[16]), n > 25 ? png_channels(b[25]) : 0);
+    if (!exact) check_image_extent(path, format, be32(&b[20]), be32(&b[16]));
+  }
   if (format == "JPEG")
     if (const long long at = jpeg_oversized_dht_at(b.data(), n); at >= 0)
       throw FormatError(cat("'", path, "': corrupt JPEG: the Huffman table segment at byte offset ", at,
@@ -259,28 +192,50 @@ inline void decode_image_into(const std::string& path, Index height, Index width
     throw FormatError(cat("'", path, "': corrupt ", format, " header (stb_image: ", stbi_failure_reason(), ")"));
   // A BMP stored top row first has a negative height field; stb_image 2.27's stbi_info returns
   // that field as it is (its decoder reads such a file correctly), so compare its magnitude.
-  const long long rows = (format == "BMP" && h < 0) ? -static_cast<long long>(h) : h;
-  if (rows != height || w != width || c != 3) throw size_error(rows, w, c);
+  hd.height = (format == "BMP" && h < 0) ? -static_cast<long long>(h) : h;
+  hd.width = w;
+  hd.channels = c;
+  if (exact && (hd.height != exact->height || w != exact->width || c != 3)) throw size_error(hd.height, w, c);
+  check_image_extent(path, format, hd.height, hd.width);
+  if (c < 1 || c > 4) throw FormatError(cat("'", path, "': ", format, " image with ", c, " channels"));
   const long long cut = truncated_at(b, format);
   if (cut >= 0)
     throw FormatError(cat("'", path, "': truncated ", format, " file: data missing at byte offset ", cut, " (file has ",
                           n, " bytes)"));
-  std::unique_ptr<stbi_uc, void (*)(void*)> rgb(stbi_load_from_memory(b.data(), static_cast<int>(n), &w, &h, &c, 3),
-                                                &stbi_image_free);
-  if (!rgb) throw FormatError(cat("'", path, "': corrupt ", format, " data (stb_image: ", stbi_failure_reason(), ")"));
-  // stb gives interleaved RGB rows (HWC); glia stores planes (CHW).
-  const Index plane = height * width;
-  for (Index p = 0; p < plane; ++p)
-    for (Index ch = 0; ch < 3; ++ch) chw[ch * plane + p] = rgb.get()[p * 3 + ch];
+  return hd;
 }
 
-inline void check_image_size(const char* op, Index height, Index width) {
-  if (height < 1 || width < 1 || height > 65535 || width > 65535)
-    throw ValueError(cat(op, ": image size ", height, " x ", width, " is not in 1..65535"));
+// Decodes checked bytes to C planes (1 or 3) of height x width (resized when the file's size
+// differs) into chw. exact: stb converts to RGB itself, as the old interface always did.
+inline void decode_bytes(const std::string& path, const std::vector<unsigned char>& b, const ImageHeader& hd, Index C,
+                         Index height, Index width, std::uint8_t* chw, bool exact) {
+  int w = 0, h = 0, c = 0;
+  const int want = exact ? 3 : 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(
+      stbi_load_from_memory(b.data(), static_cast<int>(b.size()), &w, &h, &c, want), &stbi_image_free);
+  if (!px)
+    throw FormatError(cat("'", path, "': corrupt ", hd.format, " data (stb_image: ", stbi_failure_reason(), ")"));
+  const int comp = want ? want : c;
+  if (w != hd.width || h != hd.height || comp < 1 || comp > 4)
+    throw FormatError(cat("'", path, "': ", hd.format, " data decodes to ", h, " x ", w, " x ", comp,
+                          " but its header declares ", hd.height, " x ", hd.width));
+  // stb gives interleaved rows (HWC); glia stores planes (CHW).
+  if (h == height && w == width) return interleaved_to_planes(px.get(), comp, h, w, chw, C);
+  std::vector<std::uint8_t> planes(static_cast<std::size_t>(C * h * w));
+  interleaved_to_planes(px.get(), comp, h, w, planes.data(), C);
+  resize_bilinear(planes.data(), C, h, w, chw, height, width);
+}
+
+// Decodes an image file of exactly height x width x 3 into chw (3*height*width bytes).
+inline void decode_image_into(const std::string& path, Index height, Index width, std::uint8_t* chw) {
+  const std::vector<unsigned char> b = read_image_bytes(path);
+  const ExactSize exact{height, width};
+  decode_bytes(path, b, check_image(path, b, &exact), 3, height, width, chw, true);
 }
 
 }  // namespace detail
 
+// The old interface: exactly height x width RGB, nothing converted or resized.
 inline std::vector<std::uint8_t> decode_image_file(const std::string& path, Index height = 32, Index width = 32) {
   detail::check_image_size("decode_image_file", height, width);
   std::vector<std::uint8_t> chw(static_cast<std::size_t>(3 * height * width));
@@ -288,105 +243,252 @@ inline std::vector<std::uint8_t> decode_image_file(const std::string& path, Inde
   return chw;
 }
 
-namespace detail {
-
-// The entries of dir that are folders (want_dirs) or image files, hidden names left out, sorted
-// by name in byte order.
-inline std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& dir, bool want_dirs) {
-  namespace fs = std::filesystem;
-  std::vector<fs::path> out;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const fs::path& p = it->path();
-    std::error_code ec2;  // is_directory/is_regular_file follow symbolic links
-    if (is_hidden(p)) continue;
-    if (want_dirs ? fs::is_directory(p, ec2) : (fs::is_regular_file(p, ec2) && has_image_extension(p)))
-      out.push_back(p);
-  }
-  if (ec) throw IoError(cat("cannot list folder '", dir.string(), "': ", ec.message()));
-  // std::string compares as unsigned char: byte order, whatever the locale.
-  std::sort(out.begin(), out.end(),
-            [](const fs::path& a, const fs::path& b) { return a.filename().string() < b.filename().string(); });
-  return out;
+// Any PNG/JPEG/BMP, converted to o.channels and resized to o.height x o.width (0: the file's).
+inline DecodedImage decode_image(const std::string& path, const ImageFolderOptions& o = {}) {
+  check_options(o, "decode_image");
+  const std::vector<unsigned char> b = detail::read_image_bytes(path);
+  const detail::ImageHeader hd = detail::check_image(path, b, nullptr);
+  DecodedImage img;
+  img.channels = o.channels ? o.channels : channels_for({hd.channels});
+  img.height = o.height ? o.height : static_cast<Index>(hd.height);
+  img.width = o.width ? o.width : static_cast<Index>(hd.width);
+  img.pixels.resize(static_cast<std::size_t>(img.channels * img.height * img.width));
+  detail::decode_bytes(path, b, hd, img.channels, img.height, img.width, img.pixels.data(), false);
+  return img;
 }
 
-// Fills d.class_names (checked: class_names.hpp) and d.labels from the class folders of
-// d.source, and returns the image files in order, one per label.
-inline std::vector<std::filesystem::path> list_image_folder(ImageDataset& d) {
-  namespace fs = std::filesystem;
-  const std::vector<fs::path> class_dirs = sorted_entries(d.source, true);
-  if (class_dirs.empty())
-    throw FormatError(cat("image folder split '", d.source, "' has no class sub-folders (expected ", d.source,
-                          "/<class>/<image files>)"));
-  std::vector<std::string> places;
-  for (const fs::path& class_dir : class_dirs) {
-    d.class_names.push_back(class_dir.filename().string());
-    places.push_back(cat("class folder '", d.source, "/", printable_name(d.class_names.back(), 255), "'"));
+inline std::vector<std::uint8_t> decode_image_file(const std::string& path, const ImageFolderOptions& o) {
+  return decode_image(path, o).pixels;
+}
+
+namespace detail {
+
+// One part of a data set to load: a listing and the positions in it that belong to the part.
+struct FolderPart {
+  const FolderListing* listing = nullptr;
+  std::vector<Index> positions;
+};
+
+struct Geometry {
+  Index channels = 0, height = 0, width = 0;
+};
+
+// The options' geometry, what they leave at 0 taken from the headers of every file of parts.
+inline Geometry resolve_geometry(const std::vector<const FolderPart*>& parts, const ImageFolderOptions& o) {
+  Geometry g{o.channels, o.height, o.width};
+  if (g.channels != 0 && g.height != 0) return g;
+  std::vector<const std::filesystem::path*> files;
+  for (const FolderPart* part : parts)
+    for (Index at : part->positions) files.push_back(&part->listing->files[static_cast<std::size_t>(at)]);
+  std::vector<ImageHeader> headers(files.size());
+  parallel_for_first_error(static_cast<Index>(files.size()), [&](Index i) {
+    const std::string path = files[static_cast<std::size_t>(i)]->string();
+    headers[static_cast<std::size_t>(i)] = check_image(path, read_image_bytes(path), nullptr);
+  });
+  if (g.channels == 0) {
+    std::vector<int> channels;
+    for (const ImageHeader& h : headers) channels.push_back(h.channels);
+    g.channels = channels_for(channels);
   }
-  validate_class_names(d.class_names, places, "load_image_folder");
-  std::vector<fs::path> files;
-  for (std::size_t k = 0; k < class_dirs.size(); ++k) {
-    const std::vector<fs::path> images = sorted_entries(class_dirs[k], false);
-    if (images.empty())
-      throw FormatError(cat("class folder '", class_dirs[k].string(), "' has no .png, .jpg, .jpeg or .bmp files"));
-    files.insert(files.end(), images.begin(), images.end());
-    d.labels.insert(d.labels.end(), images.size(), static_cast<std::int32_t>(k));
+  if (g.height == 0 && !headers.empty()) {
+    for (std::size_t k = 1; k < headers.size(); ++k)
+      if (headers[k].height != headers[0].height || headers[k].width != headers[0].width)
+        throw FormatError(cat("'", files[k]->string(), "' is ", headers[k].height, " x ", headers[k].width,
+                              " pixels (height x width) but '", files[0]->string(), "' is ", headers[0].height, " x ",
+                              headers[0].width, ": the images of a data set must all have one size; give one to "
+                              "resize them to (ImageFolderOptions height and width)"));
+    g.height = static_cast<Index>(headers[0].height);
+    g.width = static_cast<Index>(headers[0].width);
   }
-  return files;
+  return g;
+}
+
+// Decodes a part into a data set of geometry g, images in parallel.
+inline ImageDataset decode_part(const FolderPart& part, const std::string& source, Geometry g, const ExactSize* exact) {
+  const FolderListing& l = *part.listing;
+  ImageDataset d;
+  d.channels = g.channels;
+  d.height = g.height;
+  d.width = g.width;
+  d.source = source;
+  d.class_names = l.class_names;
+  for (Index at : part.positions) d.labels.push_back(l.labels[static_cast<std::size_t>(at)]);
+  allocate_pixels(d);
+  parallel_for_first_error(d.size(), [&](Index i) {
+    const std::string path = l.files[static_cast<std::size_t>(part.positions[static_cast<std::size_t>(i)])].string();
+    const std::vector<unsigned char> b = read_image_bytes(path);
+    decode_bytes(path, b, check_image(path, b, exact), g.channels, g.height, g.width,
+                 d.pixels.data() + i * d.image_bytes(), exact != nullptr);
+  });
+  return d;
+}
+
+inline FolderPart whole(const FolderListing& l, Index limit) {
+  FolderPart p{&l, sequential_indices(static_cast<Index>(l.files.size()))};
+  if (limit > 0 && limit < static_cast<Index>(p.positions.size())) p.positions.resize(static_cast<std::size_t>(limit));
+  return p;
 }
 
 }  // namespace detail
 
+// The old interface: exactly height x width RGB files, 32 x 32 by default.
 inline ImageDataset load_image_folder(const std::string& root, const std::string& split, Index height = 32,
                                       Index width = 32, Index limit = 0) {
-  namespace fs = std::filesystem;
   detail::check_image_size("load_image_folder", height, width);
   if (limit < 0) throw ValueError(detail::cat("load_image_folder: negative limit ", limit));
   detail::require_directory(root, "image folder root");
-  const fs::path split_dir = fs::path(root) / split;
+  const std::string split_dir = (std::filesystem::path(root) / split).string();
   detail::require_directory(split_dir, "image folder split");
-
-  ImageDataset d;
-  d.channels = 3;
-  d.height = height;
-  d.width = width;
-  d.source = split_dir.string();
-  std::vector<fs::path> files = detail::list_image_folder(d);
-  if (limit > 0 && limit < d.size()) {
-    files.resize(static_cast<std::size_t>(limit));
-    d.labels.resize(static_cast<std::size_t>(limit));
-  }
-
-  // parallel_for bodies must not throw: keep each failure and rethrow the first in file order.
-  d.pixels.resize(static_cast<std::size_t>(d.size() * d.image_bytes()));
-  std::vector<std::exception_ptr> errors(files.size());
-  parallel_for(d.size(), [&](Index i) {
-    try {
-      detail::decode_image_into(files[static_cast<std::size_t>(i)].string(), height, width,
-                                d.pixels.data() + i * d.image_bytes());
-    } catch (...) {
-      errors[static_cast<std::size_t>(i)] = std::current_exception();
-    }
-  });
-  for (const std::exception_ptr& e : errors)
-    if (e) std::rethrow_exception(e);
-  return d;
+  const detail::FolderListing l = detail::list_image_folder(split_dir);
+  const detail::ExactSize exact{height, width};
+  return detail::decode_part(detail::whole(l, limit), split_dir, {3, height, width}, &exact);
 }
 
+// One split of any geometry (the options'; val_fraction must be 0: see load_train_test).
+inline ImageDataset load_image_folder(const std::string& root, const std::string& split, const ImageFolderOptions& o) {
+  check_options(o, "load_image_folder");
+  if (o.val_fraction > 0)
+    throw ValueError("load_image_folder: val_fraction splits a training folder; use load_train_test or load_dataset");
+  detail::require_directory(root, "image folder root");
+  const std::string split_dir = (std::filesystem::path(root) / split).string();
+  detail::require_directory(split_dir, "image folder split");
+  const detail::FolderListing l = detail::list_image_folder(split_dir);
+  const detail::FolderPart all = detail::whole(l, 0);
+  return detail::decode_part(detail::whole(l, o.limit), split_dir, detail::resolve_geometry({&all}, o), nullptr);
+}
+
+namespace detail {
+
+// An image folder's training and evaluation parts (image folders: see load_train_test); only
+// the wanted ones are decoded, but the geometry follows the files of both.
+inline TrainTestData load_image_folder_parts(const std::string& root, const ImageFolderOptions& o, bool want_train,
+                                             bool want_test) {
+  namespace fs = std::filesystem;
+  require_directory(root, "image folder root");
+  const fs::path train_dir = fs::path(root) / "train", test_dir = fs::path(root) / "test";
+  const bool split = o.val_fraction > 0;
+  FolderListing train_list, test_list;
+  FolderPart train, test;
+  if (split || want_train || is_folder(train_dir)) {
+    require_directory(train_dir, "image folder split");
+    train_list = list_image_folder(train_dir.string());
+    train = whole(train_list, 0);
+  }
+  if (split) {
+    SplitIndices s = stratified_split(train_list.labels, o.val_fraction, o.seed);
+    train.positions = std::move(s.train);
+    test = {&train_list, std::move(s.val)};
+  } else if (want_test || is_folder(test_dir)) {
+    if (want_test && !is_folder(test_dir))
+      throw IoError(cat("image folder '", root, "' has no test/ folder: give a val_fraction to evaluate on a part "
+                        "of train/"));
+    require_directory(test_dir, "image folder split");
+    test_list = list_image_folder(test_dir.string());
+    test = whole(test_list, 0);
+    if (train.listing && test_list.class_names != train_list.class_names)
+      throw FormatError(cat("'", test_dir.string(), "' has ", test_list.class_names.size(), " class folders and '",
+                            train_dir.string(), "' ", train_list.class_names.size(),
+                            " with other names: both splits must have the same class folders"));
+  }
+  std::vector<const FolderPart*> parts;  // the geometry follows every file, whatever the limit
+  for (const FolderPart* p : {&train, &test})
+    if (p->listing) parts.push_back(p);
+  const Geometry g = resolve_geometry(parts, o);
+  for (FolderPart* p : {&train, &test})
+    if (o.limit > 0 && o.limit < static_cast<Index>(p->positions.size()))
+      p->positions.resize(static_cast<std::size_t>(o.limit));
+  TrainTestData out;
+  out.test_is_validation = split;
+  if (want_train) out.train = decode_part(train, train_dir.string(), g, nullptr);
+  if (want_test)
+    out.test = decode_part(test, split ? cat(train_dir.string(), " (validation part)") : test_dir.string(), g, nullptr);
+  return out;
+}
+
+// The reader of a CIFAR-10 binary folder (dir or dir/cifar-10-batches-bin) or an MNIST IDX
+// folder, or an empty function.
+inline std::function<ImageDataset(bool, Index)> binary_reader(const std::string& dir) {
+  const std::string nested = (std::filesystem::path(dir) / "cifar-10-batches-bin").string();
+  for (const std::string& d : {dir, nested})
+    if (is_cifar10_dir(d))
+      return [d](bool train, Index limit) {
+        return load_cifar10(d, train ? CifarSplit::Train : CifarSplit::Test, limit);
+      };
+  if (is_mnist_dir(dir))
+    return [dir](bool train, Index limit) {
+      return load_mnist(dir, train ? MnistSplit::Train : MnistSplit::Test, limit);
+    };
+  return {};
+}
+
+[[noreturn]] inline void no_data_folder(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec))
+    throw IoError(cat("data folder '", dir, "' does not exist; ", kCifarDownloadHint));
+  throw IoError(cat("'", dir, "' is neither a CIFAR-10 binary folder (data_batch_1.bin ... data_batch_5.bin, ",
+                    "test_batch.bin), an MNIST IDX folder (train-images-idx3-ubyte, train-labels-idx1-ubyte, ",
+                    "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) nor an image folder (train/<class>/<images>, ",
+                    "test/<class>/<images>); ", kCifarDownloadHint));
+}
+
+// A binary data set's parts: the reader's splits, or its training split cut by val_fraction;
+// then the limit and the options' geometry.
+inline TrainTestData binary_parts(const std::function<ImageDataset(bool, Index)>& read, const ImageFolderOptions& o,
+                                  bool want_train, bool want_test) {
+  TrainTestData out;
+  auto finish = [&](ImageDataset d) { return convert_dataset(std::move(d), o.channels, o.height, o.width); };
+  if (o.val_fraction > 0) {
+    const ImageDataset all = read(true, 0);
+    SplitIndices s = stratified_split(all.labels, o.val_fraction, o.seed);
+    for (std::vector<Index>* part : {&s.train, &s.val})
+      if (o.limit > 0 && o.limit < static_cast<Index>(part->size())) part->resize(static_cast<std::size_t>(o.limit));
+    if (want_train) out.train = finish(subset(all, s.train));
+    if (want_test) out.test = finish(subset(all, s.val));
+    out.test.source = all.source + " (validation part)";
+    out.test_is_validation = true;
+    return out;
+  }
+  if (want_train) out.train = finish(read(true, o.limit));
+  if (want_test) out.test = finish(read(false, o.limit));
+  return out;
+}
+
+inline TrainTestData load_parts(const std::string& dir, const ImageFolderOptions& o, bool want_train, bool want_test,
+                                const char* op) {
+  check_options(o, op);
+  if (const auto read = binary_reader(dir)) return binary_parts(read, o, want_train, want_test);
+  if (is_folder(std::filesystem::path(dir) / "train") || is_folder(std::filesystem::path(dir) / "test"))
+    return load_image_folder_parts(dir, o, want_train, want_test);
+  no_data_folder(dir);
+}
+
+}  // namespace detail
+
+// Both parts of a data folder (CIFAR-10 binary, MNIST IDX or image folder), in the options'
+// geometry; see the contract.
+inline TrainTestData load_train_test(const std::string& dir, const ImageFolderOptions& o = {}) {
+  return detail::load_parts(dir, o, true, true, "load_train_test");
+}
+
+// One part of a data folder: train ? the training part : the evaluation part, exactly as
+// load_train_test would return it.
+inline ImageDataset load_dataset(const std::string& dir, bool train, const ImageFolderOptions& o) {
+  TrainTestData parts = detail::load_parts(dir, o, train, !train, "load_dataset");
+  return std::move(train ? parts.train : parts.test);
+}
+
+// The old interface: CIFAR-10, MNIST IDX files or an image folder of 32 x 32 RGB files.
 inline ImageDataset load_dataset(const std::string& dir, bool train, Index limit = 0) {
   namespace fs = std::filesystem;
   const CifarSplit split = train ? CifarSplit::Train : CifarSplit::Test;
   if (is_cifar10_dir(dir)) return load_cifar10(dir, split, limit);
   const std::string nested = (fs::path(dir) / "cifar-10-batches-bin").string();
   if (is_cifar10_dir(nested)) return load_cifar10(nested, split, limit);
+  if (is_mnist_dir(dir)) return load_mnist(dir, train ? MnistSplit::Train : MnistSplit::Test, limit);
   std::error_code ec;
   if (fs::is_directory(fs::path(dir) / "train", ec) || fs::is_directory(fs::path(dir) / "test", ec))
     return load_image_folder(dir, train ? "train" : "test", 32, 32, limit);
-  if (!fs::exists(dir, ec))
-    throw IoError(detail::cat("data folder '", dir, "' does not exist; ", detail::kCifarDownloadHint));
-  throw IoError(detail::cat("'", dir, "' is neither a CIFAR-10 binary folder (data_batch_1.bin ... data_batch_5.bin, ",
-                            "test_batch.bin) nor an image folder (train/<class>/<images>, test/<class>/<images>); ",
-                            detail::kCifarDownloadHint));
+  detail::no_data_folder(dir);
 }
 
 }  // namespace glia

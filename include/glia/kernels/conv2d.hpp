@@ -7,6 +7,9 @@
 // Backward, given dY:         dW += sum_n dY_n * col(x_n)^T       db += sum_n dY_n 1
 //                             dx_n = col2im(W^T * dY_n)            (overwritten, not accumulated)
 // A 1x1, stride-1, unpadded convolution skips im2col: x_n already is col(x_n) (K = Cin, P = HW).
+// With groups G (and / or a dilation, im2col.hpp), w is [Cout, Cin/G, kh, kw] and each group of
+// Cout/G output channels sees only its Cin/G input channels: kernels/conv2d_grouped.hpp has the
+// maths and the per-sample functions of those algorithms (GroupedIm2colGemm, DepthwiseDirect).
 //
 // Each direction has several algorithms (conv2d_algorithm.hpp); the caller passes the ones
 // to run as ConvAlgorithms (the layer: from resolve_conv_algorithms, once per geometry), and
@@ -39,6 +42,7 @@
 #pragma once
 
 #include "glia/kernels/conv2d_algorithm.hpp"
+#include "glia/kernels/conv2d_grouped.hpp"
 #include "glia/kernels/conv3x3_direct.hpp"
 #include "glia/kernels/conv3x3_lanes.hpp"
 #include "glia/kernels/im2col.hpp"
@@ -87,8 +91,10 @@ void conv2d_forward_begin(const T* w, const Conv2dGeometry& g, const ConvAlgorit
       conv3x3_pack_lanes(ws.w_packed.data(), w, Cout, Cin, false);
       ws.transposed.resize(Shape{num_threads(), P * Cout});
       break;
-    case ConvForwardAlgorithm::Im2colGemm: ws.col.resize(Shape{num_threads(), K * P}); break;
-    case ConvForwardAlgorithm::Pointwise1x1Gemm: break;
+    case ConvForwardAlgorithm::Im2colGemm:
+    case ConvForwardAlgorithm::GroupedIm2colGemm: ws.col.resize(Shape{num_threads(), K * P}); break;
+    case ConvForwardAlgorithm::Pointwise1x1Gemm:
+    case ConvForwardAlgorithm::DepthwiseDirect: break;
   }
 }
 
@@ -99,6 +105,14 @@ void conv2d_forward_sample(Index n, T* y, const T* x, const T* w, const T* b, co
   const ConvForwardAlgorithm a = algos.forward;
   T* yn = y + n * g.out_size();
   const T* xn = x + n * g.in_size();
+  if (a == ConvForwardAlgorithm::GroupedIm2colGemm) {
+    detail::conv2d_grouped_forward_sample(yn, xn, w, b, g, ws.col.data() + thread_index() * K * P);
+    return;
+  }
+  if (a == ConvForwardAlgorithm::DepthwiseDirect) {
+    detail::conv2d_depthwise_forward_sample(yn, xn, w, b, g);
+    return;
+  }
   if (a == ConvForwardAlgorithm::Rows3x3 || a == ConvForwardAlgorithm::ChannelLanes3x3) {
     const Index Cin = g.patch.channels, H = g.patch.height, W = g.patch.width, np = conv3x3_padded_size(Cin, H, W);
     T* xp = ws.padded.data() + thread_index() * np;
@@ -166,7 +180,8 @@ ConvBackwardScratch conv2d_backward_begin(bool with_dx, const T* w, const Conv2d
   const ConvBackwardScratch s{std::max(lanes_wgrad ? conv3x3_padded_size(Cin, H, W) : 0,
                                        row_dx || lanes_dx ? conv3x3_padded_size(Cout, H, W) : 0),
                               std::max(lanes_wgrad ? P * Cout : 0, lanes_dx ? HW * Cin : 0)};
-  if (a.weight_grad == ConvWeightGradAlgorithm::Im2colGemm) ws.col.resize(Shape{num_threads(), K * P});
+  if (a.weight_grad == ConvWeightGradAlgorithm::Im2colGemm || a.weight_grad == ConvWeightGradAlgorithm::GroupedIm2colGemm)
+    ws.col.resize(Shape{num_threads(), K * P});
   if (s.padded) ws.padded.resize(Shape{num_threads(), s.padded});
   if (s.transposed) ws.transposed.resize(Shape{num_threads(), s.transposed});
   if (row_dx || lanes_dx) {
@@ -179,11 +194,11 @@ ConvBackwardScratch conv2d_backward_begin(bool with_dx, const T* w, const Conv2d
     conv2d_flip_weights(ws.w_flipped.data(), w, g);
     if (row_dx) conv3x3_pack_weights(ws.w_packed.data(), ws.w_flipped.data(), Cin, Cout);
     if (flipped) ws.dcol.resize(Shape{num_threads(), KF * HW});
-  } else if (with_dx && a.input_grad == D::Col2imGemm) {
+  } else if (with_dx && (a.input_grad == D::Col2imGemm || a.input_grad == D::GroupedCol2imGemm)) {
     ws.dcol.resize(Shape{num_threads(), K * P});
   }
   const Chunks chunks(g.batch, kConvReduceChunks);
-  ws.partial_w.resize(Shape{chunks.count(), Cout * K});
+  ws.partial_w.resize(Shape{chunks.count(), Cout * g.weight_k()});
   ws.partial_b.resize(Shape{chunks.count(), Cout});
   return s;
 }
@@ -194,6 +209,14 @@ template <typename T>
 void conv2d_weight_grad_sample(T* pw, T* pb, const T* dyn, const T* xn, const Conv2dGeometry& g,
                                ConvWeightGradAlgorithm a, Conv2dWorkspace<T>& ws, T* pad, T* tr) {
   const Index K = g.k(), P = g.p(), Cout = g.out_channels;
+  if (a == ConvWeightGradAlgorithm::GroupedIm2colGemm) {
+    conv2d_grouped_weight_grad_sample(pw, pb, dyn, xn, g, ws.col.data() + thread_index() * K * P);
+    return;
+  }
+  if (a == ConvWeightGradAlgorithm::DepthwiseDirect) {
+    conv2d_depthwise_weight_grad_sample(pw, pb, dyn, xn, g);
+    return;
+  }
   ConstMatrixMap<T> DY(dyn, Cout, P);
   if (a == ConvWeightGradAlgorithm::ChannelLanes3x3) {
     const Index Cin = g.patch.channels, H = g.patch.height, W = g.patch.width;
@@ -220,6 +243,10 @@ void conv2d_input_grad_sample(T* dxn, const T* dyn, const T* w, const Conv2dGeom
   const Index H = g.patch.height, W = g.patch.width, HW = H * W;
   ConstMatrixMap<T> Wm(w, Cout, K), DY(dyn, Cout, P);
   switch (a) {
+    case ConvInputGradAlgorithm::GroupedCol2imGemm:
+      conv2d_grouped_input_grad_sample(dxn, dyn, w, g, ws.dcol.data() + thread_index() * K * P);
+      break;
+    case ConvInputGradAlgorithm::DepthwiseDirect: conv2d_depthwise_input_grad_sample(dxn, dyn, w, g); break;
     case ConvInputGradAlgorithm::Pointwise1x1Gemm: MatrixMap<T>(dxn, K, P).noalias() = Wm.transpose() * DY; break;
     case ConvInputGradAlgorithm::Rows3x3:
       conv3x3_pad(pad, dyn, Cout, H, W);
@@ -252,7 +279,7 @@ void conv2d_input_grad_sample(T* dxn, const T* dyn, const T* w, const Conv2dGeom
 // partials are dW^T [K, Cout] (channels-in-lanes weight gradient).
 template <typename T>
 void conv2d_reduce_partials(T* dw, T* db, const Conv2dGeometry& g, bool transposed, const Conv2dWorkspace<T>& ws, Index nc) {
-  const Index Cout = g.out_channels, K = g.k(), nw = Cout * K;
+  const Index Cout = g.out_channels, K = g.weight_k(), nw = Cout * K;
   const T* pw = ws.partial_w.data();
   const T* pb = ws.partial_b.data();
   parallel_for(Cout, [&](Index o) {
@@ -280,7 +307,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   check_conv_algorithms(g, algos, conv3x3_packet_size<T>(), "conv2d_backward");
   const detail::ConvBackwardScratch s = detail::conv2d_backward_begin(dx != nullptr, w, g, algos, ws);
   const Chunks chunks(g.batch, kConvReduceChunks);
-  const Index nw = g.out_channels * g.k(), nb = g.out_channels;
+  const Index nw = g.out_channels * g.weight_k(), nb = g.out_channels;
   parallel_for(chunks.count(), [&](Index c) {
     T* pw = ws.partial_w.data() + c * nw;
     T* pb = ws.partial_b.data() + c * nb;
@@ -307,23 +334,25 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
                   before_sample);
 }
 
-// Reference twin: the convolution by its definition, one output at a time. For tests.
+// Reference twin: the convolution by its definition, one output at a time (with groups:
+// output channel o reads the Cin/G input channels of its group, from c0 = (o / (Cout/G))*Cin/G).
+// For tests.
 template <typename T>
 void conv2d_forward_naive(T* y, const T* x, const T* w, const T* b, const Conv2dGeometry& g) {
   const PatchGeometry& p = g.patch;
-  const Index ho = p.out_h(), wo = p.out_w();
+  const Index ho = p.out_h(), wo = p.out_w(), cg = p.channels / g.groups, og = g.out_channels / g.groups, d = p.dilation;
   for (Index n = 0; n < g.batch; ++n)
     for (Index o = 0; o < g.out_channels; ++o)
       for (Index oh = 0; oh < ho; ++oh)
         for (Index ow = 0; ow < wo; ++ow) {
           T s = b ? b[o] : T(0);
-          for (Index c = 0; c < p.channels; ++c)
+          for (Index c = 0; c < cg; ++c)
             for (Index i = 0; i < p.kernel_h; ++i)
               for (Index j = 0; j < p.kernel_w; ++j) {
-                const Index ih = oh * p.stride - p.pad + i, iw = ow * p.stride - p.pad + j;
+                const Index ih = oh * p.stride - p.pad + i * d, iw = ow * p.stride - p.pad + j * d;
                 if (ih < 0 || ih >= p.height || iw < 0 || iw >= p.width) continue;
-                s += w[((o * p.channels + c) * p.kernel_h + i) * p.kernel_w + j] *
-                     x[((n * p.channels + c) * p.height + ih) * p.width + iw];
+                s += w[((o * cg + c) * p.kernel_h + i) * p.kernel_w + j] *
+                     x[((n * p.channels + (o / og) * cg + c) * p.height + ih) * p.width + iw];
               }
           y[((n * g.out_channels + o) * ho + oh) * wo + ow] = s;
         }
@@ -334,7 +363,7 @@ void conv2d_forward_naive(T* y, const T* x, const T* w, const T* b, const Conv2d
 template <typename T>
 void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const Conv2dGeometry& g) {
   const PatchGeometry& p = g.patch;
-  const Index ho = p.out_h(), wo = p.out_w();
+  const Index ho = p.out_h(), wo = p.out_w(), cg = p.channels / g.groups, og = g.out_channels / g.groups, dil = p.dilation;
   if (dx) std::fill(dx, dx + g.batch * g.in_size(), T(0));
   for (Index n = 0; n < g.batch; ++n)
     for (Index o = 0; o < g.out_channels; ++o)
@@ -342,13 +371,13 @@ void conv2d_backward_naive(T* dx, T* dw, T* db, const T* dy, const T* x, const T
         for (Index ow = 0; ow < wo; ++ow) {
           const T d = dy[((n * g.out_channels + o) * ho + oh) * wo + ow];
           db[o] += d;
-          for (Index c = 0; c < p.channels; ++c)
+          for (Index c = 0; c < cg; ++c)
             for (Index i = 0; i < p.kernel_h; ++i)
               for (Index j = 0; j < p.kernel_w; ++j) {
-                const Index ih = oh * p.stride - p.pad + i, iw = ow * p.stride - p.pad + j;
+                const Index ih = oh * p.stride - p.pad + i * dil, iw = ow * p.stride - p.pad + j * dil;
                 if (ih < 0 || ih >= p.height || iw < 0 || iw >= p.width) continue;
-                const Index wi = ((o * p.channels + c) * p.kernel_h + i) * p.kernel_w + j;
-                const Index xi = ((n * p.channels + c) * p.height + ih) * p.width + iw;
+                const Index wi = ((o * cg + c) * p.kernel_h + i) * p.kernel_w + j;
+                const Index xi = ((n * p.channels + (o / og) * cg + c) * p.height + ih) * p.width + iw;
                 dw[wi] += d * x[xi];
                 if (dx) dx[xi] += d * w[wi];
               }

@@ -14,6 +14,12 @@
 //   weight grad  Im2colGemm        dY_n * im2col(x_n)^T; any geometry
 //                Pointwise1x1Gemm  dY_n * x_n^T; 1x1, stride 1, no padding
 //                ChannelLanes3x3   conv3x3_lanes.hpp; 3x3 s1 p1, Cout % packet == 0
+// The algorithms above need groups 1 and dilation 1 ("any geometry": any kernel, stride and
+// padding). Grouped and dilated convolutions (kernels/conv2d_grouped.hpp) have their own, in
+// every direction:
+//                GroupedIm2colGemm  im2col with dilation, one GEMM per group; any geometry
+//                (GroupedCol2imGemm for the input gradient)
+//                DepthwiseDirect    direct loops; groups == in_channels (any channel multiplier)
 // "packet" is the SIMD width in elements of T (conv3x3_packet_size<T>(): 16 floats with
 // AVX-512, 8 with AVX2, 1 without vectorisation), the only property of the machine used.
 //
@@ -43,32 +49,40 @@ namespace glia {
 
 struct Conv2dGeometry {
   Index batch;
-  PatchGeometry patch;  // input channels, H, W, kernel, stride, pad
+  PatchGeometry patch;  // input channels, H, W, kernel, stride, pad, dilation
   Index out_channels;
-  Index k() const { return patch.col_rows(); }
+  Index groups = 1;  // channels split into groups convolved separately (Cin and Cout divisible)
+  Index k() const { return patch.col_rows(); }  // rows of im2col: Cin*kh*kw
+  // Elements of one output channel's filter: (Cin/groups)*kh*kw (== k() with one group).
+  Index weight_k() const { return patch.col_rows() / groups; }
+  bool is_dense() const { return groups == 1 && patch.dilation == 1; }  // what the fast algorithms need
+  bool is_depthwise() const { return groups == patch.channels; }
   Index p() const { return patch.col_cols(); }
   Index in_size() const { return patch.channels * patch.height * patch.width; }
   Index out_size() const { return out_channels * p(); }
   bool is_pointwise() const {
-    return patch.kernel_h == 1 && patch.kernel_w == 1 && patch.stride == 1 && patch.pad == 0;
+    return is_dense() && patch.kernel_h == 1 && patch.kernel_w == 1 && patch.stride == 1 && patch.pad == 0;
   }
   bool is_3x3_same() const {
-    return patch.kernel_h == 3 && patch.kernel_w == 3 && patch.stride == 1 && patch.pad == 1;
+    return is_dense() && patch.kernel_h == 3 && patch.kernel_w == 3 && patch.stride == 1 && patch.pad == 1;
   }
   // The input gradient is a stride-1 convolution of dY with the flipped kernel (kernels/conv2d.hpp).
   bool has_flipped_input_grad() const {
-    return patch.stride == 1 && patch.kernel_h == patch.kernel_w && patch.pad <= patch.kernel_h - 1;
+    return is_dense() && patch.stride == 1 && patch.kernel_h == patch.kernel_w && patch.pad <= patch.kernel_h - 1;
   }
   // The geometry of that convolution: dY_n as an image [Cout, Ho, Wo], padded by k-1-pad.
   PatchGeometry flipped_patch() const {
     return PatchGeometry{out_channels, patch.out_h(), patch.out_w(), patch.kernel_h, patch.kernel_w, 1,
                          patch.kernel_h - 1 - patch.pad};
   }
-  // "input [32,16,8,8], kernel 3x3, stride 1, pad 1, 32 output channels", for messages.
+  // "input [32,16,8,8], kernel 3x3, stride 1, pad 1, 32 output channels" (then ", dilation 2",
+  // ", groups 4" where not 1), for messages.
   std::string str() const {
     return detail::cat("input [", batch, ",", patch.channels, ",", patch.height, ",", patch.width, "], kernel ",
                        patch.kernel_h, "x", patch.kernel_w, ", stride ", patch.stride, ", pad ", patch.pad, ", ",
-                       out_channels, " output channels");
+                       out_channels, " output channels",
+                       patch.dilation != 1 ? detail::cat(", dilation ", patch.dilation) : std::string(),
+                       groups != 1 ? detail::cat(", groups ", groups) : std::string());
   }
 };
 
@@ -76,12 +90,14 @@ inline bool operator==(const Conv2dGeometry& a, const Conv2dGeometry& b) {
   const PatchGeometry &p = a.patch, &q = b.patch;
   return a.batch == b.batch && a.out_channels == b.out_channels && p.channels == q.channels && p.height == q.height &&
          p.width == q.width && p.kernel_h == q.kernel_h && p.kernel_w == q.kernel_w && p.stride == q.stride &&
-         p.pad == q.pad;
+         p.pad == q.pad && p.dilation == q.dilation && a.groups == b.groups;
 }
 
-enum class ConvForwardAlgorithm { Im2colGemm, Pointwise1x1Gemm, Rows3x3, ChannelLanes3x3 };
-enum class ConvInputGradAlgorithm { Col2imGemm, FlippedKernelGemm, Pointwise1x1Gemm, Rows3x3, ChannelLanes3x3 };
-enum class ConvWeightGradAlgorithm { Im2colGemm, Pointwise1x1Gemm, ChannelLanes3x3 };
+enum class ConvForwardAlgorithm { Im2colGemm, Pointwise1x1Gemm, Rows3x3, ChannelLanes3x3, GroupedIm2colGemm, DepthwiseDirect };
+enum class ConvInputGradAlgorithm {
+  Col2imGemm, FlippedKernelGemm, Pointwise1x1Gemm, Rows3x3, ChannelLanes3x3, GroupedCol2imGemm, DepthwiseDirect
+};
+enum class ConvWeightGradAlgorithm { Im2colGemm, Pointwise1x1Gemm, ChannelLanes3x3, GroupedIm2colGemm, DepthwiseDirect };
 
 struct ConvAlgorithms {
   ConvForwardAlgorithm forward = ConvForwardAlgorithm::Im2colGemm;
@@ -107,13 +123,15 @@ struct ConvAlgorithmRequest {
 // Every algorithm of each direction, for loops in tests and benchmarks.
 constexpr ConvForwardAlgorithm kConvForwardAlgorithms[] = {
     ConvForwardAlgorithm::Im2colGemm, ConvForwardAlgorithm::Pointwise1x1Gemm, ConvForwardAlgorithm::Rows3x3,
-    ConvForwardAlgorithm::ChannelLanes3x3};
+    ConvForwardAlgorithm::ChannelLanes3x3, ConvForwardAlgorithm::GroupedIm2colGemm, ConvForwardAlgorithm::DepthwiseDirect};
 constexpr ConvInputGradAlgorithm kConvInputGradAlgorithms[] = {
     ConvInputGradAlgorithm::Col2imGemm, ConvInputGradAlgorithm::FlippedKernelGemm,
-    ConvInputGradAlgorithm::Pointwise1x1Gemm, ConvInputGradAlgorithm::Rows3x3, ConvInputGradAlgorithm::ChannelLanes3x3};
+    ConvInputGradAlgorithm::Pointwise1x1Gemm, ConvInputGradAlgorithm::Rows3x3, ConvInputGradAlgorithm::ChannelLanes3x3,
+    ConvInputGradAlgorithm::GroupedCol2imGemm, ConvInputGradAlgorithm::DepthwiseDirect};
 constexpr ConvWeightGradAlgorithm kConvWeightGradAlgorithms[] = {
     ConvWeightGradAlgorithm::Im2colGemm, ConvWeightGradAlgorithm::Pointwise1x1Gemm,
-    ConvWeightGradAlgorithm::ChannelLanes3x3};
+    ConvWeightGradAlgorithm::ChannelLanes3x3, ConvWeightGradAlgorithm::GroupedIm2colGemm,
+    ConvWeightGradAlgorithm::DepthwiseDirect};
 
 // The names used by GLIA_CONV_ALGO, summary and the benchmarks.
 inline const char* conv_algorithm_name(ConvForwardAlgorithm a) {
@@ -122,6 +140,8 @@ inline const char* conv_algorithm_name(ConvForwardAlgorithm a) {
     case ConvForwardAlgorithm::Pointwise1x1Gemm: return "pointwise_1x1_gemm";
     case ConvForwardAlgorithm::Rows3x3: return "rows_3x3";
     case ConvForwardAlgorithm::ChannelLanes3x3: return "channel_lanes_3x3";
+    case ConvForwardAlgorithm::GroupedIm2colGemm: return "grouped_im2col_gemm";
+    case ConvForwardAlgorithm::DepthwiseDirect: return "depthwise_direct";
   }
   return "?";
 }
@@ -132,6 +152,8 @@ inline const char* conv_algorithm_name(ConvInputGradAlgorithm a) {
     case ConvInputGradAlgorithm::Pointwise1x1Gemm: return "pointwise_1x1_gemm";
     case ConvInputGradAlgorithm::Rows3x3: return "rows_3x3";
     case ConvInputGradAlgorithm::ChannelLanes3x3: return "channel_lanes_3x3";
+    case ConvInputGradAlgorithm::GroupedCol2imGemm: return "grouped_col2im_gemm";
+    case ConvInputGradAlgorithm::DepthwiseDirect: return "depthwise_direct";
   }
   return "?";
 }
@@ -140,6 +162,8 @@ inline const char* conv_algorithm_name(ConvWeightGradAlgorithm a) {
     case ConvWeightGradAlgorithm::Im2colGemm: return "im2col_gemm";
     case ConvWeightGradAlgorithm::Pointwise1x1Gemm: return "pointwise_1x1_gemm";
     case ConvWeightGradAlgorithm::ChannelLanes3x3: return "channel_lanes_3x3";
+    case ConvWeightGradAlgorithm::GroupedIm2colGemm: return "grouped_im2col_gemm";
+    case ConvWeightGradAlgorithm::DepthwiseDirect: return "depthwise_direct";
   }
   return "?";
 }
@@ -151,6 +175,9 @@ constexpr const char* kNeedsWidth = "needs the image width to be a multiple of t
 constexpr const char* kNeedsCout = "needs the output channels to be a multiple of the packet size";
 constexpr const char* kNeedsCin = "needs the input channels to be a multiple of the packet size";
 constexpr const char* kNeedsFlip = "needs stride 1, a square kernel and pad <= kernel - 1";
+constexpr const char* kNeedsDense =
+    "needs groups 1 and dilation 1 (grouped_im2col_gemm, grouped_col2im_gemm and depthwise_direct do groups and dilation)";
+constexpr const char* kNeedsDepthwise = "needs groups == in_channels (a depthwise convolution)";
 }  // namespace detail
 
 // Why algorithm a cannot compute geometry g with packets of `packet` elements, or nullptr if it
@@ -158,6 +185,14 @@ constexpr const char* kNeedsFlip = "needs stride 1, a square kernel and pad <= k
 // channels, so those extents must be multiples of the packet (any extent when packet is 1).
 inline const char* conv_algorithm_unfit(const Conv2dGeometry& g, ConvForwardAlgorithm a, Index packet) {
   switch (a) {
+    case ConvForwardAlgorithm::GroupedIm2colGemm: return nullptr;
+    case ConvForwardAlgorithm::DepthwiseDirect: return g.is_depthwise() ? nullptr : detail::kNeedsDepthwise;
+    default: break;
+  }
+  if (!g.is_dense()) return detail::kNeedsDense;
+  switch (a) {
+    case ConvForwardAlgorithm::GroupedIm2colGemm:
+    case ConvForwardAlgorithm::DepthwiseDirect:
     case ConvForwardAlgorithm::Im2colGemm: return nullptr;
     case ConvForwardAlgorithm::Pointwise1x1Gemm: return g.is_pointwise() ? nullptr : detail::kNeeds1x1;
     case ConvForwardAlgorithm::Rows3x3:
@@ -171,6 +206,14 @@ inline const char* conv_algorithm_unfit(const Conv2dGeometry& g, ConvForwardAlgo
 }
 inline const char* conv_algorithm_unfit(const Conv2dGeometry& g, ConvInputGradAlgorithm a, Index packet) {
   switch (a) {
+    case ConvInputGradAlgorithm::GroupedCol2imGemm: return nullptr;
+    case ConvInputGradAlgorithm::DepthwiseDirect: return g.is_depthwise() ? nullptr : detail::kNeedsDepthwise;
+    default: break;
+  }
+  if (!g.is_dense()) return detail::kNeedsDense;
+  switch (a) {
+    case ConvInputGradAlgorithm::GroupedCol2imGemm:
+    case ConvInputGradAlgorithm::DepthwiseDirect:
     case ConvInputGradAlgorithm::Col2imGemm: return nullptr;
     case ConvInputGradAlgorithm::FlippedKernelGemm: return g.has_flipped_input_grad() ? nullptr : detail::kNeedsFlip;
     case ConvInputGradAlgorithm::Pointwise1x1Gemm: return g.is_pointwise() ? nullptr : detail::kNeeds1x1;
@@ -185,6 +228,14 @@ inline const char* conv_algorithm_unfit(const Conv2dGeometry& g, ConvInputGradAl
 }
 inline const char* conv_algorithm_unfit(const Conv2dGeometry& g, ConvWeightGradAlgorithm a, Index packet) {
   switch (a) {
+    case ConvWeightGradAlgorithm::GroupedIm2colGemm: return nullptr;
+    case ConvWeightGradAlgorithm::DepthwiseDirect: return g.is_depthwise() ? nullptr : detail::kNeedsDepthwise;
+    default: break;
+  }
+  if (!g.is_dense()) return detail::kNeedsDense;
+  switch (a) {
+    case ConvWeightGradAlgorithm::GroupedIm2colGemm:
+    case ConvWeightGradAlgorithm::DepthwiseDirect:
     case ConvWeightGradAlgorithm::Im2colGemm: return nullptr;
     case ConvWeightGradAlgorithm::Pointwise1x1Gemm: return g.is_pointwise() ? nullptr : detail::kNeeds1x1;
     case ConvWeightGradAlgorithm::ChannelLanes3x3:
@@ -206,11 +257,24 @@ bool conv_algorithm_applies(const Conv2dGeometry& g, Algorithm a, Index packet) 
 // - The flipped-kernel input gradient has a product of only Cin rows and HW columns: 16->16 at
 //   32x32 took 17% less time than W^T dY + col2im, 32->32 at 16x16 3% less, but 8->32 at 16x16
 //   and 32->32 at 8x8 took 50% and 15% more; hence Cin >= 16 and H*W >= 256.
+// - Groups other than 1 or a dilation other than 1 (none of the above applies): depthwise
+//   convolutions (groups == Cin) run direct loops, whose per-group GEMMs would have one input
+//   channel; any other runs one im2col with the dilation and one GEMM per group.
 inline ConvAlgorithmChoice select_conv_algorithms(const Conv2dGeometry& g, Index packet) {
   using F = ConvForwardAlgorithm;
   using D = ConvInputGradAlgorithm;
   using G = ConvWeightGradAlgorithm;
   ConvAlgorithmChoice c;
+  if (!g.is_dense()) {
+    if (g.is_depthwise() && g.groups > 1) {
+      c.algorithms = {F::DepthwiseDirect, D::DepthwiseDirect, G::DepthwiseDirect};
+      c.forward_why = c.input_grad_why = c.weight_grad_why = "depthwise (groups = in_channels): direct loops";
+    } else {
+      c.algorithms = {F::GroupedIm2colGemm, D::GroupedCol2imGemm, G::GroupedIm2colGemm};
+      c.forward_why = c.input_grad_why = c.weight_grad_why = "groups or dilation: im2col, one GEMM per group";
+    }
+    return c;
+  }
   if (g.is_pointwise()) {
     c.algorithms = {F::Pointwise1x1Gemm, D::Pointwise1x1Gemm, G::Pointwise1x1Gemm};
     c.forward_why = c.input_grad_why = c.weight_grad_why = "1x1 kernel, stride 1, no padding: no im2col";

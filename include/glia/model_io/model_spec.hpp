@@ -13,7 +13,7 @@
 // - Every refusal is a FormatError "model spec: layers[i] (Type 'name'): ..." naming the layer
 //   (its path for nested ones, e.g. layers[3].body[1]), the key and what was expected: an
 //   unknown type, a missing, misspelt or unknown key, a value of the wrong JSON type or range,
-//   an argument glia does not implement (e.g. `groups` other than 1), and a shape that does not
+//   an argument glia does not implement (e.g. `padding_mode` "reflect"), and a shape that does not
 //   chain from `input` (the layer's own shape error, e.g. a Linear's in_features against what
 //   Flatten gives).
 // - model_from_json_text(text, source) parses the text first (FormatError naming source and the
@@ -35,6 +35,7 @@
 
 #include "glia/nn/activation.hpp"
 #include "glia/nn/conv2d.hpp"
+#include "glia/nn/conv_transpose2d.hpp"
 #include "glia/nn/conv_norm.hpp"
 #include "glia/nn/layer_norm.hpp"
 #include "glia/nn/linear.hpp"
@@ -144,14 +145,23 @@ std::unique_ptr<Module<T>> build_branch(const Json& j, const std::string& where)
   return build_layers<T>(j, where);
 }
 
+// Conv2d and ConvTranspose2d: PyTorch's keys and defaults (groups 1, dilation 1, ...).
 template <typename T>
 std::unique_ptr<Module<T>> build_conv(LayerReader& r) {
-  r.only("groups", 1);
-  r.only("dilation", 1);
   r.only("padding_mode", "zeros");
   const Index cin = r.integer("in_channels", 1), cout = r.integer("out_channels", 1), k = r.square("kernel_size", 1);
   const Index stride = r.has("stride") ? r.square("stride", 1) : 1, pad = r.has("padding") ? r.square("padding", 0) : 0;
-  return std::make_unique<Conv2d<T>>(cin, cout, k, stride, pad, r.boolean("bias", true));
+  const Index dilation = r.has("dilation") ? r.square("dilation", 1) : 1, groups = r.integer("groups", 1, 1);
+  if (cin % groups != 0 || cout % groups != 0)
+    r.fail("groups", detail::cat("is ", groups, ": it must divide in_channels (", cin, ") and out_channels (", cout, ")"));
+  if (r.type() == "ConvTranspose2d") {
+    const Index out_pad = r.has("output_padding") ? r.square("output_padding", 0) : 0;
+    if (out_pad >= stride)
+      r.fail("output_padding", detail::cat("is ", out_pad, ": glia implements only output_padding < stride (", stride, ")"));
+    return std::make_unique<ConvTranspose2d<T>>(cin, cout, k, stride, pad, out_pad, groups, r.boolean("bias", true),
+                                                dilation);
+  }
+  return std::make_unique<Conv2d<T>>(cin, cout, k, stride, pad, dilation, groups, r.boolean("bias", true));
 }
 
 // glia's key "activation": "ReLU" on BatchNorm2d and GroupNorm: the ReLU fused into the norm.
@@ -248,7 +258,7 @@ std::unique_ptr<Module<T>> build_layer(const Json& j, const std::string& where) 
   static const std::set<std::string> norms = {"BatchNorm2d", "BatchNorm1d", "GroupNorm", "LayerNorm"};
   std::unique_ptr<Module<T>> m;
   try {
-    if (t == "Conv2d") {
+    if (t == "Conv2d" || t == "ConvTranspose2d") {
       m = build_conv<T>(r);
     } else if (t == "Linear") {
       m = std::make_unique<Linear<T>>(r.integer("in_features", 1), r.integer("out_features", 1), r.boolean("bias", true));
@@ -264,8 +274,6 @@ std::unique_ptr<Module<T>> build_layer(const Json& j, const std::string& where) 
       auto body = build_branch<T>(r.at("body"), where + ".body");
       m = std::make_unique<Residual<T>>(std::move(body), r.has("shortcut") ? build_branch<T>(r.at("shortcut"), where + ".shortcut")
                                                                            : nullptr);
-    } else if (t == "ConvTranspose2d") {
-      throw FormatError(detail::cat(r.context(), ": type 'ConvTranspose2d' is not implemented in glia yet"));
     } else {
       throw FormatError(detail::cat(r.context(), ": unknown type '", t, "' (docs/model-spec.md lists the types)"));
     }
@@ -293,6 +301,24 @@ std::unique_ptr<Sequential<T>> build_layers(const Json& list, const std::string&
   return seq;
 }
 
+// The key of a layer that says what input it takes, and the value the input `s` asks for
+// ("key 'in_features' is 500, expected 400 (the input is [1,400]): "); "" when none is wrong.
+inline std::string chain_hint(const Json& j, const Shape& s) {
+  static const std::vector<std::pair<const char*, const char*>> keys = {
+      {"Linear", "in_features"},       {"Conv2d", "in_channels"},       {"ConvTranspose2d", "in_channels"},
+      {"BatchNorm2d", "num_features"}, {"BatchNorm1d", "num_features"}, {"GroupNorm", "num_channels"}};
+  if (s.rank() < 2) return "";
+  for (const auto& tk : keys) {
+    if (j["type"] != tk.first || !j.contains(tk.second) || !j[tk.second].is_number_integer()) continue;
+    Index want = s[1];
+    if (j["type"] == "Linear")
+      for (Index d = 2; d < s.rank(); ++d) want *= s[d];
+    if (j[tk.second].get<Index>() == want) return "";
+    return detail::cat("key '", tk.second, "' is ", j[tk.second].get<Index>(), ", expected ", want, " (the input is ", s, "): ");
+  }
+  return "";
+}
+
 // Checks that the layers chain from `in`, naming the first layer whose input does not fit.
 template <typename T>
 Shape check_chain(Module<T>& m, const Json& list, const Shape& in, const std::string& where) {
@@ -312,7 +338,8 @@ Shape check_chain(Module<T>& m, const Json& list, const Shape& in, const std::st
       s = layer.output_shape(s);
     } catch (const ShapeError& e) {
       throw FormatError(detail::cat("model spec: ", at, " (", j["type"].get<std::string>(),
-                                    j.contains("name") ? " '" + j["name"].get<std::string>() + "'" : "", "): ", e.what()));
+                                    j.contains("name") ? " '" + j["name"].get<std::string>() + "'" : "", "): ", chain_hint(j, s),
+                                    e.what()));
     }
   }
   return s;
@@ -383,7 +410,13 @@ nlohmann::json layer_to_json(Module<T>& m) {
   using Json = nlohmann::json;
   if (auto* c = dynamic_cast<Conv2d<T>*>(&m))
     return {{"type", "Conv2d"}, {"in_channels", c->in_channels()}, {"out_channels", c->out_channels()},
-            {"kernel_size", c->kernel_size()}, {"stride", c->stride()}, {"padding", c->padding()}, {"bias", c->has_bias()}};
+            {"kernel_size", c->kernel_size()}, {"stride", c->stride()}, {"padding", c->padding()},
+            {"dilation", c->dilation()}, {"groups", c->groups()}, {"bias", c->has_bias()}};
+  if (auto* c = dynamic_cast<ConvTranspose2d<T>*>(&m))
+    return {{"type", "ConvTranspose2d"}, {"in_channels", c->in_channels()}, {"out_channels", c->out_channels()},
+            {"kernel_size", c->kernel_size()}, {"stride", c->stride()}, {"padding", c->padding()},
+            {"output_padding", c->output_padding()}, {"groups", c->groups()}, {"bias", c->has_bias()},
+            {"dilation", c->dilation()}};
   if (auto* l = dynamic_cast<Linear<T>*>(&m))
     return {{"type", "Linear"}, {"in_features", l->in_features()}, {"out_features", l->out_features()}, {"bias", l->has_bias()}};
   if (dynamic_cast<Sequential<T>*>(&m) || dynamic_cast<ConvNorm<T>*>(&m)) return {{"type", "Sequential"}, {"layers", list_to_json(m)}};

@@ -9,9 +9,20 @@
 // ...), each C block being a ConvNorm {"conv", "norm"} where "norm" is the norm with its ReLU
 // fused (Activation::ReLU in nn/normalization.hpp: the same results as a separate ReLU module,
 // in fewer passes over memory) and run on each sample as the convolution produces it.
+//
+// PyTorch names: reference_net_torch_name(glia_name) is a tensor's name in torch_ref.py's
+// Net(kind).state_dict(), where C1, C2, C3 are c1, c2, c3, C4/C5 (in R1) are c4/c5, C7 is c6,
+// C8/C9 (in R2) are c7/c8, each C block nn.Sequential(conv, norm, ReLU) so "conv" is "0" and
+// "norm" is "1", c3 is t1, c6 is t2 and c10 is head ("R1.body.C4.norm.running_mean" ->
+// "c4.1.running_mean"); ValueError for a name the reference network does not have.
+// reference_net_state_dict_names(net) is that map for every parameter and buffer of net (any
+// widths and norm), for save_state_dict / load_state_dict / save_model (model_io/).
+// The glia names stay as they are (checkpoints, the golden fixtures and the forward plan use
+// them); the PyTorch names are those of files meant for PyTorch.
 #pragma once
 
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -114,6 +125,30 @@ std::unique_ptr<Sequential<T>> make_reference_net(const ReferenceNetConfig& cfg 
   net->add(std::make_unique<Conv2d<T>>(cfg.width2, cfg.classes, 1), "c10");
   net->set_needs_input_grad(false);  // the input is data
   return net;
+}
+
+// torch_ref.py's state_dict name of one of the reference network's tensors (above).
+inline std::string reference_net_torch_name(const std::string& glia_name) {
+  static const std::map<std::string, std::string> modules = {
+      {"C1.conv", "c1.0"},         {"C1.norm", "c1.1"},         {"C2.conv", "c2.0"},         {"C2.norm", "c2.1"},
+      {"c3", "t1"},                {"C3.conv", "c3.0"},         {"C3.norm", "c3.1"},         {"R1.body.C4.conv", "c4.0"},
+      {"R1.body.C4.norm", "c4.1"}, {"R1.body.C5.conv", "c5.0"}, {"R1.body.C5.norm", "c5.1"}, {"c6", "t2"},
+      {"C7.conv", "c6.0"},         {"C7.norm", "c6.1"},         {"R2.body.C8.conv", "c7.0"}, {"R2.body.C8.norm", "c7.1"},
+      {"R2.body.C9.conv", "c8.0"}, {"R2.body.C9.norm", "c8.1"}, {"c10", "head"}};
+  const std::size_t dot = glia_name.rfind('.');
+  auto it = dot == std::string::npos ? modules.end() : modules.find(glia_name.substr(0, dot));
+  if (it == modules.end())
+    throw ValueError(detail::cat("reference_net_torch_name: '", glia_name, "' is not a tensor of the reference network"));
+  return it->second + glia_name.substr(dot);
+}
+
+// glia name -> torch_ref.py name for every parameter and buffer of a reference network.
+template <typename T>
+std::map<std::string, std::string> reference_net_state_dict_names(Module<T>& net) {
+  std::map<std::string, std::string> names;
+  for (auto& p : parameters(net)) names[p.name] = reference_net_torch_name(p.name);
+  for (auto& b : buffers(net)) names[b.name] = reference_net_torch_name(b.name);
+  return names;
 }
 
 }  // namespace glia

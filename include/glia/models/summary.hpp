@@ -4,7 +4,9 @@
 // containers, indented by depth) with its path, description, output shape and parameter
 // count, then "Total params: 48,178", then a table of the algorithms each Conv2d runs for this
 // input per direction (kernels/conv2d_algorithm.hpp: chosen from the geometry and this build's
-// packet size, or overridden by Conv2d::set_algorithms or GLIA_CONV_ALGO). Shapes come from
+// packet size, or overridden by Conv2d::set_algorithms or GLIA_CONV_ALGO). A ConvTranspose2d's
+// line names, per direction of the layer, the kernel of its adjoint convolution that runs it
+// (its forward is the adjoint's input gradient, e.g. col2im_gemm; nn/conv_transpose2d.hpp). Shapes come from
 // output_shape, so nothing is run. ShapeError if the input shape does not fit the model;
 // ValueError if an algorithm forced on a layer does not apply to its input.
 #pragma once
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "glia/nn/conv2d.hpp"
+#include "glia/nn/conv_transpose2d.hpp"
 #include "glia/nn/conv_norm.hpp"
 #include "glia/nn/residual.hpp"
 #include "glia/nn/sequential.hpp"
@@ -36,6 +39,17 @@ std::string summary_conv_line(const Conv2d<T>& conv, const std::string& path, co
   char line[256];
   std::snprintf(line, sizeof line, "%-28s %-19s %-20s %s\n", path.c_str(), conv_algorithm_name(a.forward),
                 conv.needs_input_grad() ? conv_algorithm_name(a.input_grad) : "(not needed)",
+                conv_algorithm_name(a.weight_grad));
+  return line;
+}
+// A ConvTranspose2d's line: its forward runs the adjoint convolution's input-gradient kernel,
+// its input gradient the adjoint's forward kernel.
+template <typename T>
+std::string summary_conv_line(const ConvTranspose2d<T>& conv, const std::string& path, const Shape& in) {
+  const ConvAlgorithms a = conv.algorithms_for(in).algorithms;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-28s %-19s %-20s %s\n", path.c_str(), conv_algorithm_name(a.input_grad),
+                conv.needs_input_grad() ? conv_algorithm_name(a.forward) : "(not needed)",
                 conv_algorithm_name(a.weight_grad));
   return line;
 }
@@ -67,6 +81,7 @@ void summary_rows(std::ostringstream& out, Module<T>& m, const std::string& path
   } else {
     row(path, m.name(), m.output_shape(in), parameter_count(m));
     if (auto* conv = dynamic_cast<Conv2d<T>*>(&m)) convs.push_back(summary_conv_line(*conv, path, in));
+    if (auto* tconv = dynamic_cast<ConvTranspose2d<T>*>(&m)) convs.push_back(summary_conv_line(*tconv, path, in));
   }
 }
 

@@ -1,10 +1,15 @@
 // glia/nn/conv2d.hpp: the Conv2d layer (see kernels/conv2d.hpp for the maths).
 //
-// Contract: input [N, Cin, H, W] -> output [N, Cout, Ho, Wo], Ho = (H + 2p - k)/s + 1.
-// Parameters: "weight" [Cout, Cin, k, k], "bias" [Cout] (if bias). Caches the input (shared
+// Contract: input [N, Cin, H, W] -> output [N, Cout, Ho, Wo], Ho = (H + 2p - d(k-1) - 1)/s + 1
+// with dilation d (1: adjacent taps). With groups G (Cin and Cout divisible by G; G = Cin is a
+// depthwise convolution) output channel o sees only the Cin/G input channels of its group.
+// Parameters: "weight" [Cout, Cin/G, k, k], "bias" [Cout] (if bias), as torch.nn.Conv2d.
+// Constructors: (in, out, kernel, stride, padding, bias) and, in PyTorch's argument order,
+// (in, out, kernel, stride, padding, dilation, groups, bias); ValueError for a size, stride,
+// dilation or group count < 1, a negative padding, or channels not divisible by groups. Caches the input (shared
 // storage) for backward; owns its output, input-gradient and im2col workspaces, which grow on
 // the first step and are reused. Throws ShapeError for an input of the wrong channel count, an
-// input smaller than the kernel, or a dy of the wrong shape. Runs sample by sample in every
+// input smaller than the kernel's extent d(k-1)+1, or a dy of the wrong shape. Runs sample by sample in every
 // mode (nn/module.hpp); an overload of backward takes a per-sample hook, for a layer fused
 // after the convolution (nn/conv_norm.hpp).
 // Algorithms (kernels/conv2d_algorithm.hpp): chosen once per input geometry at the start of a
@@ -25,12 +30,23 @@ class Conv2d : public Module<T> {
  public:
   Conv2d(Index in_channels, Index out_channels, Index kernel, Index stride = 1, Index padding = 0,
          bool bias = true)
-      : cin_(in_channels), cout_(out_channels), k_(kernel), stride_(stride), pad_(padding),
-        weight_(Shape{out_channels, in_channels, kernel, kernel}),
+      : Conv2d(in_channels, out_channels, kernel, stride, padding, 1, 1, bias) {}
+  // (in, out, kernel, stride, padding, dilation) would silently read the dilation as `bias`: say
+  // the groups too, in PyTorch's order (in, out, kernel, stride, padding, dilation, groups).
+  Conv2d(Index, Index, Index, Index, Index, Index) = delete;
+  Conv2d(Index in_channels, Index out_channels, Index kernel, Index stride, Index padding, Index dilation, Index groups,
+         bool bias = true)
+      : cin_(in_channels), cout_(out_channels), k_(kernel), stride_(stride), pad_(padding), dilation_(dilation),
+        groups_(groups), weight_(Shape{out_channels, groups > 0 ? in_channels / groups : 0, kernel, kernel}),
         bias_(Shape{bias ? out_channels : 0}, false), has_bias_(bias) {
-    if (in_channels <= 0 || out_channels <= 0 || kernel <= 0 || stride <= 0 || padding < 0)
+    if (in_channels <= 0 || out_channels <= 0 || kernel <= 0 || stride <= 0 || padding < 0 || dilation <= 0 ||
+        groups <= 0)
       throw ValueError(detail::cat("Conv2d: invalid configuration in=", in_channels, " out=", out_channels,
-                                   " kernel=", kernel, " stride=", stride, " padding=", padding));
+                                   " kernel=", kernel, " stride=", stride, " padding=", padding, " dilation=", dilation,
+                                   " groups=", groups));
+    if (in_channels % groups != 0 || out_channels % groups != 0)
+      throw ValueError(detail::cat("Conv2d: in_channels (", in_channels, ") and out_channels (", out_channels,
+                                   ") must be divisible by groups (", groups, ")"));
   }
 
   Parameter<T>& weight() { return weight_; }
@@ -41,6 +57,8 @@ class Conv2d : public Module<T> {
   Index kernel_size() const { return k_; }
   Index stride() const { return stride_; }
   Index padding() const { return pad_; }
+  Index dilation() const { return dilation_; }
+  Index groups() const { return groups_; }
   // Forces algorithms; a direction left empty is chosen automatically. Checked at the next forward.
   void set_algorithms(const ConvAlgorithmRequest& request) {
     request_ = request;
@@ -50,16 +68,20 @@ class Conv2d : public Module<T> {
   // The algorithms this layer runs for an input of shape `in` (ShapeError, ValueError as forward).
   ConvAlgorithmChoice algorithms_for(const Shape& in) const {
     output_shape(in);
-    return resolve_conv_algorithms(Conv2dGeometry{in[0], patch(in), cout_}, conv3x3_packet_size<T>(), request_, name());
+    return resolve_conv_algorithms(Conv2dGeometry{in[0], patch(in), cout_, groups_}, conv3x3_packet_size<T>(), request_,
+                                   name());
   }
   bool needs_input_grad() const { return this->needs_input_grad_; }
 
   std::string name() const override {
-    return detail::cat("Conv2d(", cin_, "->", cout_, ", k", k_, ", s", stride_, ", p", pad_, has_bias_ ? "" : ", no bias", ")");
+    return detail::cat("Conv2d(", cin_, "->", cout_, ", k", k_, ", s", stride_, ", p", pad_,
+                       dilation_ != 1 ? detail::cat(", d", dilation_) : std::string(),
+                       groups_ != 1 ? detail::cat(", g", groups_) : std::string(), has_bias_ ? "" : ", no bias", ")");
   }
   Shape output_shape(const Shape& in) const override {
-    if (in.rank() != 4 || in[1] != cin_ || in[2] + 2 * pad_ < k_ || in[3] + 2 * pad_ < k_)
-      throw ShapeError(detail::cat(name(), ": expected input [N,", cin_, ",H,W] with H,W >= ", k_ - 2 * pad_,
+    const Index extent = dilation_ * (k_ - 1) + 1;
+    if (in.rank() != 4 || in[1] != cin_ || in[2] + 2 * pad_ < extent || in[3] + 2 * pad_ < extent)
+      throw ShapeError(detail::cat(name(), ": expected input [N,", cin_, ",H,W] with H,W >= ", extent - 2 * pad_,
                                    ", got ", in));
     const PatchGeometry p = patch(in);
     return Shape{in[0], cout_, p.out_h(), p.out_w()};
@@ -72,8 +94,8 @@ class Conv2d : public Module<T> {
   const Tensor<T>& begin_forward(const Tensor<T>& x, Mode) override {
     y_.resize(output_shape(x.shape()));
     x_ = x;
-    geom_ = Conv2dGeometry{x.dim(0), patch(x.shape()), cout_};
-    const Conv2dGeometry any_batch{0, geom_.patch, cout_};  // the choice does not depend on N
+    geom_ = Conv2dGeometry{x.dim(0), patch(x.shape()), cout_, groups_};
+    const Conv2dGeometry any_batch{0, geom_.patch, cout_, groups_};  // the choice does not depend on N
     if (!chosen_for_ || !(*chosen_for_ == any_batch)) {
       algorithms_ = resolve_conv_algorithms(geom_, conv3x3_packet_size<T>(), request_, name()).algorithms;
       chosen_for_ = any_batch;
@@ -107,9 +129,11 @@ class Conv2d : public Module<T> {
   void reset_parameters(Rng& rng) override { init::torch_default(weight_.value, bias_.value, rng); }
 
  private:
-  PatchGeometry patch(const Shape& in) const { return PatchGeometry{cin_, in[2], in[3], k_, k_, stride_, pad_}; }
+  PatchGeometry patch(const Shape& in) const {
+    return PatchGeometry{cin_, in[2], in[3], k_, k_, stride_, pad_, dilation_};
+  }
 
-  Index cin_, cout_, k_, stride_, pad_;
+  Index cin_, cout_, k_, stride_, pad_, dilation_, groups_;
   Parameter<T> weight_, bias_;
   bool has_bias_;
   Conv2dGeometry geom_{};

@@ -43,14 +43,16 @@ namespace glia {
 constexpr std::uint32_t kCheckpointVersion = 1;
 constexpr char kCheckpointMagic[8] = {'G', 'L', 'I', 'A', 'C', 'K', 'P', 'T'};
 
-inline std::uint64_t fnv1a64(const char* data, std::size_t n) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
+// FNV-1a 64 of n bytes; fnv1a64_continue(h, ...) goes on from the hash h of earlier bytes, so
+// hashing a sequence piece by piece gives the hash of the whole.
+inline std::uint64_t fnv1a64_continue(std::uint64_t h, const char* data, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     h ^= static_cast<unsigned char>(data[i]);
     h *= 0x100000001b3ull;
   }
   return h;
 }
+inline std::uint64_t fnv1a64(const char* data, std::size_t n) { return fnv1a64_continue(0xcbf29ce484222325ull, data, n); }
 
 enum class DType : std::uint8_t { F32 = 0, F64 = 1, U64 = 2 };
 inline std::size_t dtype_size(DType d) { return d == DType::F32 ? 4 : 8; }

@@ -8,6 +8,10 @@
 // over those batches (the procedure below). The same arguments give bitwise the same
 // statistics for any thread count. Returns the number of BatchNorm2d layers (0: nothing ran).
 // Errors as make_batch's (ValueError for batch < 1).
+// PreciseBatchNorm<T>(train, batch, augment, seed, last_epoch) is the same as a training piece
+// (train/training_pieces.hpp, Trainer::add): after the last epoch's steps (and after weight
+// averaging swapped the weights in), before the final evaluation. train and augment must
+// outlive the fit.
 #pragma once
 
 #include <algorithm>
@@ -19,6 +23,7 @@
 #include "glia/data/dataset.hpp"
 #include "glia/data/loader.hpp"
 #include "glia/nn/normalization.hpp"
+#include "glia/train/training_pieces.hpp"
 
 namespace glia {
 
@@ -73,5 +78,24 @@ Index recompute_batchnorm_statistics(Module<T>& model, const ImageDataset& train
     return x;
   });
 }
+
+template <typename T>
+class PreciseBatchNorm : public TrainingPiece<T> {
+ public:
+  PreciseBatchNorm(Module<T>& model, const ImageDataset& train, Index batch, const AugmentConfig* augment, std::uint64_t seed,
+                   int last_epoch)
+      : model_(model), train_(train), batch_(batch), augment_(augment), seed_(seed), last_(last_epoch) {}
+  void epoch_trained(int epoch, FlatParameters<T>&) override {
+    if (epoch == last_) recompute_batchnorm_statistics(model_, train_, batch_, augment_, seed_);
+  }
+
+ private:
+  Module<T>& model_;
+  const ImageDataset& train_;
+  Index batch_;
+  const AugmentConfig* augment_;
+  std::uint64_t seed_;
+  int last_;
+};
 
 }  // namespace glia

@@ -142,7 +142,8 @@ class RunFolder {
  public:
   // The files a run writes into its folder; a folder holding any of them holds a run.
   static const std::vector<std::string>& run_files() {
-    static const std::vector<std::string> names = {"last.ckpt", "best.ckpt", "log.csv", "metrics.json"};
+    static const std::vector<std::string> names = {"last.ckpt", "best.ckpt", "log.csv", "metrics.json", "model.safetensors",
+                                                   "best.safetensors"};
     return names;
   }
   // The files a run's report writes into report/ (report/html_report.hpp, html_grids.hpp).

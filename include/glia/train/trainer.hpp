@@ -7,13 +7,14 @@
 //     config.batch, keeping the last partial batch;
 //   - per step: builds the batch (augmentation seeded by (seed, step), data/augment.hpp),
 //     zeroes gradients, forward (train mode), loss, backward, optimiser step at schedule.lr(step);
-//   - with a teacher (distill_from) and config.distill_weight > 0, the loss is DistillationLoss
-//     (nn/loss.hpp): the teacher scores the same augmented batch in eval mode, and the student
-//     learns from (1 - a) cross-entropy + a tau^2 KL(teacher || student) at temperature tau; the
-//     teacher's parameters are never changed, and the epoch's train loss is this mixed loss;
-//   - with config.average_decay > 0, from epoch config.average_from on, updates an exponential
-//     moving average of the weights after every step (optim/weight_average.hpp); after the
-//     last epoch's last step the model's weights are replaced by that average;
+//   - with a teacher (distill_from) and config.distill_weight > 0, the loss is
+//     DistillationBatchLoss: (1 - a) cross-entropy + a tau^2 KL(teacher || student) at
+//     temperature tau, the teacher scoring the same augmented batch in eval mode; the epoch's
+//     train loss is this mixed loss;
+//   - the pieces (train/training_pieces.hpp) run at their places of the loop: those the
+//     configuration adds (WeightAveraging with config.average_decay > 0, from epoch
+//     config.average_from; FinalTestTimeAugmentation with config.final_tta) and those added
+//     with add() (e.g. train/precise_bn.hpp's PreciseBatchNorm), in that order;
 //   - evaluates on the test set (eval mode) and records an EpochRecord;
 //   - if config.out_dir is set: saves last.ckpt (and best.ckpt when the test accuracy
 //     improved; the run record in their metadata, train/run_metadata.hpp), then appends the
@@ -57,7 +58,6 @@
 #include "glia/nn/loss.hpp"
 #include "glia/optim/lr_schedule.hpp"
 #include "glia/optim/optimizer.hpp"
-#include "glia/optim/weight_average.hpp"
 #include "glia/train/checkpoint.hpp"
 #include "glia/train/epoch_log.hpp"
 #include "glia/train/evaluate.hpp"
@@ -65,6 +65,7 @@
 #include "glia/train/run_folder.hpp"
 #include "glia/train/run_metadata.hpp"
 #include "glia/train/run_record.hpp"
+#include "glia/train/training_pieces.hpp"
 
 namespace glia {
 
@@ -115,14 +116,14 @@ class Trainer {
  public:
   Trainer(Module<T>& model, Optimizer<T>& optimizer, const LrSchedule& schedule, TrainerConfig config)
       : model_(model), opt_(optimizer), schedule_(schedule), cfg_(std::move(config)), flat_(model),
-        loss_(cfg_.label_smoothing), distill_(cfg_.distill_weight, cfg_.distill_temperature, cfg_.label_smoothing),
-        average_(cfg_.average_decay) {
+        cross_entropy_(cfg_.label_smoothing) {
     if (cfg_.epochs < 1) throw ValueError(detail::cat("Trainer: epochs must be >= 1, got ", cfg_.epochs));
     if (cfg_.batch < 1) throw ValueError(detail::cat("Trainer: batch size must be >= 1, got ", cfg_.batch));
     if (cfg_.eval_batch < 1) throw ValueError(detail::cat("Trainer: eval batch size must be >= 1, got ", cfg_.eval_batch));
-    if (averaging() && (cfg_.average_from < 1 || cfg_.average_from > cfg_.epochs))
-      throw ValueError(detail::cat("Trainer: weight averaging must start in an epoch from 1 to ", cfg_.epochs, ", got ",
-                                   cfg_.average_from));
+    DistillationLoss<T>(cfg_.distill_weight, cfg_.distill_temperature, cfg_.label_smoothing);  // its checks, now
+    if (cfg_.average_decay > 0)
+      own(std::make_unique<WeightAveraging<T>>(cfg_.average_decay, cfg_.average_from, cfg_.epochs));
+    if (cfg_.final_tta.enabled()) own(std::make_unique<FinalTestTimeAugmentation<T>>(cfg_.final_tta));
     opt_.resize_state(flat_.size());
   }
 
@@ -138,7 +139,15 @@ class Trainer {
   // outlive fit() and score as many classes as the student (ShapeError from fit); it is
   // run in eval mode only, so its weights and running statistics stay as they are. Resuming a
   // distilled run needs the same teacher for a bitwise-identical result.
-  void distill_from(Module<T>& teacher) { teacher_ = &teacher; }
+  void distill_from(Module<T>& teacher) {
+    distillation_ = std::make_unique<DistillationBatchLoss<T>>(teacher, cfg_.distill_weight, cfg_.distill_temperature,
+                                                                cfg_.label_smoothing);
+  }
+
+  // Adds a piece of training (train/training_pieces.hpp, e.g. precise_bn.hpp's
+  // PreciseBatchNorm); it must outlive fit(). Pieces run in the order they were added, after
+  // the ones the configuration adds (weight averaging, the final test-time augmentation).
+  void add(TrainingPiece<T>& piece) { pieces_.push_back(&piece); }
 
   // Adds an observer of the run record (e.g. report/metrics_json.hpp's MetricsJsonWriter); it
   // must outlive fit(). Observers are told in the order they were added.
@@ -179,6 +188,7 @@ class Trainer {
     for (int epoch = epochs_done_ + 1; epoch <= cfg_.epochs; ++epoch) {
       const auto t0 = std::chrono::steady_clock::now();
       EpochRecord e = train_epoch(epoch, steps_per_epoch, train, augment);
+      for (TrainingPiece<T>* p : pieces_) p->epoch_trained(epoch, flat_);
       if (on_epoch_trained) on_epoch_trained(epoch);
       const double train_secs = seconds_since(t0);
       train_seconds_ += train_secs;
@@ -202,7 +212,7 @@ class Trainer {
     put_module(c, model_);
     for (auto& s : opt_.state()) c.put("optim/" + s.first, *s.second);
     c.put_u64("optim/steps", opt_.steps_counter(), 1);
-    if (average_.started()) c.put("average/weights", average_.average());
+    for (const TrainingPiece<T>* p : pieces_) p->save_state(c);
     c.meta["optimizer"] = opt_.name();
     c.meta["epoch"] = std::to_string(epochs_done_);
     c.meta["seed"] = std::to_string(cfg_.seed);
@@ -248,8 +258,15 @@ class Trainer {
   }
 
  private:
-  bool averaging() const { return cfg_.average_decay > 0; }
   bool distilling() const { return cfg_.distill_weight > 0; }
+  void own(std::unique_ptr<TrainingPiece<T>> piece) {
+    pieces_.push_back(piece.get());
+    owned_.push_back(std::move(piece));
+  }
+  BatchLoss<T>& batch_loss() {
+    if (distilling()) return *distillation_;
+    return cross_entropy_;
+  }
   static double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
@@ -267,13 +284,13 @@ class Trainer {
     if (classes < static_cast<Index>(train.class_names.size()))
       throw ShapeError(detail::cat("Trainer::fit: the model scores ", classes, " classes, the data has ",
                                    train.class_names.size()));
-    if (distilling() && !teacher_)
+    if (distilling() && !distillation_)
       throw ValueError(detail::cat("Trainer::fit: distill_weight is ", cfg_.distill_weight,
                                    " but no teacher was given (Trainer::distill_from)"));
-    if (distilling() && model_classes(*teacher_, train) != classes)
-      throw ShapeError(detail::cat("Trainer::fit: the teacher scores ", model_classes(*teacher_, train),
+    if (distilling() && model_classes(distillation_->teacher(), train) != classes)
+      throw ShapeError(detail::cat("Trainer::fit: the teacher scores ", model_classes(distillation_->teacher(), train),
                                    " classes, the student ", classes));
-    check_tta_fits(cfg_.final_tta, test);
+    for (TrainingPiece<T>* p : pieces_) p->check_fit(model_, train, test);
   }
 
   void begin_run(const ImageDataset& train) {
@@ -296,29 +313,27 @@ class Trainer {
     const std::vector<Index> order = shuffled_indices(train.size(), cfg_.seed, static_cast<std::uint64_t>(epoch));
     double loss_sum = 0, lr = 0;
     std::int64_t correct = 0, seen = 0;
-    const bool average = averaging() && epoch >= cfg_.average_from;
-    if (average && !average_.started()) average_.start(flat_.values());
+    for (TrainingPiece<T>* p : pieces_) p->begin_epoch(epoch, flat_);
+    BatchLoss<T>& batch_loss = this->batch_loss();
     for (Index b = 0; b < steps_per_epoch; ++b) {
       const Index begin = b * cfg_.batch, n = std::min(cfg_.batch, train.size() - begin);
       const std::int64_t step = static_cast<std::int64_t>(opt_.steps());
       make_batch(x_, y_, train, order.data() + begin, n, augment, cfg_.seed, static_cast<std::uint64_t>(step));
       flat_.zero_grad();
-      const Tensor<T>* teacher_out = distilling() ? &teacher_->forward(x_, Mode::Eval) : nullptr;
       const Tensor<T>& out = model_.forward(x_, Mode::Train);
-      const double loss = static_cast<double>(teacher_out ? distill_.forward(out, *teacher_out, y_) : loss_.forward(out, y_));
+      const double loss = static_cast<double>(batch_loss.forward(out, x_, y_));
       if (!std::isfinite(loss)) stop(detail::cat("non-finite loss (", loss, ") at epoch ", epoch, ", batch ", b + 1, ", step ", step));
       correct += count_correct(out, y_);
-      model_.backward(teacher_out ? distill_.backward() : loss_.backward());
+      model_.backward(batch_loss.backward());
       lr = schedule_.lr(step);
       opt_.step(flat_, lr);
-      if (average) average_.update(flat_.values());
+      for (TrainingPiece<T>* p : pieces_) p->after_step(epoch, flat_);
       loss_sum += loss * static_cast<double>(n);
       seen += n;
       if (on_batch)
         on_batch(BatchEvent{epoch, b + 1, steps_per_epoch, step, lr, loss, loss_sum / static_cast<double>(seen),
                             static_cast<double>(correct) / static_cast<double>(seen), static_cast<Index>(seen), seconds_since(t0)});
     }
-    if (average && epoch == cfg_.epochs) average_.copy_to(flat_.values());
     EpochRecord e{};
     e.epoch = epoch;
     e.lr = lr;
@@ -340,11 +355,7 @@ class Trainer {
     // Resuming a run that had already finished trains nothing: evaluate once, so last_eval()
     // describes the final model all the same.
     if (last_eval_.total != test.size()) last_eval_ = evaluate(model_, test, cfg_.eval_batch, normalization_of(augment));
-    if (cfg_.final_tta.enabled()) {
-      record_.final_tta = cfg_.final_tta.name();
-      const EvalResult tta = evaluate(model_, test, cfg_.eval_batch, normalization_of(augment), cfg_.final_tta);
-      record_.final_test_accuracy_tta = 100.0 * tta.accuracy();
-    }
+    for (TrainingPiece<T>* p : pieces_) p->finish_run(model_, test, normalization_of(augment), cfg_.eval_batch, record_);
     record_.status = "finished";
     for (RunObserver* o : observers_) o->on_run_end(record_);
   }
@@ -387,29 +398,16 @@ class Trainer {
     return history;
   }
 
-  // Checks, then copies, the model, optimiser and average state of a checkpoint of `epoch`.
+  // Checks, then copies, the model, optimiser and pieces' state of a checkpoint of `epoch`.
   void restore_state(const Checkpoint& c, int epoch) {
     for (auto& s : opt_.state()) {
       Tensor<T> probe(s.second->shape());
       c.get("optim/" + s.first, probe);
     }
-    // The average exists from the start of epoch average_from: a checkpoint of a later epoch
-    // must carry it (one from a run without averaging cannot continue with it).
-    const bool has_average = averaging() && epoch >= cfg_.average_from;
-    Tensor<T> average(Shape{flat_.size()});
-    if (has_average) {
-      if (!c.has("average/weights"))
-        throw ValueError(detail::cat(c.source, ": this run averages the weights from epoch ", cfg_.average_from,
-                                     ", but the checkpoint of epoch ", epoch, " has no average ('average/weights')"));
-      c.get("average/weights", average);
-    }
+    for (const TrainingPiece<T>* p : pieces_) p->check_state(c, epoch, flat_);
     get_module(c, model_);  // checks all, then copies
     for (auto& s : opt_.state()) c.get("optim/" + s.first, *s.second);
-    if (has_average) {
-      average_.start(average);
-    } else {
-      average_ = WeightAverage<T>(cfg_.average_decay);
-    }
+    for (TrainingPiece<T>* p : pieces_) p->load_state(c, epoch, flat_);
     c.get_u64("optim/steps", opt_.steps_counter(), 1);
   }
 
@@ -478,10 +476,10 @@ class Trainer {
   const LrSchedule& schedule_;
   TrainerConfig cfg_;
   FlatParameters<T> flat_;
-  CrossEntropyLoss<T> loss_;
-  DistillationLoss<T> distill_;
-  Module<T>* teacher_ = nullptr;
-  WeightAverage<T> average_;
+  CrossEntropyBatchLoss<T> cross_entropy_;
+  std::unique_ptr<DistillationBatchLoss<T>> distillation_;  // with a teacher (distill_from)
+  std::vector<TrainingPiece<T>*> pieces_;                   // in the order they run
+  std::vector<std::unique_ptr<TrainingPiece<T>>> owned_;    // the ones the configuration adds
   RunRecord record_;
   std::vector<RunObserver*> observers_;
   RunFolder* folder_ = nullptr;  // held while fit() writes into out_dir
