@@ -11,7 +11,7 @@
 //   value per input channel. Without class names the classes are named "0", "1", ... With
 //   need_normalization and none known: UsageError saying to give --mean and --std.
 // - output_count(model, input): the number of scores the network gives for one input (its
-//   output must be [1, K]); FormatError otherwise.
+//   output must be [1, K] or [1, K, 1, 1]); FormatError otherwise.
 // - check_data_fits(data, input, classes, dir): the images are the model's C x H x W and the
 //   data has no more classes than the model scores; FormatError naming both, and --resize when
 //   only the size differs.
@@ -73,7 +73,10 @@ inline Index output_count(glia::Module<float>& model, const Shape& input) {
   glia::Tensor<float> x(Shape{1, input[0], input[1], input[2]});
   x.fill(0.0f);
   const glia::Tensor<float>& y = model.forward(x, glia::Mode::Eval);
-  if (y.rank() != 2 || y.dim(0) != 1)
+  // [1, K], or [1, K, 1, 1] (a 1x1 convolution head, as the reference networks have), as the
+  // Trainer and evaluate take them.
+  const bool scores = y.rank() >= 2 && y.dim(0) == 1 && y.size() == y.dim(1);
+  if (!scores)
     throw glia::FormatError(glia::detail::cat("the network's output for one input is ", y.shape(),
                                               ", not [1, K] class scores: end it with Flatten and Linear, or "
                                               "GlobalAvgPool2d and Flatten"));

@@ -26,6 +26,11 @@ run=(--threads 2 --batch 32 --seed 3)
 # 1. summary: a spec and, later, a model file.
 expect summary_spec 0 "Linear.*Total params: 10,274.*input 1 x 12 x 12, 10 classes" "$glia" summary --model "$specs/digits.json"
 
+# The reference networks ship as specs (models/): a 1x1 convolution head gives [N, 10, 1, 1].
+models="$(cd "$here/../../models" && pwd)"
+expect summary_reference_spec 0 "Total params: 48,178.*input 3 x 32 x 32, 10 classes" "$glia" summary --model "$models/reference-gn.json"
+expect export_reference_spec 0 "wrote ref.onnx" "$glia" export --model "$models/reference-bn.json" --onnx ref.onnx
+
 # 2. MNIST IDX files, a spec with Residual, GroupNorm, GELU (tanh), SiLU, Dropout, Linear.
 expect train_idx 0 "normalisation from the training images: channel 0 mean.*final test accuracy.*model.safetensors.*best.safetensors" \
   "$glia" train --model "$specs/digits.json" --data data/idx --epochs 4 --optimizer adamw --lr 0.003 --out runs/digits "${run[@]}"
