@@ -16,6 +16,7 @@
 
 #include "support/fixture.hpp"
 #include "support/gradcheck.hpp"
+#include "support/spec_refusal.hpp"
 #include "support/torch_compare.hpp"
 
 using namespace glia;
@@ -223,15 +224,7 @@ TEST_CASE("Model spec: Conv2d's groups and dilation, written back by model_to_js
   CHECK(spec["layers"][0]["dilation"] == 2);
   auto again = model_from_json<float>(spec, rng);
   CHECK(model_to_json(*again, Shape{4, 12, 12}) == spec);
-  auto refusal = [](const std::string& layer) -> std::string {
-    Rng r(1);
-    try {
-      model_from_json_text<float>(R"({"input": [4, 8, 8], "layers": [)" + layer + "]}", "t.json", r);
-    } catch (const FormatError& e) {
-      return e.what();
-    }
-    return "accepted";
-  };
+  auto refusal = [](const std::string& layer) { return testing::spec_refusal("[4, 8, 8]", layer); };
   CHECK_THAT(refusal(R"({"type": "Conv2d", "in_channels": 4, "out_channels": 6, "kernel_size": 3, "groups": 4})"),
              Catch::Contains("layers[0] (Conv2d): key 'groups' is 4: it must divide in_channels (4) and out_channels (6)"));
   CHECK_THAT(refusal(R"({"type": "Conv2d", "in_channels": 4, "out_channels": 4, "kernel_size": 3, "groups": 0})"),

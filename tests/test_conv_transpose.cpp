@@ -16,6 +16,7 @@
 
 #include "support/fixture.hpp"
 #include "support/gradcheck.hpp"
+#include "support/spec_refusal.hpp"
 #include "support/torch_compare.hpp"
 
 using namespace glia;
@@ -220,15 +221,7 @@ TEST_CASE("Model spec: ConvTranspose2d with PyTorch's keys and defaults, written
   CHECK(spec["layers"][1]["bias"] == false);
   auto again = model_from_json<float>(spec, rng);
   CHECK(model_to_json(*again, Shape{4, 6, 6}) == spec);
-  auto refusal = [](const std::string& layer) -> std::string {
-    Rng r(1);
-    try {
-      model_from_json_text<float>(R"({"input": [4, 6, 6], "layers": [)" + layer + "]}", "t.json", r);
-    } catch (const FormatError& e) {
-      return e.what();
-    }
-    return "accepted";
-  };
+  auto refusal = [](const std::string& layer) { return testing::spec_refusal("[4, 6, 6]", layer); };
   CHECK_THAT(refusal(R"({"type": "ConvTranspose2d", "in_channels": 4, "out_channels": 4, "kernel_size": 3, "output_padding": 1})"),
              Catch::Contains("layers[0] (ConvTranspose2d): key 'output_padding' is 1: glia implements only output_padding < stride (1)"));
   CHECK_THAT(refusal(R"({"type": "ConvTranspose2d", "in_channels": 3, "out_channels": 4, "kernel_size": 3})"),
