@@ -104,10 +104,25 @@ const Tensor<float>& layer_by_layer(Module<float>& m, const Tensor<float>& x, Mo
     add(keep.back().data(), b.data(), x.data(), b.size());
     return keep.back();
   }
-  if (auto* cn = dynamic_cast<ConvNorm<float>*>(&m))
-    return layer_by_layer(cn->norm(), layer_by_layer(cn->conv(), x, mode, keep, reversed), mode, keep, reversed);
   if (reversed && m.samplewise(mode)) return by_sample_reversed(m, x, mode);
   return m.forward(x, mode);
+}
+
+// The backward of a net run by layer_by_layer, module by module in reverse, each over the whole
+// batch: a residual block's input gradient is its body's plus dy (the identity shortcut).
+const Tensor<float>& backward_layer_by_layer(Module<float>& m, const Tensor<float>& dy, std::deque<Tensor<float>>& keep) {
+  if (auto* seq = dynamic_cast<Sequential<float>*>(&m)) {
+    const Tensor<float>* cur = &dy;
+    for (Index i = seq->size() - 1; i >= 0; --i) cur = &backward_layer_by_layer((*seq)[i], *cur, keep);
+    return *cur;
+  }
+  if (auto* res = dynamic_cast<Residual<float>*>(&m)) {
+    const Tensor<float>& db = backward_layer_by_layer(res->body(), dy, keep);
+    keep.emplace_back(db.shape());
+    add(keep.back().data(), db.data(), dy.data(), db.size());
+    return keep.back();
+  }
+  return m.backward(dy);
 }
 
 bool same_bits(const Tensor<float>& a, const Tensor<float>& b) {
@@ -116,25 +131,32 @@ bool same_bits(const Tensor<float>& a, const Tensor<float>& b) {
 
 }  // namespace
 
-TEST_CASE("The forward plan gives the layer-by-layer forward bit for bit", "[determinism][plan]") {
-  Tensor<float> x(Shape{13, 3, 32, 32});
+TEST_CASE("The plan gives the layer-by-layer forward and backward bit for bit", "[determinism][plan]") {
+  Tensor<float> x(Shape{13, 3, 32, 32}), dy(Shape{13, 10, 1, 1});
   Rng rng(99);
   x.normal_(rng, 0, 1);
+  dy.normal_(rng, 0, 1);
   for (NormKind k : {NormKind::Batch, NormKind::Group, NormKind::Layer})
     for (Mode mode : {Mode::Train, Mode::Eval})
       for (int threads : {1, 2}) {
         INFO("norm " << norm_kind_name(k) << ", " << (mode == Mode::Train ? "train" : "eval") << ", " << threads << " threads");
         set_num_threads(threads);
         auto planned = seeded_net(k), plain = seeded_net(k);
-        std::deque<Tensor<float>> keep;  // the sums of the residual blocks; a deque keeps references valid
-        for (int pass = 0; pass < 2; ++pass) {  // the second pass: new dropout masks, moved running statistics
-          const Tensor<float>& a = planned->forward(x, mode);
-          const Tensor<float>& b = layer_by_layer(*plain, x, mode, keep);
-          CHECK(same_bits(a, b));
+        std::deque<Tensor<float>> keep;  // the residual blocks' sums; a deque keeps references valid
+        // The second pass: new dropout masks, moved running statistics, gradients added to the first.
+        for (int pass = 0; pass < 2; ++pass) {
+          CHECK(same_bits(planned->forward(x, mode), layer_by_layer(*plain, x, mode, keep)));
+          CHECK(same_bits(planned->backward(dy), backward_layer_by_layer(*plain, dy, keep)));
         }
         const auto fb = buffers(*planned), pb = buffers(*plain);
         REQUIRE(fb.size() == pb.size());
         for (std::size_t i = 0; i < fb.size(); ++i) CHECK(same_bits(*fb[i].tensor, *pb[i].tensor));
+        const auto fp = parameters(*planned), pp = parameters(*plain);
+        REQUIRE(fp.size() == pp.size());
+        for (std::size_t i = 0; i < fp.size(); ++i) {
+          INFO(fp[i].name);
+          CHECK(same_bits(fp[i].param->grad, pp[i].param->grad));
+        }
       }
   set_num_threads(2);
 }
@@ -146,11 +168,11 @@ TEST_CASE("The forward plan of the reference net: one loop over the samples, spl
       "[C1.conv C1.norm C2.conv C2.norm c3 P1 D1 C3.conv C3.norm R1.body.C4.conv R1.body.C4.norm R1.body.C5.conv "
       "R1.body.C5.norm R1 c6 P2 D2 C7.conv C7.norm R2.body.C8.conv R2.body.C8.norm R2.body.C9.conv R2.body.C9.norm R2 "
       "GAP c10]";
-  CHECK(ForwardPlan<float>(*bn, Mode::Eval).str() == eval_plan);
-  CHECK(ForwardPlan<float>(*gn, Mode::Train).str() == eval_plan);
+  CHECK(ExecutionPlan<float>(*bn, Mode::Eval).str() == eval_plan);
+  CHECK(ExecutionPlan<float>(*gn, Mode::Train).str() == eval_plan);
   // BatchNorm in training mode: each norm gathers the batch's statistics at the end of one loop
   // and normalises at the start of the next.
-  CHECK(ForwardPlan<float>(*bn, Mode::Train).str() ==
+  CHECK(ExecutionPlan<float>(*bn, Mode::Train).str() ==
         "[C1.conv C1.norm:gather] [C1.norm C2.conv C2.norm:gather] [C2.norm c3 P1 D1 C3.conv C3.norm:gather] "
         "[C3.norm R1.body.C4.conv R1.body.C4.norm:gather] [R1.body.C4.norm R1.body.C5.conv R1.body.C5.norm:gather] "
         "[R1.body.C5.norm R1 c6 P2 D2 C7.conv C7.norm:gather] [C7.norm R2.body.C8.conv R2.body.C8.norm:gather] "
@@ -160,13 +182,34 @@ TEST_CASE("The forward plan of the reference net: one loop over the samples, spl
   mixed.add(std::make_unique<ReLU<float>>(), "a");
   mixed.add(std::make_unique<Linear<float>>(4, 3), "fc");
   mixed.add(std::make_unique<ReLU<float>>(), "b");
-  CHECK(ForwardPlan<float>(mixed, Mode::Train).str() == "[a] fc [b]");
+  CHECK(ExecutionPlan<float>(mixed, Mode::Train).str() == "[a] fc [b]");
   // A plan is made again when the structure changed.
   Tensor<float> x(Shape{2, 4});
   x.fill(1.0f);
   CHECK(mixed.forward(x, Mode::Eval).shape() == Shape{2, 3});
   mixed.add(std::make_unique<Linear<float>>(3, 5), "fc2");
   CHECK(mixed.forward(x, Mode::Eval).shape() == Shape{2, 5});
+}
+
+TEST_CASE("The backward plan of the reference net pairs every norm with the convolution before it", "[plan]") {
+  const std::string plan =
+      "c10 GAP R2 [R2.body.C9.norm R2.body.C9.conv] [R2.body.C8.norm R2.body.C8.conv] [C7.norm C7.conv] D2 P2 c6 R1 "
+      "[R1.body.C5.norm R1.body.C5.conv] [R1.body.C4.norm R1.body.C4.conv] [C3.norm C3.conv] D1 P1 c3 [C2.norm C2.conv] "
+      "[C1.norm C1.conv]";
+  for (NormKind k : {NormKind::Batch, NormKind::Group, NormKind::Layer}) {
+    auto net = seeded_net(k);
+    CHECK(ExecutionPlan<float>(*net, Mode::Train).backward_str() == plan);
+  }
+  // A norm whose input is read twice (here: by the residual sum too) is not paired.
+  Sequential<float> two_readers;
+  two_readers.add(std::make_unique<Conv2d<float>>(2, 2, 3, 1, 1), "conv");
+  auto body = std::make_unique<Sequential<float>>();
+  body->add(std::make_unique<GroupNorm<float>>(1, 2), "norm");
+  two_readers.add(std::make_unique<Residual<float>>(std::move(body)), "R");
+  CHECK(ExecutionPlan<float>(two_readers, Mode::Train).backward_str() == "R R.body.norm conv");
+  // Backward needs a forward first.
+  Tensor<float> dy(Shape{1, 2, 4, 4});
+  CHECK_THROWS_WITH(two_readers.backward(dy), Catch::Contains("no forward before it"));
 }
 
 TEST_CASE("A per-sample kernel gives the same output whatever the order of its samples", "[samplewise]") {

@@ -538,41 +538,43 @@ TEST_CASE("BatchNorm batch statistics match a two-pass sum, also far from zero a
 
 namespace {
 
-// ConvNorm (the norm run on each sample inside the convolution's loop) against a Conv2d and the
-// norm as two modules with the same parameters: outputs, input gradients, every parameter
-// gradient and the running statistics equal bit for bit, in training and eval mode, with one
-// thread and with two. make_norm(act) builds the norm.
+// A convolution followed by a norm in a Sequential, whose plan runs the norm on each sample
+// inside the convolution's loops (forward and backward), against the two layers run by hand,
+// each over the whole batch: outputs, input gradients, every parameter gradient and the running
+// statistics equal bit for bit, in training and eval mode, with one thread and with two.
+// make_norm(act) builds the norm.
 template <typename T, typename MakeNorm>
 void check_conv_norm(const Shape& in, Index cout, Index k, MakeNorm make_norm) {
   const Index cin = in[1], pad = k / 2;
   for (const int threads : {1, 2}) {
     set_num_threads(threads);
     for (const Activation act : {Activation::ReLU, Activation::Identity}) {
-      ConvNorm<T> fused(std::make_unique<Conv2d<T>>(cin, cout, k, 1, pad), make_norm(act));
-      Sequential<T> plain;
-      plain.add(std::make_unique<Conv2d<T>>(cin, cout, k, 1, pad));
-      plain.add(make_norm(act));
+      Sequential<T> fused;
+      fused.add(std::make_unique<Conv2d<T>>(cin, cout, k, 1, pad), "conv");
+      fused.add(make_norm(act), "norm");
+      Conv2d<T> conv(cin, cout, k, 1, pad);
+      auto norm = make_norm(act);
       Rng rng(7);
-      fused.reset_parameters(rng);
-      auto pf = parameters(fused), pp = parameters(plain);
-      auto bf = buffers(fused), bp = buffers(plain);
+      auto pf = parameters(fused), pp = parameters<T>(conv), bf = buffers(fused), bp = buffers<T>(*norm);
+      for (auto& p : parameters<T>(*norm)) pp.push_back(p);
       REQUIRE(pf.size() == pp.size());
       REQUIRE(bf.size() == bp.size());
       for (auto& p : pf) p.param->value.uniform_(rng, -0.5, 0.5);
       for (std::size_t i = 0; i < pf.size(); ++i) pp[i].param->value = pf[i].param->value.clone();
       CHECK(pf[0].name == "conv.weight");
+      CHECK(ExecutionPlan<T>(fused, Mode::Train).backward_str() == "[norm conv]");
       Tensor<T> x(in);
       for (const Mode mode : {Mode::Train, Mode::Eval, Mode::Train}) {
         x.normal_(rng, 0.0, 1.0);
         for (auto* ps : {&pf, &pp})
           for (auto& p : *ps) p.param->grad.zero();
         const Tensor<T>& yf = fused.forward(x, mode);
-        const Tensor<T>& yp = plain.forward(x, mode);
+        const Tensor<T>& yp = norm->forward(conv.forward(x, mode), mode);
         Tensor<T> dy(yf.shape());
         dy.normal_(rng, 0.0, 1.0);
         const Tensor<T>& dxf = fused.backward(dy);
-        const Tensor<T>& dxp = plain.backward(dy);
-        INFO(fused.name() << " " << in << " threads " << threads << (mode == Mode::Train ? " train" : " eval"));
+        const Tensor<T>& dxp = conv.backward(norm->backward(dy));
+        INFO(norm->name() << " " << in << " threads " << threads << (mode == Mode::Train ? " train" : " eval"));
         CHECK(same(yf, yp));
         CHECK(same(dxf, dxp));
         for (std::size_t i = 0; i < pf.size(); ++i) {
@@ -591,7 +593,7 @@ void check_conv_norm(const Shape& in, Index cout, Index k, MakeNorm make_norm) {
 
 }  // namespace
 
-TEST_CASE("ConvNorm equals the convolution followed by the norm, bit for bit, train and eval", "[nn][conv_norm]") {
+TEST_CASE("A convolution and its norm, paired by the plan, equal the two layers run by hand, bit for bit", "[nn][plan]") {
   // 32x32 and 16x16 take the row kernel of the 3x3 convolution, 8x8 the channels-in-lanes one,
   // 7x5 and the 1x1 convolution the im2col / GEMM path.
   auto bn = [](Index c) { return [c](Activation a) { return std::make_unique<BatchNorm2d<float>>(c, 1e-5, 0.1, a); }; };

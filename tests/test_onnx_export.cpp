@@ -230,7 +230,7 @@ TEST_CASE("GroupNorm exports as its exact decomposition, per-channel affine and 
     CHECK(m.inits.at(eps.inputs[1]).floats() == std::vector<float>{1e-5f});
     const OnnxInit& gamma = m.inits.at("C1.norm.weight");
     CHECK(gamma.dims == std::vector<std::int64_t>{16, 1, 1});
-    CHECK(same_values(gamma, dynamic_cast<ConvNorm<float>&>((*net)[0]).norm().weight().value));
+    CHECK(same_values(gamma, dynamic_cast<AffineNorm<float>&>(dynamic_cast<Sequential<float>&>((*net)[0])[1]).weight().value));
     CHECK(m.node("C1.norm").inputs == std::vector<std::string>{"C1.norm/scale", "C1.norm.bias"});
   }
 }

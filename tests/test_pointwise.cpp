@@ -145,7 +145,7 @@ TEST_CASE("An element-wise layer joins its neighbours' loop in the forward plan,
     return net;
   };
   auto planned = make(), plain = make();
-  CHECK(ForwardPlan<float>(*planned, Mode::Train).str() == "[conv gelu flat hs]");
+  CHECK(ExecutionPlan<float>(*planned, Mode::Train).str() == "[conv gelu flat hs]");
   Tensor<float> x(Shape{5, 3, 6, 6});
   Rng rng(8);
   x.normal_(rng, 0, 1);

@@ -39,7 +39,6 @@
 #include "glia/nn/activation.hpp"
 #include "glia/nn/conv2d.hpp"
 #include "glia/nn/conv_transpose2d.hpp"
-#include "glia/nn/conv_norm.hpp"
 #include "glia/nn/flat_parameters.hpp"
 #include "glia/nn/init.hpp"
 #include "glia/nn/layer_norm.hpp"

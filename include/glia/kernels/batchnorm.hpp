@@ -11,8 +11,8 @@
 //   training:   dx = gamma_c * rstd_c * (dy - mean_S(dy) - xhat * mean_S(dy * xhat))
 //   evaluation: dx = gamma_c * rstd_c * dy
 // The reference functions are that maths in plain double loops, whole batch, for tests. The
-// per-sample kernels split the same work so that a loop over samples can carry it (the forward
-// plan, nn/plan.hpp; ConvNorm's backward, nn/conv_norm.hpp), the sums in kernels/norm_sums.hpp:
+// per-sample kernels split the same work so that a loop over samples can carry it (the
+// plan, nn/plan.hpp, forward and backward), the sums in kernels/norm_sums.hpp:
 // - forward, training: batchnorm_sample_moments(i) per sample, batchnorm_combine_moments in
 //   sample order (Chan, Golub & LeVeque's pairwise update), batchnorm_apply_sample(i);
 // - backward, training: batchnorm_backward_sums_sample(i) per sample, batchnorm_backward_means

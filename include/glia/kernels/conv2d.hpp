@@ -32,8 +32,9 @@
 //
 // Sample by sample: conv2d_forward is conv2d_forward_begin, then conv2d_forward_sample(n) for
 // each n, and conv2d_backward calls before_sample(n) before it reads sample n of dy, on the
-// thread that works on that sample; a layer fused with the convolution (nn/conv_norm.hpp) does
-// its per-sample work right after (forward) or before (backward), on data still in cache.
+// thread that works on that sample; a layer fused with the convolution (the plan, nn/plan.hpp;
+// Conv2d::backward_with_producer) does its per-sample work right after (forward) or before
+// (backward), on data still in cache.
 //
 // Threads: the batch is split over threads; each thread has its own col scratch in the
 // workspace. dW and db are summed into one partial per chunk of the batch (chunk boundaries

@@ -20,10 +20,9 @@
 //   parser's byte offset).
 // - spec_input_shape(spec) is [C, H, W] from "input".
 // - model_to_json(model, input) writes the spec of a model made of glia's layers (and
-//   Sequential, Residual, ConvNorm containers), every layer with its "name", so that
+//   Sequential and Residual containers), every layer with its "name", so that
 //   model_from_json builds a network with the same parameter names and the same values for the
-//   same parameters. ConvNorm is written as a Sequential of its two layers; a norm with a fused
-//   ReLU carries glia's key "activation": "ReLU". ValueError names a layer it cannot write.
+//   same parameters. A norm with a fused ReLU carries glia's key "activation": "ReLU". ValueError names a layer it cannot write.
 #pragma once
 
 #include <memory>
@@ -36,7 +35,6 @@
 #include "glia/nn/activation.hpp"
 #include "glia/nn/conv2d.hpp"
 #include "glia/nn/conv_transpose2d.hpp"
-#include "glia/nn/conv_norm.hpp"
 #include "glia/nn/layer_norm.hpp"
 #include "glia/nn/linear.hpp"
 #include "glia/nn/normalization.hpp"
@@ -419,7 +417,7 @@ nlohmann::json layer_to_json(Module<T>& m) {
             {"dilation", c->dilation()}};
   if (auto* l = dynamic_cast<Linear<T>*>(&m))
     return {{"type", "Linear"}, {"in_features", l->in_features()}, {"out_features", l->out_features()}, {"bias", l->has_bias()}};
-  if (dynamic_cast<Sequential<T>*>(&m) || dynamic_cast<ConvNorm<T>*>(&m)) return {{"type", "Sequential"}, {"layers", list_to_json(m)}};
+  if (dynamic_cast<Sequential<T>*>(&m)) return {{"type", "Sequential"}, {"layers", list_to_json(m)}};
   if (dynamic_cast<Residual<T>*>(&m)) {
     Json j = {{"type", "Residual"}};
     for (auto& child : m.children())  // "body" and, if any, "shortcut": a list, or one layer

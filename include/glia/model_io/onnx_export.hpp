@@ -21,7 +21,7 @@
 //   AveragePool, GlobalAvgPool2d -> GlobalAveragePool, AdaptiveAvgPool2d -> GlobalAveragePool,
 //   AveragePool (when the windows tile the input) or a MatMul by its pooling matrix, Flatten ->
 //   Flatten, Upsample -> Resize (nearest, asymmetric, floor), Residual -> Add of its branches,
-//   Sequential and ConvNorm -> their children in order. Nodes are named by the layer's path
+//   Sequential -> its children in order. Nodes are named by the layer's path
 //   ("R1.body.C4.conv"), a layer's helper nodes "<path>/<op>".
 // - Throws ValueError for a layer with no ONNX form here, naming its path and name(); for an
 //   input that is not [C, H, W] or options outside opset 17..21; ShapeError (the layer's own)
@@ -238,7 +238,7 @@ class Emitter {
 
  private:
   std::string emit_container(Module<T>& m, const std::string& path, const std::string& x, Shape& shape) {
-    if (dynamic_cast<Sequential<T>*>(&m) || dynamic_cast<ConvNorm<T>*>(&m)) {
+    if (dynamic_cast<Sequential<T>*>(&m)) {
       std::string v = x;
       Shape s = shape;
       for (auto& [name, child] : m.children()) v = emit(*child, join_name(path, name), v, s);

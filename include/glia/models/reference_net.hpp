@@ -6,9 +6,10 @@
 // Input [N, 3, 32, 32] -> output [N, 10, 1, 1] class scores (logits); apply LogSoftmax+NLLLoss
 // or CrossEntropyLoss. With the default widths (16, 32, 8/16 transition channels) the parameter
 // count is 48,178 for every norm kind. Module names follow the reference table ("C1", "c3", "R1",
-// ...), each C block being a ConvNorm {"conv", "norm"} where "norm" is the norm with its ReLU
+// ...), each C block being a Sequential {"conv", "norm"} where "norm" is the norm with its ReLU
 // fused (Activation::ReLU in nn/normalization.hpp: the same results as a separate ReLU module,
-// in fewer passes over memory) and run on each sample as the convolution produces it.
+// in fewer passes over memory); the plan (nn/plan.hpp) runs the norm on each sample as the
+// convolution produces it (forward) and just before the convolution reads it (backward).
 //
 // PyTorch names: reference_net_torch_name(glia_name) is a tensor's name in torch_ref.py's
 // Net(kind).state_dict(), where C1, C2, C3 are c1, c2, c3, C4/C5 (in R1) are c4/c5, C7 is c6,
@@ -28,7 +29,6 @@
 
 #include "glia/nn/activation.hpp"
 #include "glia/nn/conv2d.hpp"
-#include "glia/nn/conv_norm.hpp"
 #include "glia/nn/normalization.hpp"
 #include "glia/nn/pooling.hpp"
 #include "glia/nn/residual.hpp"
@@ -90,12 +90,13 @@ std::unique_ptr<AffineNorm<T>> make_norm(NormKind kind, Index channels, Index gr
   throw ValueError("make_norm: unknown norm kind");
 }
 
-// 3x3 convolution (pad 1) + norm with its ReLU fused, the norm run on each sample of the
-// convolution's output while it is in cache where it can (nn/conv_norm.hpp).
+// 3x3 convolution (pad 1) + norm with its ReLU fused: {"conv", "norm"}.
 template <typename T>
-std::unique_ptr<ConvNorm<T>> conv_norm_relu(Index cin, Index cout, NormKind kind, Index groups) {
-  return std::make_unique<ConvNorm<T>>(std::make_unique<Conv2d<T>>(cin, cout, 3, 1, 1),
-                                       make_norm<T>(kind, cout, groups, Activation::ReLU));
+std::unique_ptr<Sequential<T>> conv_norm_relu(Index cin, Index cout, NormKind kind, Index groups) {
+  auto block = std::make_unique<Sequential<T>>();
+  block->add(std::make_unique<Conv2d<T>>(cin, cout, 3, 1, 1), "conv");
+  block->add(make_norm<T>(kind, cout, groups, Activation::ReLU), "norm");
+  return block;
 }
 
 template <typename T>

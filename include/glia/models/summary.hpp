@@ -1,6 +1,6 @@
 // glia/models/summary.hpp: a Keras/torchsummary-style table of a model.
 //
-// summary(model, input_shape) lists every layer (leaves of Sequential, Residual and ConvNorm
+// summary(model, input_shape) lists every layer (leaves of Sequential and Residual
 // containers, indented by depth) with its path, description, output shape and parameter
 // count, then "Total params: 48,178", then a table of the algorithms each Conv2d runs for this
 // input per direction (kernels/conv2d_algorithm.hpp: chosen from the geometry and this build's
@@ -18,7 +18,6 @@
 
 #include "glia/nn/conv2d.hpp"
 #include "glia/nn/conv_transpose2d.hpp"
-#include "glia/nn/conv_norm.hpp"
 #include "glia/nn/residual.hpp"
 #include "glia/nn/sequential.hpp"
 
@@ -71,10 +70,6 @@ void summary_rows(std::ostringstream& out, Module<T>& m, const std::string& path
       summary_rows(out, *c.second, join_name(path, c.first), s, path.empty() ? depth : depth + 1, convs);
       s = c.second->output_shape(s);
     }
-  } else if (auto* cn = dynamic_cast<ConvNorm<T>*>(&m)) {
-    row(path, "ConvNorm", cn->output_shape(in), parameter_count(m));
-    summary_rows(out, cn->conv(), join_name(path, "conv"), in, depth + 1, convs);
-    summary_rows(out, cn->norm(), join_name(path, "norm"), cn->conv().output_shape(in), depth + 1, convs);
   } else if (auto* res = dynamic_cast<Residual<T>*>(&m)) {
     row(path, res->name(), res->output_shape(in), parameter_count(m));
     for (auto& c : res->children()) summary_rows(out, *c.second, join_name(path, c.first), in, depth + 1, convs);

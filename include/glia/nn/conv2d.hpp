@@ -10,8 +10,8 @@
 // storage) for backward; owns its output, input-gradient and im2col workspaces, which grow on
 // the first step and are reused. Throws ShapeError for an input of the wrong channel count, an
 // input smaller than the kernel's extent d(k-1)+1, or a dy of the wrong shape. Runs sample by sample in every
-// mode (nn/module.hpp); an overload of backward takes a per-sample hook, for a layer fused
-// after the convolution (nn/conv_norm.hpp).
+// mode (nn/module.hpp); backward_with_producer makes each sample of dy in its own loop
+// (the plan fuses the norm after a convolution this way, nn/plan.hpp).
 // Algorithms (kernels/conv2d_algorithm.hpp): chosen once per input geometry at the start of a
 // forward pass, by resolve_conv_algorithms (automatic, GLIA_CONV_ALGO, set_algorithms);
 // ValueError there, naming the layer and the geometry, if a forced algorithm does not apply.
@@ -87,7 +87,12 @@ class Conv2d : public Module<T> {
     return Shape{in[0], cout_, p.out_h(), p.out_w()};
   }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override { return forward_by_sample(*this, x, mode); }
-  const Tensor<T>& backward(const Tensor<T>& dy) override { return backward(dy, NoSampleHook{}); }
+  const Tensor<T>& backward(const Tensor<T>& dy) override { return backward_impl(dy, NoSampleHook{}); }
+  // make_dy_sample(n) runs in the convolution's own loop over the samples, on the thread that
+  // then reads sample n of dy (kernels/conv2d.hpp).
+  const Tensor<T>& backward_with_producer(const Tensor<T>& dy, SampleHook make_dy_sample) override {
+    return backward_impl(dy, make_dy_sample);
+  }
 
   // Sample by sample (nn/module.hpp): every mode.
   bool samplewise(Mode) const override { return true; }
@@ -107,10 +112,15 @@ class Conv2d : public Module<T> {
     conv2d_forward_sample(n, y_.data(), x_.data(), weight_.value.data(), has_bias_ ? bias_.value.data() : nullptr, geom_,
                           algorithms_, ws_);
   }
-  // backward with the hook of a layer fused after the convolution (nn/conv_norm.hpp):
-  // before_sample(n) before sample n of dy is read (see kernels/conv2d.hpp).
+  void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
+               std::vector<NamedBuffer<T>>&) override {
+    collect_weight_and_bias(prefix, params, weight_, has_bias_ ? &bias_ : nullptr);
+  }
+  void reset_parameters(Rng& rng) override { init::torch_default(weight_.value, bias_.value, rng); }
+
+ private:
   template <typename BeforeSample>
-  const Tensor<T>& backward(const Tensor<T>& dy, BeforeSample before_sample) {
+  const Tensor<T>& backward_impl(const Tensor<T>& dy, BeforeSample before_sample) {
     this->check_grad_shape(dy.shape(), y_.shape());
     T* dx = nullptr;
     if (this->needs_input_grad_) {
@@ -121,14 +131,6 @@ class Conv2d : public Module<T> {
                     weight_.value.data(), geom_, algorithms_, ws_, before_sample);
     return dx_;
   }
-  void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
-               std::vector<NamedBuffer<T>>&) override {
-    params.push_back({join_name(prefix, "weight"), &weight_});
-    if (has_bias_) params.push_back({join_name(prefix, "bias"), &bias_});
-  }
-  void reset_parameters(Rng& rng) override { init::torch_default(weight_.value, bias_.value, rng); }
-
- private:
   PatchGeometry patch(const Shape& in) const {
     return PatchGeometry{cin_, in[2], in[3], k_, k_, stride_, pad_, dilation_};
   }

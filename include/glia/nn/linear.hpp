@@ -55,8 +55,7 @@ class Linear : public Module<T> {
   }
   void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
                std::vector<NamedBuffer<T>>&) override {
-    params.push_back({join_name(prefix, "weight"), &weight_});
-    if (has_bias_) params.push_back({join_name(prefix, "bias"), &bias_});
+    collect_weight_and_bias(prefix, params, weight_, has_bias_ ? &bias_ : nullptr);
   }
   void reset_parameters(Rng& rng) override { init::torch_default(weight_.value, bias_.value, rng); }
 

@@ -30,6 +30,16 @@
 //   (nn/plan.hpp), not the containers, decides which operations run sample by sample together.
 // - begin_merge(a, b) / merge_sample(n): the per-sample kernel of a container that merges two
 //   branches (Residual's sum), listed by PlanBuilder::merge.
+// - A per-sample backward (optional): where samplewise_backward() holds, backward(dy) equals
+//   begin_backward(dy), which checks and keeps dy and returns dx sized but not yet written, then
+//   backward_sample(n) for every n (any order, any thread; it writes only sample n of dx), then
+//   end_backward() (e.g. adding per-sample parameter-gradient parts in sample order).
+//   backward_by_sample (below) runs this protocol.
+// - backward_with_producer(dy, make_dy_sample): backward(dy) for a dy whose sample n is written
+//   only by make_dy_sample(n), which the module calls before it reads that sample. The default
+//   makes every sample first, in a loop of its own; a layer that reads dy sample by sample
+//   (Conv2d) calls it inside its own loop, on data that is then still in cache. The plan
+//   (nn/plan.hpp) pairs a layer with the per-sample backward that follows it this way.
 #pragma once
 
 #include <cstdint>
@@ -111,6 +121,19 @@ class Module {
   }
   virtual void merge_sample(Index) {}
 
+  // The per-sample backward (above): begin_backward throws ValueError where
+  // samplewise_backward() is false.
+  virtual bool samplewise_backward() const { return false; }
+  virtual const Tensor<T>& begin_backward(const Tensor<T>& dy) {
+    throw ValueError(detail::cat(name(), " has no per-sample backward (dy ", dy.shape(), ")"));
+  }
+  virtual void backward_sample(Index) {}
+  virtual void end_backward() {}
+  virtual const Tensor<T>& backward_with_producer(const Tensor<T>& dy, SampleHook make_dy_sample) {
+    if (dy.rank() > 0) parallel_for(dy.dim(0), [&](Index n) { make_dy_sample(n); });
+    return backward(dy);
+  }
+
   // The module's operations for the forward plan (nn/plan_builder.hpp): a layer is one.
   virtual void describe(PlanBuilder<T>& builder, const std::string& path) { builder.layer(*this, path); }
 
@@ -136,6 +159,25 @@ const Tensor<T>& forward_by_sample(Module<T>& m, const Tensor<T>& x, Mode mode) 
   }
   parallel_for(x.dim(0), [&](Index n) { m.forward_sample(n); });
   return y;
+}
+
+// The parameters of a layer with a weight and an optional bias (Conv2d, ConvTranspose2d, Linear):
+// "<prefix>.weight" and, unless bias is null, "<prefix>.bias".
+template <typename T>
+void collect_weight_and_bias(const std::string& prefix, std::vector<NamedParameter<T>>& params, Parameter<T>& weight,
+                             Parameter<T>* bias) {
+  params.push_back({join_name(prefix, "weight"), &weight});
+  if (bias) params.push_back({join_name(prefix, "bias"), bias});
+}
+
+// backward(dy) of a module for which samplewise_backward() holds: one parallel loop over the
+// samples between begin_backward and end_backward.
+template <typename T>
+const Tensor<T>& backward_by_sample(Module<T>& m, const Tensor<T>& dy) {
+  const Tensor<T>& dx = m.begin_backward(dy);
+  parallel_for(dy.dim(0), [&](Index n) { m.backward_sample(n); });
+  m.end_backward();
+  return dx;
 }
 
 template <typename T>

@@ -27,11 +27,11 @@
 //   uint8 mask [N, C, H, W] of where the output is positive, in training mode only: after an
 //   eval-mode forward, backward derives it from the output (y > 0 is the same set). name() says
 //   "+ ReLU".
-// Per-sample kernels: forward is Module's protocol (nn/module.hpp), BatchNorm2d in training mode
-// gathering the batch statistics first. backward(dy) is begin_backward(dy), backward_sample(n)
-// for every n, then end_backward(); the per-sample calls may run on any thread in any order.
-// nn/conv_norm.hpp uses this to run a norm's backward on each sample inside the convolution's
-// backward; the values are the same bit for bit.
+// Per-sample kernels: forward and backward are Module's protocols (nn/module.hpp), BatchNorm2d in
+// training mode gathering the batch statistics first (forward) and their gradient sums in
+// begin_backward. The plan (nn/plan.hpp) runs a norm's backward on each sample inside the loop
+// of the convolution before it (Module::backward_with_producer); the values are the same bit
+// for bit.
 #pragma once
 
 #include <cmath>
@@ -64,24 +64,18 @@ class AffineNorm : public Module<T> {
   Index channels() const { return c_; }
   double eps() const { return eps_; }
 
-  // The per-sample kernels (see the top of this file). output() is forward's result and
-  // input_grad() backward's; begin_backward sizes input_grad() to dy's shape.
+  // The per-sample kernels (see the top of this file). output() is forward's result;
+  // begin_backward sizes the input gradient to dy's shape and returns it.
   bool samplewise(Mode) const override { return true; }
   const Tensor<T>& begin_forward(const Tensor<T>& x, Mode mode) override = 0;  // returns output()
   void forward_sample(Index n) override = 0;
-  virtual void begin_backward(const Tensor<T>& dy) = 0;
-  virtual void backward_sample(Index n) = 0;
-  virtual void end_backward() {}
+  bool samplewise_backward() const override { return true; }
+  const Tensor<T>& begin_backward(const Tensor<T>& dy) override = 0;
+  void backward_sample(Index n) override = 0;
   const Tensor<T>& output() const { return y_; }
-  const Tensor<T>& input_grad() const { return dx_; }
 
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override { return forward_by_sample(*this, x, mode); }
-  const Tensor<T>& backward(const Tensor<T>& dy) override {
-    begin_backward(dy);
-    parallel_for(x_.dim(0), [&](Index n) { backward_sample(n); });
-    end_backward();
-    return dx_;
-  }
+  const Tensor<T>& backward(const Tensor<T>& dy) override { return backward_by_sample(*this, dy); }
   Shape output_shape(const Shape& in) const override {
     if (in.rank() != 4 || in[1] != c_)
       throw ShapeError(detail::cat(this->name(), ": expected input [N,", c_, ",H,W], got ", in));
@@ -217,13 +211,13 @@ class BatchNorm2d : public AffineNorm<T> {
 
   // Train: the sums over the batch that every sample's dx needs (one pass, parallel over
   // samples), which also give dgamma and dbeta. Eval: nothing yet (dx needs no sums).
-  void begin_backward(const Tensor<T>& dy) override {
+  const Tensor<T>& begin_backward(const Tensor<T>& dy) override {
     this->begin_grad(dy);
     const Tensor<T>& x = this->x_;
     const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3);
     sample_dyxhat_.resize(static_cast<std::size_t>(n * c));
     sample_dy_.resize(static_cast<std::size_t>(n * c));
-    if (!train_) return;
+    if (!train_) return this->dx_;
     parallel_for(n, [&](Index i) {
       batchnorm_backward_sums_sample(i, sample_dyxhat_.data(), sample_dy_.data(), this->dy_, this->dy_mask_, x.data(),
                                      this->mean_.data(), this->rstd_.data(), c, hw);
@@ -232,6 +226,7 @@ class BatchNorm2d : public AffineNorm<T> {
     mean_dy_.resize(static_cast<std::size_t>(c));
     batchnorm_backward_means(mean_dyxhat_.data(), mean_dy_.data(), this->weight_.grad.data(), this->bias_.grad.data(),
                              sample_dyxhat_.data(), sample_dy_.data(), n, c, hw);
+    return this->dx_;
   }
   // Sample n's dx; in eval mode also its part of dgamma and dbeta, added up by end_backward.
   void backward_sample(Index n) override {
@@ -351,10 +346,11 @@ class GroupNorm : public AffineNorm<T> {
                              this->eps_);
   }
 
-  void begin_backward(const Tensor<T>& dy) override {
+  const Tensor<T>& begin_backward(const Tensor<T>& dy) override {
     this->begin_grad(dy);
     sample_dyxhat_.resize(static_cast<std::size_t>(this->x_.dim(0) * this->c_));
     sample_dy_.resize(sample_dyxhat_.size());
+    return this->dx_;
   }
   void backward_sample(Index n) override {
     const Tensor<T>& x = this->x_;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -52,6 +53,19 @@ class PlanBuilder {
 
   std::vector<PlanOp<T>> ops_;
   int current_ = 0, next_value_ = 1;
+};
+
+// A call made for each sample n, by reference to a callable that outlives it: what
+// Module::backward_with_producer takes (no allocation, unlike std::function).
+class SampleHook {
+ public:
+  template <typename F>
+  explicit SampleHook(F& f) : object_(&f), call_([](void* o, std::ptrdiff_t n) { (*static_cast<F*>(o))(n); }) {}
+  void operator()(std::ptrdiff_t n) const { call_(object_, n); }
+
+ private:
+  void* object_;
+  void (*call_)(void*, std::ptrdiff_t);
 };
 
 // Incremented whenever a container gains a child (Sequential::add): plans remember the value

@@ -1,11 +1,13 @@
 // glia/nn/sequential.hpp: modules applied one after another.
 //
-// Contract: forward feeds each module's output to the next and returns the last output; it runs
-// through the model's forward plan (nn/plan.hpp), made at the first forward in each mode and
-// again after the structure changed, which runs stretches of per-sample kernels as one loop
-// over the samples with the same values bit for bit. backward runs the modules in reverse. Children are named by their index unless add() is given
-// a name. An empty Sequential is the identity. set_needs_input_grad applies to the first child
-// (the others always need theirs).
+// Contract: forward feeds each module's output to the next and returns the last output;
+// backward takes the gradient back through them in reverse. Both run through the model's
+// execution plan (nn/plan.hpp), made at the first forward in each mode and again after the
+// structure changed; backward uses the plan of the last forward, which it follows (ValueError
+// before any forward). The values are those of the modules' own forward and backward bit for
+// bit. Children are named by their index unless add() is given a name. An empty Sequential is
+// the identity.
+// set_needs_input_grad applies to the first child (the others always need theirs).
 #pragma once
 
 #include <array>
@@ -45,17 +47,17 @@ class Sequential : public Module<T> {
     return s;
   }
   const Tensor<T>& forward(const Tensor<T>& x, Mode mode) override {
-    std::unique_ptr<ForwardPlan<T>>& plan = plans_[mode == Mode::Train ? 0 : 1];
-    if (!plan || plan->stale()) plan = std::make_unique<ForwardPlan<T>>(*this, mode);
-    return plan->run(x);
+    std::unique_ptr<ExecutionPlan<T>>& plan = plans_[mode == Mode::Train ? 0 : 1];
+    if (!plan || plan->stale()) plan = std::make_unique<ExecutionPlan<T>>(*this, mode);
+    last_plan_ = plan.get();
+    return plan->forward(x);
   }
   void describe(PlanBuilder<T>& builder, const std::string& path) override {
     for (auto& m : modules_) m.second->describe(builder, join_name(path, m.first));
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    const Tensor<T>* cur = &dy;
-    for (auto it = modules_.rbegin(); it != modules_.rend(); ++it) cur = &it->second->backward(*cur);
-    return *cur;
+    if (!last_plan_) throw ValueError("Sequential::backward: no forward before it");
+    return last_plan_->backward(dy);
   }
   void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
                std::vector<NamedBuffer<T>>& buffers) override {
@@ -76,7 +78,8 @@ class Sequential : public Module<T> {
 
  private:
   std::vector<std::pair<std::string, std::unique_ptr<Module<T>>>> modules_;
-  std::array<std::unique_ptr<ForwardPlan<T>>, 2> plans_;  // Train, Eval
+  std::array<std::unique_ptr<ExecutionPlan<T>>, 2> plans_;  // Train, Eval
+  ExecutionPlan<T>* last_plan_ = nullptr;                    // the plan of the last forward
 };
 
 }  // namespace glia
