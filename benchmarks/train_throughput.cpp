@@ -175,6 +175,7 @@ int main(int argc, char** argv) {
     std::printf("%s", glia::conv_algorithm_table(*glia::bench::ReferenceStep(glia::parse_norm_kind(o.norm), 1).net,
                                                  glia::Shape{1, 3, 32, 32})
                           .c_str());
+    std::printf("%s\n", glia::instruction_set_line().c_str());
     std::fflush(stdout);
 
     for (Index b : o.batch) {

@@ -377,11 +377,27 @@ TEST_CASE("The automatic convolution algorithms of the reference network's layer
   CHECK(off.weight_grad == ConvWeightGradAlgorithm::ChannelLanes3x3);
 }
 
+TEST_CASE("The instruction-set line names what glia was compiled for and what the CPU has", "[kernels][isa]") {
+  using S = InstructionSet;
+  CHECK(instruction_set_line(S::Baseline, S::Avx512) ==
+        "Instruction set: compiled for baseline, this CPU has avx512 (compile with -march=native for it)");
+  CHECK(instruction_set_line(S::Avx2, S::Avx2) == "Instruction set: compiled for avx2, this CPU has avx2");
+  CHECK(instruction_set_line(S::Avx512, S::Avx512) == "Instruction set: compiled for avx512, this CPU has avx512");
+  CHECK(instruction_set_line(S::Other, S::Other) == "Instruction set: compiled for other, this CPU has other");
+  // This build: the level agrees with Eigen's packets, and the CPU running it has that level.
+  const S compiled = compiled_instruction_set();
+  if (compiled == S::Avx512) CHECK(conv3x3_packet_size<float>() == 16);
+  if (compiled == S::Avx2) CHECK(conv3x3_packet_size<float>() == 8);
+  if (compiled == S::Baseline) CHECK(conv3x3_packet_size<float>() <= 8);
+  CHECK(cpu_instruction_set() >= compiled);
+}
+
 TEST_CASE("summary shows the algorithms of every Conv2d, per direction", "[kernels][conv][summary]") {
   auto net = make_reference_net<float>();
   const std::string text = summary(*net, Shape{1, 3, 32, 32});
   const Index packet = conv3x3_packet_size<float>();
   CHECK(text.find(detail::cat("Convolution algorithms (float, packets of ", packet)) != std::string::npos);
+  CHECK(text.find(instruction_set_line()) != std::string::npos);
   const struct {
     const char* path;
     Index cin, cout, k, hw;

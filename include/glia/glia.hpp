@@ -13,6 +13,7 @@
 #include "glia/core/atomic_file.hpp"
 #include "glia/core/error.hpp"
 #include "glia/core/input_file.hpp"
+#include "glia/core/instruction_set.hpp"
 #include "glia/core/parse.hpp"
 #include "glia/core/text_format.hpp"
 #include "glia/core/utf8.hpp"

@@ -18,7 +18,16 @@ else()
   run(${CMAKE_COMMAND} -S ${consumer_src} -B ${WORK}/build -DGLIA_SOURCE=${GLIA_SOURCE} -DGLIA_MODE=add_subdirectory)
 endif()
 run(${CMAKE_COMMAND} --build ${WORK}/build)
-run(${WORK}/build/consumer)
+execute_process(COMMAND ${WORK}/build/consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "consumer failed (${rc}): ${out}\n${err}")
+endif()
+# Built with the compiler's default flags (no -march), an x86-64 consumer runs glia's baseline
+# kernels, and says so.
+cmake_host_system_information(RESULT platform QUERY OS_PLATFORM)
+if(platform MATCHES "x86_64|AMD64" AND NOT out MATCHES "Instruction set: compiled for baseline, this CPU has ")
+  message(FATAL_ERROR "consumer: expected 'Instruction set: compiled for baseline, ...', got: ${out}")
+endif()
 run(${WORK}/build/consumer_report ${WORK}/report-run)
 # A model file saved by one process and loaded by another gives the same scores, bit for bit.
 execute_process(COMMAND ${WORK}/build/consumer_model save ${WORK}/model.safetensors RESULT_VARIABLE rc1 OUTPUT_VARIABLE saved ERROR_VARIABLE err1)

@@ -7,7 +7,8 @@
 // packet size, or overridden by Conv2d::set_algorithms or GLIA_CONV_ALGO). A ConvTranspose2d's
 // line names, per direction of the layer, the kernel of its adjoint convolution that runs it
 // (its forward is the adjoint's input gradient, e.g. col2im_gemm; nn/conv_transpose2d.hpp). Shapes come from
-// output_shape, so nothing is run. ShapeError if the input shape does not fit the model;
+// output_shape, so nothing is run. The last line says which instruction set glia was compiled
+// for and which the CPU has (core/instruction_set.hpp). ShapeError if the input shape does not fit the model;
 // ValueError if an algorithm forced on a layer does not apply to its input.
 #pragma once
 
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "glia/core/instruction_set.hpp"
 #include "glia/nn/conv2d.hpp"
 #include "glia/nn/conv_transpose2d.hpp"
 #include "glia/nn/residual.hpp"
@@ -116,6 +118,7 @@ std::string summary(Module<T>& model, const Shape& input) {
   detail::summary_rows(out, model, "", input, 0, convs);
   out << std::string(89, '-') << "\n" << "Total params: " << thousands(parameter_count(model)) << "\n";
   if (!convs.empty()) out << "\n" << detail::conv_algorithm_table<T>(convs);
+  out << instruction_set_line() << "\n";
   return out.str();
 }
 

@@ -1,0 +1,66 @@
+// glia/core/instruction_set.hpp: which vector instructions glia's kernels were compiled for, and
+// which the CPU running them has.
+//
+// glia is header-only: its kernels (and Eigen's matrix products) use the instructions the
+// compiler was allowed where the user's program includes them. A program built with CMake's
+// plain Release flags gets x86-64's baseline (SSE2), about a third of the speed of the same code
+// built with -march=native on an AVX2 or AVX-512 CPU (docs/performance.md, "Build flags").
+// Nothing chooses kernels at run time yet; this header makes the difference visible:
+// - compiled_instruction_set(): what this translation unit was compiled for, from the
+//   compiler's macros: Avx512 (AVX-512F), Avx2 (AVX2 and FMA), Baseline (any other x86-64), or
+//   Other (not x86).
+// - cpu_instruction_set(): the best of those the CPU running the program has (GCC's and Clang's
+//   __builtin_cpu_supports; Other elsewhere).
+// - instruction_set_line(compiled, cpu): one line for summaries and benchmark logs, e.g.
+//   "Instruction set: compiled for baseline, this CPU has avx512 (compile with -march=native
+//   for it)". summary() (models/summary.hpp) and glia_train_throughput print it.
+#pragma once
+
+#include <string>
+
+namespace glia {
+
+enum class InstructionSet { Other, Baseline, Avx2, Avx512 };
+
+inline const char* instruction_set_name(InstructionSet s) {
+  switch (s) {
+    case InstructionSet::Baseline: return "baseline";
+    case InstructionSet::Avx2: return "avx2";
+    case InstructionSet::Avx512: return "avx512";
+    case InstructionSet::Other: break;
+  }
+  return "other";
+}
+
+constexpr InstructionSet compiled_instruction_set() {
+#if defined(__AVX512F__)
+  return InstructionSet::Avx512;
+#elif defined(__AVX2__) && defined(__FMA__)
+  return InstructionSet::Avx2;
+#elif defined(__x86_64__) || defined(_M_X64)
+  return InstructionSet::Baseline;
+#else
+  return InstructionSet::Other;
+#endif
+}
+
+inline InstructionSet cpu_instruction_set() {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return InstructionSet::Avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return InstructionSet::Avx2;
+  return InstructionSet::Baseline;
+#else
+  return InstructionSet::Other;
+#endif
+}
+
+inline std::string instruction_set_line(InstructionSet compiled = compiled_instruction_set(),
+                                        InstructionSet cpu = cpu_instruction_set()) {
+  std::string line = std::string("Instruction set: compiled for ") + instruction_set_name(compiled) + ", this CPU has " +
+                     instruction_set_name(cpu);
+  if (compiled < cpu && compiled != InstructionSet::Other) line += " (compile with -march=native for it)";
+  return line;
+}
+
+}  // namespace glia
