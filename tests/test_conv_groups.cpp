@@ -17,6 +17,7 @@
 #include "support/fixture.hpp"
 #include "support/gradcheck.hpp"
 #include "support/spec_refusal.hpp"
+#include "support/tensor_compare.hpp"
 #include "support/torch_compare.hpp"
 
 using namespace glia;
@@ -38,15 +39,7 @@ const ConvConfig kConfigs[] = {
     {2, 3, 7, 7, 6, 3, 3, 0, 3, 3},  // depthwise, dilation 3, stride 3, no padding
 };
 
-template <typename T>
-double max_rel_diff(const Tensor<T>& a, const Tensor<T>& b) {
-  double d = 0, s = 1;
-  for (Index i = 0; i < a.size(); ++i) {
-    d = std::max(d, std::abs(double(a[i]) - double(b[i])));
-    s = std::max(s, std::abs(double(b[i])));
-  }
-  return d / s;
-}
+using glia::testing::max_rel_diff;
 
 template <typename T>
 void check_against_twin(const ConvConfig& c, double tol) {

@@ -17,6 +17,7 @@
 #include "support/fixture.hpp"
 #include "support/gradcheck.hpp"
 #include "support/spec_refusal.hpp"
+#include "support/tensor_compare.hpp"
 #include "support/torch_compare.hpp"
 
 using namespace glia;
@@ -39,15 +40,7 @@ const TConfig kConfigs[] = {
     {1, 2, 3, 3, 2, 5, 2, 3, 0, 1, 1},   // padding larger than needed: output cropped
 };
 
-template <typename T>
-double max_rel_diff(const Tensor<T>& a, const Tensor<T>& b) {
-  double d = 0, s = 1;
-  for (Index i = 0; i < a.size(); ++i) {
-    d = std::max(d, std::abs(double(a[i]) - double(b[i])));
-    s = std::max(s, std::abs(double(b[i])));
-  }
-  return d / s;
-}
+using glia::testing::max_rel_diff;
 
 template <typename T>
 void check_against_twin(const TConfig& c, bool bias, double tol) {

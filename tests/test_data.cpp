@@ -28,6 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "support/temp_dir.hpp"
+
 using namespace glia;
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -35,21 +37,8 @@ using Bytes = std::vector<std::uint8_t>;
 
 namespace {
 
-// A fresh folder under the system's temporary folder, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "glia-data-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-    fs::permissions(path, fs::perms(0755));  // so the unprivileged-read test can get in
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using glia::testing::TempDir;
+
 
 void write_file(const std::string& path, const Bytes& bytes) {
   fs::create_directories(fs::path(path).parent_path());

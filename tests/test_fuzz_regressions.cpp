@@ -28,10 +28,14 @@
 
 #include <unistd.h>
 
+#include "support/temp_dir.hpp"
+
 using namespace glia;
 namespace fs = std::filesystem;
 
 namespace {
+
+using glia::testing::TempDir;
 
 const fs::path kRegressions = fs::path(GLIA_TEST_FIXTURES).parent_path() / "fuzz-regressions";
 
@@ -50,18 +54,6 @@ std::string read_bytes(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "glia-fuzzreg-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 void write_bytes(const fs::path& p, const char* data, std::size_t n) {
   std::ofstream out(p, std::ios::binary);

@@ -13,6 +13,7 @@
 #include <glia/data/resize.hpp>
 
 #include "support/fixture.hpp"
+#include "support/temp_dir.hpp"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -37,25 +38,13 @@
 #include <stdlib.h>
 
 using namespace glia;
+using glia::testing::TempDir;
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using Bytes = std::vector<std::uint8_t>;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "glia-geometry-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_png(const std::string& path, int h, int w, int comp, const Bytes& hwc) {
   fs::create_directories(fs::path(path).parent_path());

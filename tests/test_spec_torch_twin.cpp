@@ -18,10 +18,14 @@
 #include <tuple>
 
 #include "support/run_support.hpp"
+#include "support/tensor_compare.hpp"
 
 using namespace glia;
 
 namespace {
+
+using glia::testing::same_bits;
+using glia::testing::to_float_tensor;
 
 const std::string kDir = std::string(GLIA_TEST_FIXTURES) + "/interop/";
 
@@ -38,14 +42,6 @@ std::unique_ptr<Sequential<float>> twin_net(std::uint64_t seed) {
   return model_from_json<float>(read_json("twin_spec.json"), rng);
 }
 
-Tensor<float> to_tensor(const SafeTensor& t) {
-  Shape s;
-  for (std::int64_t d : t.shape) s.push(static_cast<Index>(d));
-  Tensor<float> out(s);
-  const std::vector<double> v = t.to_doubles();
-  for (Index i = 0; i < out.size(); ++i) out[i] = static_cast<float>(v[static_cast<std::size_t>(i)]);
-  return out;
-}
 
 using Entry = std::tuple<std::string, std::string, std::vector<std::int64_t>>;  // name, dtype, shape
 
@@ -69,8 +65,8 @@ std::vector<Entry> fixture_names() {
 TEST_CASE("The PyTorch twin's state_dict loads into the spec-built model and gives the twin's outputs",
           "[state_dict][model_spec][twin]") {
   const SafetensorsFile expected = read_safetensors(kDir + "twin_expected.safetensors");
-  const Tensor<float> x = to_tensor(*expected.find("input"));
-  const Tensor<float> want = to_tensor(*expected.find("output"));
+  const Tensor<float> x = to_float_tensor(*expected.find("input"));
+  const Tensor<float> want = to_float_tensor(*expected.find("output"));
   REQUIRE(want.shape() == Shape({2, 5}));
   auto net = twin_net(5);
   const Tensor<float> before = net->forward(x, Mode::Eval).clone();  // forward returns a view of its buffer
@@ -81,7 +77,7 @@ TEST_CASE("The PyTorch twin's state_dict loads into the spec-built model and giv
   for (auto& p : parameters(*net)) {
     INFO("parameter " << p.name);
     REQUIRE(file.find(p.name) != nullptr);
-    const Tensor<float> v = to_tensor(*file.find(p.name));
+    const Tensor<float> v = to_float_tensor(*file.find(p.name));
     REQUIRE(v.shape() == p.param->value.shape());
     CHECK(std::memcmp(v.data(), p.param->value.data(), static_cast<std::size_t>(v.size()) * sizeof(float)) == 0);
     ++compared;
@@ -89,7 +85,7 @@ TEST_CASE("The PyTorch twin's state_dict loads into the spec-built model and giv
   for (auto& b : buffers(*net)) {
     INFO("buffer " << b.name);
     REQUIRE(file.find(b.name) != nullptr);
-    const Tensor<float> v = to_tensor(*file.find(b.name));
+    const Tensor<float> v = to_float_tensor(*file.find(b.name));
     CHECK(std::memcmp(v.data(), b.tensor->data(), static_cast<std::size_t>(v.size()) * sizeof(float)) == 0);
     ++compared;
   }
@@ -132,7 +128,7 @@ TEST_CASE("glia's save_model of a spec-built model carries exactly the twin's st
     CHECK(saved.find(t.name)->to_doubles() == t.to_doubles());
   }
   const SafetensorsFile expected = read_safetensors(kDir + "twin_expected.safetensors");
-  const Tensor<float> x = to_tensor(*expected.find("input"));
+  const Tensor<float> x = to_float_tensor(*expected.find("input"));
   LoadedModel<float> loaded = load_model<float>(path);
   const Tensor<float> a = net->forward(x, Mode::Eval).clone();
   const Tensor<float> b = loaded.model->forward(x, Mode::Eval);

@@ -15,10 +15,14 @@
 #include <sstream>
 
 #include "support/run_support.hpp"
+#include "support/tensor_compare.hpp"
 
 using namespace glia;
 
 namespace {
+
+using glia::testing::same_bits;
+using glia::testing::to_float_tensor;
 
 const std::string kDir = std::string(GLIA_TEST_FIXTURES) + "/interop/";
 
@@ -30,18 +34,7 @@ std::unique_ptr<Sequential<float>> tiny_net() {
   return model_from_json_text<float>(text.str(), "tiny_spec.json", rng);
 }
 
-Tensor<float> to_tensor(const SafeTensor& t) {
-  Shape s;
-  for (std::int64_t d : t.shape) s.push(static_cast<Index>(d));
-  Tensor<float> out(s);
-  const std::vector<double> v = t.to_doubles();
-  for (Index i = 0; i < out.size(); ++i) out[i] = static_cast<float>(v[static_cast<std::size_t>(i)]);
-  return out;
-}
 
-bool same_bits(const Tensor<float>& a, const Tensor<float>& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(float)) == 0;
-}
 
 // The F32 fixture's tensors, to be edited into bad files.
 std::vector<SafeTensorOut> tiny_tensors() {
@@ -64,7 +57,7 @@ std::vector<SafeTensorOut> tiny_tensors() {
 TEST_CASE("State dicts written by PyTorch in F32, F64, F16 and BF16 load bit for bit and give PyTorch's outputs",
           "[state_dict]") {
   const SafetensorsFile expected = read_safetensors(kDir + "tiny_expected.safetensors");
-  const Tensor<float> x = to_tensor(*expected.find("input"));
+  const Tensor<float> x = to_float_tensor(*expected.find("input"));
   for (const char* tag : {"f32", "f64", "f16", "bf16"}) {
     INFO("dtype " << tag);
     const SafetensorsFile file = read_safetensors(kDir + "tiny_" + tag + ".safetensors");
@@ -78,18 +71,18 @@ TEST_CASE("State dicts written by PyTorch in F32, F64, F16 and BF16 load bit for
     for (auto& p : parameters(*net)) {
       INFO("parameter " << p.name);
       REQUIRE(expected.find(std::string(tag) + "/" + p.name) != nullptr);
-      CHECK(same_bits(p.param->value, to_tensor(*expected.find(std::string(tag) + "/" + p.name))));
+      CHECK(same_bits(p.param->value, to_float_tensor(*expected.find(std::string(tag) + "/" + p.name))));
       ++compared;
     }
     for (auto& b : buffers(*net)) {
       INFO("buffer " << b.name);
       REQUIRE(expected.find(std::string(tag) + "/" + b.name) != nullptr);
-      CHECK(same_bits(*b.tensor, to_tensor(*expected.find(std::string(tag) + "/" + b.name))));
+      CHECK(same_bits(*b.tensor, to_float_tensor(*expected.find(std::string(tag) + "/" + b.name))));
       ++compared;
     }
     CHECK(compared == 11);  // conv.{weight,bias} bn.{weight,bias,running_mean,running_var} res.body.0.weight res.body.1.{weight,bias} fc.{weight,bias}
     const Tensor<float>& y = net->forward(x, Mode::Eval);
-    const Tensor<float> want = to_tensor(*expected.find(std::string(tag) + "/output"));
+    const Tensor<float> want = to_float_tensor(*expected.find(std::string(tag) + "/output"));
     REQUIRE(y.shape() == want.shape());
     for (Index i = 0; i < y.size(); ++i) CHECK(std::fabs(y[i] - want[i]) <= 1e-5f);
   }
