@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "support/tensor_compare.hpp"
+
 using namespace glia;
 
 TEST_CASE("col2im is the adjoint of im2col", "[kernels][im2col]") {
@@ -103,16 +105,7 @@ TEST_CASE("Fast convolution matches the naive direct convolution", "[kernels][co
 
 namespace {
 
-// The largest |a - r| relative to the largest |r| (at least 1).
-template <typename T>
-double relative_error(const Tensor<T>& a, const Tensor<T>& r) {
-  double diff = 0, scale = 1;
-  for (Index i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(double(a[i]) - double(r[i])));
-    scale = std::max(scale, std::abs(double(r[i])));
-  }
-  return diff / scale;
-}
+using glia::testing::max_rel_diff;
 
 // Inputs of one convolution and its naive results, for comparing an algorithm with them.
 template <typename T>
@@ -143,7 +136,7 @@ struct ConvCase {
     conv2d_forward(y.data(), x.data(), w.data(), b.data(), g, a, ws);
     conv2d_forward(y_nobias.data(), x.data(), w.data(), static_cast<const T*>(nullptr), g, a, ws);
     conv2d_forward_naive(ref_nobias.data(), x.data(), w.data(), static_cast<const T*>(nullptr), g);
-    return std::max(relative_error(y, y_ref), relative_error(y_nobias, ref_nobias));
+    return std::max(max_rel_diff(y, y_ref), max_rel_diff(y_nobias, ref_nobias));
   }
   // Backward with dx (garbage before: overwritten) and without (the first layer): the worst of
   // dx, dW and db.
@@ -153,11 +146,11 @@ struct ConvCase {
     dw.fill(T(0.25));
     db.fill(T(0.25));
     conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), g, a, ws);
-    double e = std::max({relative_error(dx, dx_ref), relative_error(dw, dw_ref), relative_error(db, db_ref)});
+    double e = std::max({max_rel_diff(dx, dx_ref), max_rel_diff(dw, dw_ref), max_rel_diff(db, db_ref)});
     dw.fill(T(0.25));
     db.fill(T(0.25));
     conv2d_backward(static_cast<T*>(nullptr), dw.data(), db.data(), dy.data(), x.data(), w.data(), g, a, ws);
-    return std::max({e, relative_error(dw, dw_ref), relative_error(db, db_ref)});
+    return std::max({e, max_rel_diff(dw, dw_ref), max_rel_diff(db, db_ref)});
   }
 };
 
@@ -307,9 +300,9 @@ TEST_CASE("A Conv2d layer runs the algorithms set on it, with the automatic one'
   CHECK(c.algorithms.input_grad == ConvInputGradAlgorithm::FlippedKernelGemm);
   CHECK(c.algorithms.weight_grad == ConvWeightGradAlgorithm::Im2colGemm);
   CHECK(std::string(c.forward_why).find("set_algorithms") != std::string::npos);
-  CHECK(relative_error(forced.forward(x, Mode::Train), automatic.forward(x, Mode::Train)) < 1e-13);
-  CHECK(relative_error(forced.backward(dy), automatic.backward(dy)) < 1e-13);
-  CHECK(relative_error(forced.weight().grad, automatic.weight().grad) < 1e-13);
+  CHECK(max_rel_diff(forced.forward(x, Mode::Train), automatic.forward(x, Mode::Train)) < 1e-13);
+  CHECK(max_rel_diff(forced.backward(dy), automatic.backward(dy)) < 1e-13);
+  CHECK(max_rel_diff(forced.weight().grad, automatic.weight().grad) < 1e-13);
 }
 
 TEST_CASE("GLIA_CONV_ALGO's syntax: direction=algorithm pairs, unknown names refused", "[kernels][conv]") {
