@@ -6,9 +6,13 @@
 #include <cstring>
 #include <deque>
 
+#include "support/tensor_compare.hpp"
+
 using namespace glia;
 
 namespace {
+
+using glia::testing::same_bits;
 
 struct StepResult {
   std::vector<float> output, grads;
@@ -125,9 +129,6 @@ const Tensor<float>& backward_layer_by_layer(Module<float>& m, const Tensor<floa
   return m.backward(dy);
 }
 
-bool same_bits(const Tensor<float>& a, const Tensor<float>& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(float)) == 0;
-}
 
 }  // namespace
 
@@ -142,11 +143,15 @@ TEST_CASE("The plan gives the layer-by-layer forward and backward bit for bit", 
         INFO("norm " << norm_kind_name(k) << ", " << (mode == Mode::Train ? "train" : "eval") << ", " << threads << " threads");
         set_num_threads(threads);
         auto planned = seeded_net(k), plain = seeded_net(k);
+        planned->set_needs_input_grad(true);  // so that the input gradients are compared too
+        plain->set_needs_input_grad(true);
         std::deque<Tensor<float>> keep;  // the residual blocks' sums; a deque keeps references valid
         // The second pass: new dropout masks, moved running statistics, gradients added to the first.
         for (int pass = 0; pass < 2; ++pass) {
           CHECK(same_bits(planned->forward(x, mode), layer_by_layer(*plain, x, mode, keep)));
-          CHECK(same_bits(planned->backward(dy), backward_layer_by_layer(*plain, dy, keep)));
+          const Tensor<float>& dx = planned->backward(dy);
+          CHECK(dx.shape() == x.shape());
+          CHECK(same_bits(dx, backward_layer_by_layer(*plain, dy, keep)));
         }
         const auto fb = buffers(*planned), pb = buffers(*plain);
         REQUIRE(fb.size() == pb.size());

@@ -9,14 +9,13 @@
 #include <fstream>
 
 #include "support/run_support.hpp"
+#include "support/tensor_compare.hpp"
 
 using namespace glia;
 
 namespace {
 
-bool same_bits(const Tensor<float>& a, const Tensor<float>& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(float)) == 0;
-}
+using glia::testing::same_bits;
 
 std::unique_ptr<Sequential<float>> trained_reference(NormKind k) {
   ReferenceNetConfig cfg;
