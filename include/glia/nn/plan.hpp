@@ -55,7 +55,7 @@ class ExecutionPlan {
     grads_.assign(values_.size(), nullptr);
     grad_sums_.resize(values_.size());
     schedule();
-    schedule_backward(builder.value_count());
+    schedule_backward();
   }
 
   Mode mode() const { return mode_; }
@@ -161,8 +161,8 @@ class ExecutionPlan {
     std::size_t producer = kNone;
   };
 
-  void schedule_backward(int value_count) {
-    std::vector<int> readers(static_cast<std::size_t>(value_count), 0);
+  void schedule_backward() {
+    std::vector<int> readers(values_.size(), 0);
     for (const PlanOp<T>& op : ops_) {
       ++readers[static_cast<std::size_t>(op.input)];
       if (op.is_merge()) ++readers[static_cast<std::size_t>(op.second_input)];
