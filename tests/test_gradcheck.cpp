@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "support/gradcheck.hpp"
+#include "support/instruction_sets.hpp"
 
 using namespace glia;
 using glia::testing::check_gradients;
@@ -90,14 +91,18 @@ TEST_CASE("GlobalAvgPool2d backward matches finite differences", "[gradcheck][po
   require_close(gap, random_input(Shape{3, 5, 4, 4}, 7));
 }
 
-TEST_CASE("BatchNorm2d backward matches finite differences", "[gradcheck][norm]") {
-  for (Shape s : {Shape{3, 5, 7, 5}, Shape{1, 3, 4, 3}, Shape{4, 7, 1, 1}}) {
-    BatchNorm2d<double> bn(s[1]);
-    randomize(bn, 8);
-    require_close(bn, random_input(s, 9));  // train mode: batch statistics
-    GradCheckOptions eval;
-    eval.mode = Mode::Eval;  // running statistics (as left by the train-mode checks)
-    require_close(bn, random_input(s, 10), eval);
+TEST_CASE("BatchNorm2d backward matches finite differences, at every instruction-set level", "[gradcheck][norm][isa]") {
+  for (InstructionSet level : glia::testing::runnable_instruction_sets()) {
+    INFO("instruction set " << instruction_set_name(level));
+    ScopedInstructionSet use(level);
+    for (Shape s : {Shape{3, 5, 7, 5}, Shape{1, 3, 4, 3}, Shape{4, 7, 1, 1}}) {
+      BatchNorm2d<double> bn(s[1]);
+      randomize(bn, 8);
+      require_close(bn, random_input(s, 9));  // train mode: batch statistics
+      GradCheckOptions eval;
+      eval.mode = Mode::Eval;  // running statistics (as left by the train-mode checks)
+      require_close(bn, random_input(s, 10), eval);
+    }
   }
 }
 
@@ -133,39 +138,47 @@ TEST_CASE("LayerNorm (PyTorch's, over the last dimensions) backward matches fini
   CHECK_THROWS_AS(LayerNorm<double>({3, 0}), ValueError);
 }
 
-TEST_CASE("GroupNorm (and GroupNorm(1), the reference net's ln) backward match finite differences", "[gradcheck][norm]") {
-  struct Case {
-    Index groups, channels;
-    Shape in;
-  };
-  const Case cases[] = {{1, 4, Shape{2, 4, 5, 3}}, {2, 6, Shape{3, 6, 7, 5}}, {4, 4, Shape{1, 4, 3, 3}},
-                        {3, 6, Shape{2, 6, 4, 5}}, {2, 10, Shape{2, 10, 1, 3}}};
-  for (const Case& c : cases) {
-    GroupNorm<double> gn(c.groups, c.channels);
-    randomize(gn, 11);
-    require_close(gn, random_input(c.in, 12));
+TEST_CASE("GroupNorm (and GroupNorm(1), the reference net's ln) backward match finite differences, at every instruction-set level", "[gradcheck][norm][isa]") {
+  for (InstructionSet level : glia::testing::runnable_instruction_sets()) {
+    INFO("instruction set " << instruction_set_name(level));
+    ScopedInstructionSet use(level);
+    struct Case {
+      Index groups, channels;
+      Shape in;
+    };
+    const Case cases[] = {{1, 4, Shape{2, 4, 5, 3}}, {2, 6, Shape{3, 6, 7, 5}}, {4, 4, Shape{1, 4, 3, 3}},
+                          {3, 6, Shape{2, 6, 4, 5}}, {2, 10, Shape{2, 10, 1, 3}}};
+    for (const Case& c : cases) {
+      GroupNorm<double> gn(c.groups, c.channels);
+      randomize(gn, 11);
+      require_close(gn, random_input(c.in, 12));
+    }
+    GroupNorm<double> ln(1, 5);
+    randomize(ln, 13);
+    require_close(ln, random_input(Shape{3, 5, 7, 5}, 14));
   }
-  GroupNorm<double> ln(1, 5);
-  randomize(ln, 13);
-  require_close(ln, random_input(Shape{3, 5, 7, 5}, 14));
 }
 
-TEST_CASE("Norms with a fused ReLU match finite differences", "[gradcheck][norm][activation]") {
-  // Small shapes: few pre-activations near the kink, where central differences straddle it.
-  for (Shape s : {Shape{3, 5, 7, 5}, Shape{2, 4, 3, 3}}) {
-    BatchNorm2d<double> bn(s[1], 1e-5, 0.1, Activation::ReLU);
-    randomize(bn, 15);
-    require_close(bn, random_input(s, 16));
-    GradCheckOptions eval;
-    eval.mode = Mode::Eval;
-    require_close(bn, random_input(s, 17), eval);
+TEST_CASE("Norms with a fused ReLU match finite differences, at every instruction-set level", "[gradcheck][norm][isa][activation]") {
+  for (InstructionSet level : glia::testing::runnable_instruction_sets()) {
+    INFO("instruction set " << instruction_set_name(level));
+    ScopedInstructionSet use(level);
+    // Small shapes: few pre-activations near the kink, where central differences straddle it.
+    for (Shape s : {Shape{3, 5, 7, 5}, Shape{2, 4, 3, 3}}) {
+      BatchNorm2d<double> bn(s[1], 1e-5, 0.1, Activation::ReLU);
+      randomize(bn, 15);
+      require_close(bn, random_input(s, 16));
+      GradCheckOptions eval;
+      eval.mode = Mode::Eval;
+      require_close(bn, random_input(s, 17), eval);
+    }
+    GroupNorm<double> gn(2, 6, 1e-5, Activation::ReLU);
+    randomize(gn, 18);
+    require_close(gn, random_input(Shape{3, 6, 5, 4}, 19));
+    GroupNorm<double> ln(1, 5, 1e-5, Activation::ReLU);
+    randomize(ln, 20);
+    require_close(ln, random_input(Shape{2, 5, 4, 5}, 21));
   }
-  GroupNorm<double> gn(2, 6, 1e-5, Activation::ReLU);
-  randomize(gn, 18);
-  require_close(gn, random_input(Shape{3, 6, 5, 4}, 19));
-  GroupNorm<double> ln(1, 5, 1e-5, Activation::ReLU);
-  randomize(ln, 20);
-  require_close(ln, random_input(Shape{2, 5, 4, 5}, 21));
 }
 
 TEST_CASE("ReLU backward matches finite differences", "[gradcheck][activation]") {

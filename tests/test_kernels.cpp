@@ -6,11 +6,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "support/instruction_sets.hpp"
 #include "support/tensor_compare.hpp"
 
 using namespace glia;
@@ -229,10 +231,15 @@ void require_every_algorithm_ran(const std::map<std::string, int>& runs) {
 
 }  // namespace
 
-TEST_CASE("Every convolution algorithm of every direction, forced, matches the naive convolution", "[kernels][conv]") {
-  // The same algorithms run on every build: the geometries fit packets of 1 to 16 elements.
-  require_every_algorithm_ran(check_every_algorithm<float>(2e-5));
-  require_every_algorithm_ran(check_every_algorithm<double>(1e-13));
+TEST_CASE("Every convolution algorithm of every direction, forced, matches the naive convolution, at every level",
+          "[kernels][conv][isa]") {
+  // The same algorithms run on every build and level: the geometries fit packets of 1 to 16 elements.
+  for (InstructionSet level : glia::testing::runnable_instruction_sets()) {
+    INFO("instruction set " << instruction_set_name(level));
+    ScopedInstructionSet use(level);
+    require_every_algorithm_ran(check_every_algorithm<float>(2e-5));
+    require_every_algorithm_ran(check_every_algorithm<double>(1e-13));
+  }
 }
 
 TEST_CASE("Convolution algorithms: applicability, and a forced one that does not apply is a ValueError",
@@ -370,19 +377,88 @@ TEST_CASE("The automatic convolution algorithms of the reference network's layer
   CHECK(off.weight_grad == ConvWeightGradAlgorithm::ChannelLanes3x3);
 }
 
-TEST_CASE("The instruction-set line names what glia was compiled for and what the CPU has", "[kernels][isa]") {
+TEST_CASE("The instruction-set line names the dispatched level, the CPU's and the compiled one", "[kernels][isa]") {
   using S = InstructionSet;
-  CHECK(instruction_set_line(S::Baseline, S::Avx512) ==
-        "Instruction set: compiled for baseline, this CPU has avx512 (compile with -march=native for it)");
-  CHECK(instruction_set_line(S::Avx2, S::Avx2) == "Instruction set: compiled for avx2, this CPU has avx2");
-  CHECK(instruction_set_line(S::Avx512, S::Avx512) == "Instruction set: compiled for avx512, this CPU has avx512");
-  CHECK(instruction_set_line(S::Other, S::Other) == "Instruction set: compiled for other, this CPU has other");
-  // This build: the level agrees with Eigen's packets, and the CPU running it has that level.
+  CHECK(instruction_set_line(S::Avx512, S::Avx512, S::Baseline) ==
+        "Instruction set: dispatched kernels run avx512 (this CPU has avx512), the rest was compiled for baseline "
+        "(-march=native would raise it)");
+  CHECK(instruction_set_line(S::Baseline, S::Avx2, S::Baseline) ==
+        "Instruction set: dispatched kernels run baseline (this CPU has avx2), the rest was compiled for baseline "
+        "(-march=native would raise it)");
+  CHECK(instruction_set_line(S::Avx2, S::Avx2, S::Avx2) ==
+        "Instruction set: dispatched kernels run avx2 (this CPU has avx2), the rest was compiled for avx2");
+  CHECK(instruction_set_line(S::Other, S::Other, S::Other) ==
+        "Instruction set: dispatched kernels run other (this CPU has other), the rest was compiled for other");
+  // This build: the CPU running it has the compiled level; Eigen's packets are that level's.
   const S compiled = compiled_instruction_set();
-  if (compiled == S::Avx512) CHECK(conv3x3_packet_size<float>() == 16);
-  if (compiled == S::Avx2) CHECK(conv3x3_packet_size<float>() == 8);
-  if (compiled == S::Baseline) CHECK(conv3x3_packet_size<float>() <= 8);
   CHECK(cpu_instruction_set() >= compiled);
+  CHECK(Eigen::internal::packet_traits<float>::size == simd_lanes<float>(compiled));
+}
+
+TEST_CASE("GLIA_ISA and set_instruction_set select a level the CPU has, and the kernels run it", "[kernels][isa]") {
+  using S = InstructionSet;
+  CHECK(detail::parse_instruction_set(nullptr, S::Avx2) == S::Avx2);
+  CHECK(detail::parse_instruction_set("", S::Avx512) == S::Avx512);
+  CHECK(detail::parse_instruction_set("baseline", S::Avx2) == S::Baseline);
+  CHECK(detail::parse_instruction_set("avx2", S::Avx512) == S::Avx2);
+  CHECK_THROWS_WITH(detail::parse_instruction_set("avx512", S::Avx2), "GLIA_ISA=avx512: this CPU has avx2 at best");
+  CHECK_THROWS_WITH(detail::parse_instruction_set("sse4", S::Avx2),
+                    "GLIA_ISA=sse4: unknown level (known: baseline, avx2, avx512)");
+  const S cpu = cpu_instruction_set();
+  if (cpu != S::Other && cpu < S::Avx512)
+    CHECK_THROWS_WITH(set_instruction_set(S::Avx512), Catch::Contains("this CPU has") && Catch::Contains("at best"));
+  for (S level : glia::testing::runnable_instruction_sets()) {
+    ScopedInstructionSet use(level);
+    CHECK(selected_instruction_set() == level);
+    CHECK(kernel_instruction_set() == level);
+    CHECK(conv3x3_packet_size<float>() == simd_lanes<float>(level));
+    CHECK(conv3x3_packet_size<double>() == simd_lanes<double>(level));
+    CHECK(instruction_set_line().find(std::string("kernels run ") + instruction_set_name(level)) != std::string::npos);
+  }
+}
+
+TEST_CASE("Levels differ only in rounding: the baseline rounds each product, AVX2 and AVX-512 fuse alike",
+          "[kernels][isa]") {
+  // A 3x3 convolution by the row kernel at every level: within float rounding of the naive one
+  // (the test above), bitwise equal where both levels fuse, and not equal to the baseline,
+  // which shows that the dispatcher ran another level's code.
+  const std::vector<InstructionSet> levels = glia::testing::runnable_instruction_sets();
+  std::map<InstructionSet, std::vector<float>> outputs;
+  for (InstructionSet level : levels) {
+    ScopedInstructionSet use(level);
+    Rng rng(9);
+    Tensor<float> x(Shape{2, 16, 16, 16}), y(Shape{2, 16, 16, 16});
+    x.uniform_(rng, -1, 1);
+    Conv2d<float> conv(16, 16, 3, 1, 1);
+    conv.reset_parameters(rng);
+    const Tensor<float>& out = conv.forward(x, Mode::Eval);
+    outputs[level].assign(out.begin(), out.end());
+  }
+  auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  };
+  if (outputs.count(InstructionSet::Avx2) && outputs.count(InstructionSet::Avx512))
+    CHECK(same(outputs[InstructionSet::Avx2], outputs[InstructionSet::Avx512]));
+  if (outputs.count(InstructionSet::Baseline) && outputs.count(InstructionSet::Avx2))
+    CHECK_FALSE(same(outputs[InstructionSet::Baseline], outputs[InstructionSet::Avx2]));
+}
+
+TEST_CASE("A Conv2d layer chooses its algorithms again when the level changes", "[kernels][isa][conv]") {
+  // Width 12: the row kernel applies with packets of 4 (baseline), not of 8 or 16; a choice kept
+  // from one level would be refused at the next.
+  Rng rng(3);
+  Tensor<double> x(Shape{2, 16, 6, 12});
+  x.uniform_(rng, -1, 1);
+  Conv2d<double> conv(16, 16, 3, 1, 1);
+  conv.reset_parameters(rng);
+  Tensor<double> want(Shape{2, 16, 6, 12});
+  conv2d_forward_naive(want.data(), x.data(), conv.weight().value.data(), conv.bias().value.data(),
+                       Conv2dGeometry{2, PatchGeometry{16, 6, 12, 3, 3, 1, 1}, 16});
+  for (InstructionSet level : glia::testing::runnable_instruction_sets()) {
+    INFO(instruction_set_name(level));
+    ScopedInstructionSet use(level);
+    CHECK(glia::testing::max_rel_diff(conv.forward(x, Mode::Eval), want) < 1e-12);
+  }
 }
 
 TEST_CASE("summary shows the algorithms of every Conv2d, per direction", "[kernels][conv][summary]") {
@@ -496,11 +572,15 @@ void check_fused_relu(const Shape& shape, Args... args) {
 
 }  // namespace
 
-TEST_CASE("Norms with a fused ReLU equal the norm followed by ReLU, bit for bit", "[kernels][norm]") {
-  check_fused_relu<BatchNorm2d<float>>(Shape{4, 6, 9, 7}, Index{6}, 1e-5, 0.1);
-  check_fused_relu<BatchNorm2d<float>>(Shape{32, 16, 32, 32}, Index{16}, 1e-5, 0.1);  // several threads' channels
-  check_fused_relu<GroupNorm<float>>(Shape{5, 6, 7, 3}, Index{2}, Index{6}, 1e-5);
-  check_fused_relu<GroupNorm<float>>(Shape{3, 8, 8, 8}, Index{1}, Index{8}, 1e-5);  // the reference net's "ln"
+TEST_CASE("Norms with a fused ReLU equal the norm followed by ReLU, bit for bit, at every level", "[kernels][norm][isa]") {
+  for (InstructionSet level : glia::testing::runnable_instruction_sets()) {
+    INFO("instruction set " << instruction_set_name(level));
+    ScopedInstructionSet use(level);
+    check_fused_relu<BatchNorm2d<float>>(Shape{4, 6, 9, 7}, Index{6}, 1e-5, 0.1);
+    check_fused_relu<BatchNorm2d<float>>(Shape{32, 16, 32, 32}, Index{16}, 1e-5, 0.1);  // several threads' channels
+    check_fused_relu<GroupNorm<float>>(Shape{5, 6, 7, 3}, Index{2}, Index{6}, 1e-5);
+    check_fused_relu<GroupNorm<float>>(Shape{3, 8, 8, 8}, Index{1}, Index{8}, 1e-5);  // the reference net's "ln"
+  }
   // A NaN input stays NaN through the fused ReLU, as through the module (the trainer's NaN check relies on it).
   BatchNorm2d<float> bn(2, 1e-5, 0.1, Activation::ReLU);
   Tensor<float> x(Shape{2, 2, 2, 2});

@@ -14,6 +14,8 @@
 #include "glia/core/error.hpp"
 #include "glia/core/input_file.hpp"
 #include "glia/core/instruction_set.hpp"
+#include "glia/simd/level.hpp"
+#include "glia/simd/vector.hpp"
 #include "glia/core/parse.hpp"
 #include "glia/core/text_format.hpp"
 #include "glia/core/utf8.hpp"

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Nothing a user types loses a run: the inputs of the issue, given to glia-cifar10 as a user (or an
 # attacker) would, each with the exit code and message expected and a check that no run was lost.
-#   run_safety.sh GLIA_CIFAR10 DATA_DIR WORK_DIR
+#   run_safety.sh GLIA_CIFAR10 DATA_DIR WORK_DIR [CONCURRENT_IMAGES]
+# CONCURRENT_IMAGES (default 1024): the training images of the run that another run tries to
+# share a folder with; it must still be running when the other starts, which a sanitizer build
+# (about 20x slower) does with fewer.
 # Prints one line per case and "N passed, M failed" at the end; exits non-zero on a failure.
 set -uo pipefail
-bin="$1"; data="$2"; work="$3"
+bin="$1"; data="$2"; work="$3"; concurrent_images="${4:-1024}"
 here="$(cd "$(dirname "$0")" && pwd)"
 rm -rf "$work"; mkdir -p "$work"; cd "$work"
 small=(--data "$data" --train-limit 64 --test-limit 32 --batch 32 --threads 2)
@@ -27,7 +30,7 @@ expect resume_past_end 2 "after epoch 2, past this run's last epoch 1" "$bin" tr
 expect changed_setting_refused 2 "lr '0.01' -> '0.5'.*--accept-changes" "$bin" train "${small[@]}" --epochs 3 --lr 0.5 --resume r1/last.ckpt
 check log_lists_each_epoch_once test "$(tail -n +2 r1/log.csv | cut -d, -f1 | tr '\n' ' ')" = "1 2 "
 # Two runs on one folder at once: the second is refused, naming the first; the first finishes.
-"$bin" train --data "$data" --train-limit 1024 --test-limit 32 --epochs 2 --threads 1 --out r2 > r2.log 2>&1 &
+"$bin" train --data "$data" --train-limit "$concurrent_images" --test-limit 32 --epochs 2 --threads 1 --out r2 > r2.log 2>&1 &
 first=$!
 until grep -q "run folder: r2" r2.log 2>/dev/null || ! kill -0 $first 2>/dev/null; do sleep 0.05; done
 expect concurrent_run_refused 1 "run folder 'r2' is in use by another run \(pid $first" "$bin" train "${small[@]}" --epochs 1 --out r2

@@ -1,22 +1,16 @@
 // glia/core/instruction_set.hpp: which vector instructions glia's kernels were compiled for, and
 // which the CPU running them has.
 //
-// glia is header-only: its kernels (and Eigen's matrix products) use the instructions the
-// compiler was allowed where the user's program includes them. A program built with CMake's
-// plain Release flags gets x86-64's baseline (SSE2), about a third of the speed of the same code
-// built with -march=native on an AVX2 or AVX-512 CPU (docs/performance.md, "Build flags").
-// Nothing chooses kernels at run time yet; this header makes the difference visible:
+// glia is header-only: its code (and Eigen's matrix products) uses the instructions the compiler
+// was allowed where the user's program includes it. A program built with CMake's plain Release
+// flags gets x86-64's baseline (SSE2), except for the kernels dispatched at run time
+// (simd/level.hpp, which also has instruction_set_line, the line summaries print).
 // - compiled_instruction_set(): what this translation unit was compiled for, from the
 //   compiler's macros: Avx512 (AVX-512F), Avx2 (AVX2 and FMA), Baseline (any other x86-64), or
 //   Other (not x86).
 // - cpu_instruction_set(): the best of those the CPU running the program has (GCC's and Clang's
 //   __builtin_cpu_supports; Other elsewhere).
-// - instruction_set_line(compiled, cpu): one line for summaries and benchmark logs, e.g.
-//   "Instruction set: compiled for baseline, this CPU has avx512 (compile with -march=native
-//   for it)". summary() (models/summary.hpp) and glia_train_throughput print it.
 #pragma once
-
-#include <string>
 
 namespace glia {
 
@@ -53,14 +47,6 @@ inline InstructionSet cpu_instruction_set() {
 #else
   return InstructionSet::Other;
 #endif
-}
-
-inline std::string instruction_set_line(InstructionSet compiled = compiled_instruction_set(),
-                                        InstructionSet cpu = cpu_instruction_set()) {
-  std::string line = std::string("Instruction set: compiled for ") + instruction_set_name(compiled) + ", this CPU has " +
-                     instruction_set_name(cpu);
-  if (compiled < cpu && compiled != InstructionSet::Other) line += " (compile with -march=native for it)";
-  return line;
 }
 
 }  // namespace glia

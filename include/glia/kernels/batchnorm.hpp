@@ -175,13 +175,8 @@ void batchnorm_backward_sample(Index i, T* dx, const T* dy, const std::uint8_t* 
                                Index hw) {
   for (Index ch = 0; ch < c; ++ch) {
     const Index o = (i * c + ch) * hw;
-    const double a = gamma[ch] * rstd[ch], mg = mean_dy[ch], mgx = mean_dyxhat[ch], mu = mean[ch], r = rstd[ch];
-    detail::with_dy(dy + o, relu_mask ? relu_mask + o : nullptr, [&](auto dyk) {
-      for (Index k = 0; k < hw; ++k) {
-        const double xhat = (x[o + k] - mu) * r;
-        dx[o + k] = static_cast<T>(a * (dyk(k) - mg - xhat * mgx));
-      }
-    });
+    detail::norm_dx_run(dx + o, dy + o, relu_mask ? relu_mask + o : nullptr, x + o, hw, gamma[ch] * rstd[ch], 1.0,
+                        mean_dy[ch], mean_dyxhat[ch], mean[ch], rstd[ch]);
   }
 }
 
@@ -191,10 +186,7 @@ void batchnorm_backward_fixed_sample(Index i, T* dx, const T* dy, const std::uin
                                      const T* gamma, Index c, Index hw) {
   for (Index ch = 0; ch < c; ++ch) {
     const Index o = (i * c + ch) * hw;
-    const double a = gamma[ch] * rstd[ch];
-    detail::with_dy(dy + o, relu_mask ? relu_mask + o : nullptr, [&](auto dyk) {
-      for (Index k = 0; k < hw; ++k) dx[o + k] = static_cast<T>(a * dyk(k));
-    });
+    detail::scaled_dy_run(dx + o, dy + o, relu_mask ? relu_mask + o : nullptr, hw, gamma[ch] * rstd[ch]);
   }
 }
 

@@ -17,23 +17,26 @@
 //   conv3x3_direct then holds, for each output row and each run of NV packets along it, a
 //   block of CB output channels in CB x NV packet registers, accumulates them over c, i, j
 //   (one broadcast weight, NV loads and CB * NV fused multiply-adds per tap) and stores them.
-// Applies when W is a multiple of the packet size (16 floats or 8 doubles with AVX-512; any W
-// without vectorisation): conv3x3_direct_applies. The algorithm Rows3x3 of
-// kernels/conv2d_algorithm.hpp, for the forward pass and the input gradient. Each output is summed by one thread in a
-// fixed order (bias, then c, i, j), so results do not depend on the thread count.
+// Applies when W is a multiple of the packet size (conv3x3_packet_size: 16 floats or 8 doubles
+// at AVX-512, 8 or 4 at AVX2, 4 or 2 at SSE2, any W without vectorisation):
+// conv3x3_direct_applies. The algorithm Rows3x3 of kernels/conv2d_algorithm.hpp, for the
+// forward pass and the input gradient. Each output is summed by one thread in a fixed order
+// (bias, then c, i, j), so results do not depend on the thread count.
+// Dispatch: the kernel itself (conv3x3_direct.inc) is compiled once per instruction-set level
+// and conv3x3_direct calls the one of kernel_instruction_set() (simd/level.hpp).
 #pragma once
 
 #include <algorithm>
 
-#include <Eigen/Core>
-
-#include "glia/kernels/parallel.hpp"
+#include "glia/simd/level.hpp"
+#include "glia/tensor/shape.hpp"
 
 namespace glia {
 
+// The vector width in elements of T of the level the kernels run at (simd/level.hpp).
 template <typename T>
-constexpr Index conv3x3_packet_size() {
-  return Eigen::internal::packet_traits<T>::size;
+Index conv3x3_packet_size() {
+  return simd_lanes<T>(kernel_instruction_set());
 }
 
 // Output channels per register block.
@@ -73,67 +76,19 @@ void conv3x3_pack_weights(T* wp, const T* wt, Index cout, Index cin) {
       for (Index t = 0; t < 9; ++t) *wp++ = wt[(o * cin + c) * 9 + t];
 }
 
-namespace detail {
+}  // namespace glia
 
-// Output channels o0 .. o0+CB-1, all rows; wp points at their packed weights [Cin][9][CB].
-// Never inlined: inlined into conv2d.hpp's input-gradient dispatcher, GCC 12 emitted 6% more
-// instructions for it than for the kernel on its own (callgrind, one training step).
-template <typename T, int CB, int NV>
-[[gnu::noinline]] void conv3x3_block(T* y, const T* xp, const T* wp, const T* b, Index cin, Index h, Index w, Index o0) {
-  using Packet = typename Eigen::internal::packet_traits<T>::type;
-  using Eigen::internal::pmadd;
-  using Eigen::internal::pset1;
-  constexpr Index PS = conv3x3_packet_size<T>();
-  const Index wpad = w + 2, plane = (h + 2) * wpad;
-  for (Index r = 0; r < h; ++r)
-    for (Index x0 = 0; x0 < w; x0 += NV * PS) {
-      Packet acc[CB][NV];
-      for (int o = 0; o < CB; ++o)
-        for (int v = 0; v < NV; ++v) acc[o][v] = pset1<Packet>(b ? b[o0 + o] : T(0));
-      for (Index c = 0; c < cin; ++c) {
-        const T* xr = xp + c * plane + r * wpad + x0;
-        const T* wc = wp + c * 9 * CB;
-        for (int i = 0; i < 3; ++i)
-          for (int j = 0; j < 3; ++j) {
-            Packet in[NV];
-            for (int v = 0; v < NV; ++v) in[v] = Eigen::internal::ploadu<Packet>(xr + i * wpad + j + v * PS);
-            const T* wt = wc + (i * 3 + j) * CB;
-            for (int o = 0; o < CB; ++o) {
-              const Packet wv = pset1<Packet>(wt[o]);
-              for (int v = 0; v < NV; ++v) acc[o][v] = pmadd(wv, in[v], acc[o][v]);
-            }
-          }
-      }
-      for (int o = 0; o < CB; ++o)
-        for (int v = 0; v < NV; ++v) Eigen::internal::pstoreu(y + ((o0 + o) * h + r) * w + x0 + v * PS, acc[o][v]);
-    }
-}
+#define GLIA_SIMD_KERNELS "glia/kernels/conv3x3_direct.inc"
+#include "glia/simd/foreach_level.inc"
 
-template <typename T, int NV>
-void conv3x3_all_blocks(T* y, const T* xp, const T* wp, const T* b, Index cin, Index cout, Index h, Index w) {
-  const Index full = cout / kConv3x3Block * kConv3x3Block;
-  for (Index o0 = 0; o0 < full; o0 += kConv3x3Block)
-    conv3x3_block<T, kConv3x3Block, NV>(y, xp, wp + o0 * cin * 9, b, cin, h, w, o0);
-  for (Index o = full; o < cout; ++o) conv3x3_block<T, 1, NV>(y, xp, wp + o * cin * 9, b, cin, h, w, o);
-}
-
-}  // namespace detail
+namespace glia {
 
 // y = conv(x) + b for one sample, from its padded input xp (conv3x3_pad) and packed weights wp
-// (conv3x3_pack_weights). Requires conv3x3_direct_applies(w, conv3x3_packet_size<T>()).
+// (conv3x3_pack_weights), at kernel_instruction_set()'s level. Requires
+// conv3x3_direct_applies(w, conv3x3_packet_size<T>()).
 template <typename T>
 void conv3x3_direct(T* y, const T* xp, const T* wp, const T* b, Index cin, Index cout, Index h, Index w) {
-  constexpr Index PS = conv3x3_packet_size<T>();
-  // Two packets a row need 2 * kConv3x3Block accumulators: only AVX-512 has the 32 registers.
-#ifdef EIGEN_VECTORIZE_AVX512
-  constexpr bool two = true;
-#else
-  constexpr bool two = false;
-#endif
-  if (two && w % (2 * PS) == 0)
-    detail::conv3x3_all_blocks<T, 2>(y, xp, wp, b, cin, cout, h, w);
-  else
-    detail::conv3x3_all_blocks<T, 1>(y, xp, wp, b, cin, cout, h, w);
+  GLIA_SIMD_DISPATCH(conv3x3_direct, y, xp, wp, b, cin, cout, h, w)
 }
 
 }  // namespace glia

@@ -129,12 +129,8 @@ void groupnorm_backward_sample(Index i, T* dx, double* sample_dyxhat, double* sa
     const double mg = sg / len, mgx = sgx / len;
     for (Index ch = g * cg; ch < (g + 1) * cg; ++ch) {
       const Index o = (i * c + ch) * hw;
-      detail::with_dy(dy + o, relu_mask ? relu_mask + o : nullptr, [&](auto dyk) {
-        for (Index k = 0; k < hw; ++k) {
-          const double xhat = (x[o + k] - mu) * r;
-          dx[o + k] = static_cast<T>(r * (gamma[ch] * dyk(k) - mg - xhat * mgx));
-        }
-      });
+      detail::norm_dx_run(dx + o, dy + o, relu_mask ? relu_mask + o : nullptr, x + o, hw, r,
+                          static_cast<double>(gamma[ch]), mg, mgx, mu, r);
     }
   }
 }

@@ -22,6 +22,7 @@
 #include <type_traits>
 
 #include "glia/kernels/parallel.hpp"
+#include "glia/simd/level.hpp"
 
 namespace glia {
 namespace detail {
@@ -45,31 +46,46 @@ struct LaneSum {
   }
 };
 
-// sum d and sum d^2 over one run of len values, d = x - shift, added to s and q (LaneSum
-// lanes; locals for the reason given at add_dy_sums).
+}  // namespace detail
+}  // namespace glia
+
+#define GLIA_SIMD_KERNELS "glia/kernels/norm_sums.inc"
+#include "glia/simd/foreach_level.inc"
+
+namespace glia {
+namespace detail {
+
+// The loops of norm_sums.inc at kernel_instruction_set()'s level:
+// - add_shifted_sums(s, q, x, len, shift): sum d and sum d^2 over one run of len values,
+//   d = x - shift, added to the lanes of s and q (element k to lane k % kSumLanes);
+// - add_dy_sums(sdy, sdyx, dy, mask, x, len, mu, r): sum d and sum d * (x - mu) * r, d = dy
+//   through the fused ReLU's mask (if not null), added to sdy and sdyx;
+// - affine_run(y, relu, mask, x, scale, shift, len): y = x * scale + shift, then the fused ReLU
+//   if relu, writing its mask where mask is not null;
+// - norm_dx_run(dx, dy, mask, x, len, outer, dy_scale, mg, mgx, mu, r):
+//   dx = outer * (dy_scale * dy - mg - (x - mu) * r * mgx), dy through the mask;
+// - scaled_dy_run(dx, dy, mask, len, a): dx = a * dy, dy through the mask.
 template <typename T>
 void add_shifted_sums(LaneSum& s, LaneSum& q, const T* x, Index len, double shift) {
-  double a[kSumLanes], b[kSumLanes];
-  for (Index j = 0; j < kSumLanes; ++j) {
-    a[j] = s.lane[j];
-    b[j] = q.lane[j];
-  }
-  Index k = 0;
-  for (; k + kSumLanes <= len; k += kSumLanes)
-    for (Index j = 0; j < kSumLanes; ++j) {
-      const double d = x[k + j] - shift;
-      a[j] += d;
-      b[j] += d * d;
-    }
-  for (Index j = 0; k < len; ++k, ++j) {
-    const double d = x[k] - shift;
-    a[j] += d;
-    b[j] += d * d;
-  }
-  for (Index j = 0; j < kSumLanes; ++j) {
-    s.lane[j] = a[j];
-    q.lane[j] = b[j];
-  }
+  GLIA_SIMD_DISPATCH(add_shifted_sums, s, q, x, len, shift)
+}
+template <typename T>
+void add_dy_sums(LaneSum& sdy, LaneSum& sdyx, const T* dy, const std::uint8_t* mask, const T* x, Index len, double mu,
+                 double r) {
+  GLIA_SIMD_DISPATCH(add_dy_sums, sdy, sdyx, dy, mask, x, len, mu, r)
+}
+template <typename T>
+void affine_run(T* y, bool relu, std::uint8_t* mask, const T* x, T scale, T shift, Index len) {
+  GLIA_SIMD_DISPATCH(affine_run, y, relu, mask, x, scale, shift, len)
+}
+template <typename T>
+void norm_dx_run(T* dx, const T* dy, const std::uint8_t* mask, const T* x, Index len, double outer, double dy_scale,
+                 double mg, double mgx, double mu, double r) {
+  GLIA_SIMD_DISPATCH(norm_dx_run, dx, dy, mask, x, len, outer, dy_scale, mg, mgx, mu, r)
+}
+template <typename T>
+void scaled_dy_run(T* dx, const T* dy, const std::uint8_t* mask, Index len, double a) {
+  GLIA_SIMD_DISPATCH(scaled_dy_run, dx, dy, mask, len, a)
 }
 
 // mean and biased variance from the shifted sums of m values.
@@ -77,83 +93,6 @@ inline void shifted_moments(double& mean, double& var, const LaneSum& s, const L
   const double md = s.total() / m;
   mean = shift + md;
   var = std::max(0.0, q.total() / m - md * md);
-}
-
-// dy[k] through a fused ReLU: dy[k] where mask[k] is set, else +0 (also for a NaN dy[k], as in
-// ReLU's backward). An AND of the bits with 0 or ~0 rather than a select: GCC does not
-// vectorise a select that feeds a conversion to double, and does vectorise this.
-template <typename T>
-inline T masked(const T* dy, const std::uint8_t* mask, Index k) {
-  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  static_assert(sizeof(Bits) == sizeof(T), "masked: float or double");
-  Bits b;
-  std::memcpy(&b, dy + k, sizeof b);
-  b &= Bits(0) - static_cast<Bits>(mask[k]);
-  T v;
-  std::memcpy(&v, &b, sizeof v);
-  return v;
-}
-
-// Calls f(dyk) with dyk(k) = dy[k], or masked(dy, mask, k) when mask is not null: the test is
-// outside the loop f runs, so each variant is a straight vector loop.
-template <typename T, typename F>
-void with_dy(const T* dy, const std::uint8_t* mask, F&& f) {
-  if (mask)
-    f([dy, mask](Index k) { return masked(dy, mask, k); });
-  else
-    f([dy](Index k) { return dy[k]; });
-}
-
-// sum d and sum d * (x - mu) * r over one run of len values, d = dy through the fused ReLU's
-// mask (if any), added to sdy and sdyx. One pass over the arrays. The lanes are copied into
-// locals: the compiler cannot know that sdy and sdyx are different objects, and would not
-// vectorise otherwise.
-template <typename T>
-void add_dy_sums(LaneSum& sdy, LaneSum& sdyx, const T* dy, const std::uint8_t* mask, const T* x, Index len,
-                 double mu, double r) {
-  double a[kSumLanes], b[kSumLanes];
-  for (Index j = 0; j < kSumLanes; ++j) {
-    a[j] = sdy.lane[j];
-    b[j] = sdyx.lane[j];
-  }
-  with_dy(dy, mask, [&](auto dyk) {
-    Index k = 0;
-    for (; k + kSumLanes <= len; k += kSumLanes)
-      for (Index j = 0; j < kSumLanes; ++j) {
-        const double d = dyk(k + j);
-        a[j] += d;
-        b[j] += d * ((x[k + j] - mu) * r);
-      }
-    for (Index j = 0; k < len; ++k, ++j) {
-      const double d = dyk(k);
-      a[j] += d;
-      b[j] += d * ((x[k] - mu) * r);
-    }
-  });
-  for (Index j = 0; j < kSumLanes; ++j) {
-    sdy.lane[j] = a[j];
-    sdyx.lane[j] = b[j];
-  }
-}
-
-// y = x * scale + shift over len values, then the fused ReLU if relu, writing its mask where
-// mask is not null (inference needs no mask).
-template <typename T>
-void affine_run(T* y, bool relu, std::uint8_t* mask, const T* x, T scale, T shift, Index len) {
-  if (!relu) {
-    for (Index k = 0; k < len; ++k) y[k] = x[k] * scale + shift;
-  } else if (!mask) {
-    for (Index k = 0; k < len; ++k) {
-      const T v = x[k] * scale + shift;
-      y[k] = v < T(0) ? T(0) : v;
-    }
-  } else {
-    for (Index k = 0; k < len; ++k) {
-      const T v = x[k] * scale + shift;
-      y[k] = v < T(0) ? T(0) : v;
-      mask[k] = v > T(0);
-    }
-  }
 }
 
 // The per-channel affine of normalised values as one multiply-add on x:

@@ -7,11 +7,14 @@
 // - Work is split into a number of chunks that depends only on the problem size, never on the
 //   thread count; reductions sum per-chunk partial results in chunk order. So every result is
 //   bitwise identical whatever the number of threads.
-// - Functions passed to parallel_for must not throw.
+// - Functions passed to parallel_for must not throw. parallel_for makes the instruction-set
+//   level be chosen (simd/level.hpp; GLIA_ISA, which may be refused) before any thread runs, so
+//   that the dispatched kernels it calls never throw.
 #pragma once
 
 #include <algorithm>
 
+#include "glia/simd/level.hpp"
 #include "glia/tensor/shape.hpp"
 
 #ifdef _OPENMP
@@ -54,6 +57,7 @@ inline int thread_index() {
 // and thread_index() keeps naming the calling thread's scratch.
 template <typename F>
 void parallel_for(Index n, F&& f) {
+  selected_instruction_set();  // ValueError for a bad GLIA_ISA here, not inside a thread
 #ifdef _OPENMP
   if (n > 1 && omp_get_level() == 0) {
 #pragma omp parallel for schedule(static)

@@ -8,7 +8,7 @@
 // line names, per direction of the layer, the kernel of its adjoint convolution that runs it
 // (its forward is the adjoint's input gradient, e.g. col2im_gemm; nn/conv_transpose2d.hpp). Shapes come from
 // output_shape, so nothing is run. The last line says which instruction set glia was compiled
-// for and which the CPU has (core/instruction_set.hpp). ShapeError if the input shape does not fit the model;
+// for, which the CPU has and which the dispatched kernels run (simd/level.hpp). ShapeError if the input shape does not fit the model;
 // ValueError if an algorithm forced on a layer does not apply to its input.
 #pragma once
 
@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "glia/core/instruction_set.hpp"
+#include "glia/simd/level.hpp"
 #include "glia/nn/conv2d.hpp"
 #include "glia/nn/conv_transpose2d.hpp"
 #include "glia/nn/residual.hpp"

@@ -101,9 +101,11 @@ class Conv2d : public Module<T> {
     x_ = x;
     geom_ = Conv2dGeometry{x.dim(0), patch(x.shape()), cout_, groups_};
     const Conv2dGeometry any_batch{0, geom_.patch, cout_, groups_};  // the choice does not depend on N
-    if (!chosen_for_ || !(*chosen_for_ == any_batch)) {
-      algorithms_ = resolve_conv_algorithms(geom_, conv3x3_packet_size<T>(), request_, name()).algorithms;
+    const Index packet = conv3x3_packet_size<T>();  // changes with the instruction-set level
+    if (!chosen_for_ || !(*chosen_for_ == any_batch) || chosen_packet_ != packet) {
+      algorithms_ = resolve_conv_algorithms(geom_, packet, request_, name()).algorithms;
       chosen_for_ = any_batch;
+      chosen_packet_ = packet;
     }
     conv2d_forward_begin(weight_.value.data(), geom_, algorithms_, ws_);
     return y_;
@@ -142,6 +144,7 @@ class Conv2d : public Module<T> {
   ConvAlgorithmRequest request_;
   ConvAlgorithms algorithms_;
   std::optional<Conv2dGeometry> chosen_for_;  // the geometry (batch 0) algorithms_ were chosen for
+  Index chosen_packet_ = 0;  // and the vector width they were chosen for
   Conv2dWorkspace<T> ws_;
   Tensor<T> x_, y_, dx_;
 };

@@ -102,11 +102,13 @@ class ConvTranspose2d : public Module<T> {
     geom_ = adjoint(x.shape());
     Conv2dGeometry any_batch = geom_;  // the choice does not depend on N
     any_batch.batch = 0;
-    if (!chosen_for_ || !(*chosen_for_ == any_batch)) {
-      algorithms_ = resolve_conv_algorithms(geom_, conv3x3_packet_size<T>(), request_, name()).algorithms;
+    const Index packet = conv3x3_packet_size<T>();  // changes with the instruction-set level
+    if (!chosen_for_ || !(*chosen_for_ == any_batch) || chosen_packet_ != packet) {
+      algorithms_ = resolve_conv_algorithms(geom_, packet, request_, name()).algorithms;
       chosen_for_ = any_batch;
+      chosen_packet_ = packet;
     }
-    check_conv_algorithms(geom_, algorithms_, conv3x3_packet_size<T>(), "ConvTranspose2d");
+    check_conv_algorithms(geom_, algorithms_, packet, "ConvTranspose2d");
     scratch_ = detail::conv2d_backward_begin(true, weight_.value.data(), geom_, algorithms_, ws_);
     return y_;
   }
@@ -164,6 +166,7 @@ class ConvTranspose2d : public Module<T> {
   ConvAlgorithmRequest request_;
   ConvAlgorithms algorithms_;
   std::optional<Conv2dGeometry> chosen_for_;
+  Index chosen_packet_ = 0;  // and the vector width they were chosen for
   detail::ConvBackwardScratch scratch_{0, 0};
   Conv2dWorkspace<T> ws_;
   Tensor<T> x_, y_, dx_;

@@ -92,7 +92,7 @@ class OneCycleLr : public LrSchedule {
   enum class Anneal { Cos, Linear };
   OneCycleLr(double max_lr, std::int64_t total, double pct_start = 0.3, Anneal anneal = Anneal::Cos,
              double div_factor = 25.0, double final_div_factor = 1e4, bool three_phase = false)
-      : max_(max_lr), total_(total), anneal_(anneal) {
+      : max_(max_lr), anneal_(anneal) {
     ConstantLr::check_rate("OneCycleLr", max_lr);
     if (total <= 0 || !(pct_start > 0 && pct_start < 1) || !(div_factor > 0) || !(final_div_factor > 0))
       throw ValueError(detail::cat("OneCycleLr: invalid total ", total, ", pct_start ", pct_start));
@@ -126,7 +126,6 @@ class OneCycleLr : public LrSchedule {
     double end_step, start_lr, end_lr;
   };
   double max_, initial_ = 0, min_ = 0;
-  std::int64_t total_;
   Anneal anneal_;
   std::vector<Phase> phases_;
 };
