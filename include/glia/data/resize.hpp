@@ -126,12 +126,15 @@ inline void interleaved_to_planes(const std::uint8_t* src, int comp, Index H, In
     throw ValueError(detail::cat("interleaved_to_planes: cannot turn ", comp, " interleaved channels into ", C));
   const Index plane = H * W;
   const bool colour = comp >= 3;
-  for (Index p = 0; p < plane; ++p) {
-    const std::uint8_t* px = src + p * comp;
-    if (C == 1) {
-      dst[p] = colour ? luma(px[0], px[1], px[2]) : px[0];
-    } else {
-      for (Index ch = 0; ch < 3; ++ch) dst[ch * plane + p] = colour ? px[ch] : px[0];
+  // One loop per case, the tests outside: an image may have 2^26 pixels.
+  if (C == 1 && colour) {
+    for (Index p = 0; p < plane; ++p) dst[p] = luma(src[p * comp], src[p * comp + 1], src[p * comp + 2]);
+  } else if (C == 1) {
+    for (Index p = 0; p < plane; ++p) dst[p] = src[p * comp];
+  } else {
+    for (Index ch = 0; ch < 3; ++ch) {
+      const Index from = colour ? ch : 0;
+      for (Index p = 0; p < plane; ++p) dst[ch * plane + p] = src[p * comp + from];
     }
   }
 }

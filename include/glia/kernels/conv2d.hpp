@@ -6,7 +6,8 @@
 // Forward, per sample n:      Y_n[Cout, P] = W[Cout, K] * col(x_n)[K, P] + b 1^T
 // Backward, given dY:         dW += sum_n dY_n * col(x_n)^T       db += sum_n dY_n 1
 //                             dx_n = col2im(W^T * dY_n)            (overwritten, not accumulated)
-// A 1x1, stride-1, unpadded convolution skips im2col: x_n already is col(x_n) (K = Cin, P = HW).
+// A 1x1, stride-1, unpadded convolution skips im2col: x_n already is col(x_n) (K = Cin, P = HW),
+// and its products run kernels/pointwise_gemm.hpp's kernels, dispatched per instruction set.
 // With groups G (and / or a dilation, im2col.hpp), w is [Cout, Cin/G, kh, kw] and each group of
 // Cout/G output channels sees only its Cin/G input channels: kernels/conv2d_grouped.hpp has the
 // maths and the per-sample functions of those algorithms (GroupedIm2colGemm, DepthwiseDirect).
@@ -48,6 +49,7 @@
 #include "glia/kernels/conv3x3_lanes.hpp"
 #include "glia/kernels/im2col.hpp"
 #include "glia/kernels/parallel.hpp"
+#include "glia/kernels/pointwise_gemm.hpp"
 #include "glia/tensor/tensor.hpp"
 
 namespace glia {
@@ -127,12 +129,12 @@ void conv2d_forward_sample(Index n, T* y, const T* x, const T* w, const T* b, co
     }
     return;
   }
-  const T* col = xn;
-  if (a == ConvForwardAlgorithm::Im2colGemm) {
-    T* scratch = ws.col.data() + thread_index() * K * P;
-    im2col(scratch, xn, g.patch);
-    col = scratch;
+  if (a == ConvForwardAlgorithm::Pointwise1x1Gemm) {
+    pointwise_product(yn, w, false, xn, b, Cout, K, P);
+    return;
   }
+  T* col = ws.col.data() + thread_index() * K * P;
+  im2col(col, xn, g.patch);
   MatrixMap<T> Y(yn, Cout, P);
   Y.noalias() = ConstMatrixMap<T>(w, Cout, K) * ConstMatrixMap<T>(col, K, P);
   if (b) Y.colwise() += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(b, Cout);
@@ -224,13 +226,11 @@ void conv2d_weight_grad_sample(T* pw, T* pb, const T* dyn, const T* xn, const Co
     conv3x3_pad(pad, xn, Cin, H, W);
     conv3x3_transpose(tr, dyn, Cout, P);
     conv3x3_weight_grad(pw, tr, pad, Cin, Cout, H, W);
+  } else if (a == ConvWeightGradAlgorithm::Pointwise1x1Gemm) {
+    pointwise_weight_grad(pw, dyn, xn, Cout, K, P);
   } else {
-    const T* col = xn;
-    if (a == ConvWeightGradAlgorithm::Im2colGemm) {
-      T* scratch = ws.col.data() + thread_index() * K * P;
-      im2col(scratch, xn, g.patch);
-      col = scratch;
-    }
+    T* col = ws.col.data() + thread_index() * K * P;
+    im2col(col, xn, g.patch);
     MatrixMap<T>(pw, Cout, K).noalias() += DY * ConstMatrixMap<T>(col, K, P).transpose();
   }
   Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(pb, Cout) += DY.rowwise().sum();
@@ -248,7 +248,9 @@ void conv2d_input_grad_sample(T* dxn, const T* dyn, const T* w, const Conv2dGeom
       conv2d_grouped_input_grad_sample(dxn, dyn, w, g, ws.dcol.data() + thread_index() * K * P);
       break;
     case ConvInputGradAlgorithm::DepthwiseDirect: conv2d_depthwise_input_grad_sample(dxn, dyn, w, g); break;
-    case ConvInputGradAlgorithm::Pointwise1x1Gemm: MatrixMap<T>(dxn, K, P).noalias() = Wm.transpose() * DY; break;
+    case ConvInputGradAlgorithm::Pointwise1x1Gemm:
+      pointwise_product(dxn, w, true, dyn, static_cast<const T*>(nullptr), K, Cout, P);
+      break;
     case ConvInputGradAlgorithm::Rows3x3:
       conv3x3_pad(pad, dyn, Cout, H, W);
       conv3x3_direct(dxn, pad, ws.w_packed.data(), static_cast<const T*>(nullptr), Cout, Cin, H, W);

@@ -9,13 +9,16 @@
 //   Scalar<T>    1              -  fused if the compiler contracts  not x86
 //
 // Each is a struct of static functions (load/store unaligned, set1, madd(a, b, c) = a*b + c)
-// on its register type, and `lanes` and `registers` (how many a kernel may keep live). Every
+// on its register type, madd1 the same on one T, rounded as madd rounds (a tail of scalars
+// then sums like the vector lanes), and `lanes` and `registers` (how many a kernel may keep live). Every
 // function carries its level's target attribute, so the intrinsics compile whatever flags the
 // including translation unit has; they are called only from kernels compiled for the same level
 // (simd/targets.hpp), where they inline.
 // Results: a kernel that sums each output in a fixed order gives the same bits at Avx2 and
 // Avx512 (both fuse), but not at Sse2, which rounds the product first.
 #pragma once
+
+#include <cmath>
 
 #include "glia/core/instruction_set.hpp"
 
@@ -39,6 +42,7 @@ struct Scalar {
   static GLIA_SIMD_INLINE void store(T* p, Reg v) { *p = v; }
   static GLIA_SIMD_INLINE Reg set1(T v) { return v; }
   static GLIA_SIMD_INLINE Reg madd(Reg a, Reg b, Reg c) { return a * b + c; }
+  static GLIA_SIMD_INLINE T madd1(T a, T b, T c) { return a * b + c; }
 };
 
 #if GLIA_SIMD_X86
@@ -56,6 +60,7 @@ struct Sse2<float> {
   static GLIA_SIMD_INLINE void store(float* p, Reg v) { _mm_storeu_ps(p, v); }
   static GLIA_SIMD_INLINE Reg set1(float v) { return _mm_set1_ps(v); }
   static GLIA_SIMD_INLINE Reg madd(Reg a, Reg b, Reg c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+  static GLIA_SIMD_INLINE float madd1(float a, float b, float c) { return a * b + c; }
 };
 template <>
 struct Sse2<double> {
@@ -66,6 +71,7 @@ struct Sse2<double> {
   static GLIA_SIMD_INLINE void store(double* p, Reg v) { _mm_storeu_pd(p, v); }
   static GLIA_SIMD_INLINE Reg set1(double v) { return _mm_set1_pd(v); }
   static GLIA_SIMD_INLINE Reg madd(Reg a, Reg b, Reg c) { return _mm_add_pd(_mm_mul_pd(a, b), c); }
+  static GLIA_SIMD_INLINE double madd1(double a, double b, double c) { return a * b + c; }
 };
 
 // A level with fused multiply-add: Name<T> over register R of N lanes, intrinsics P_op_S
@@ -80,6 +86,7 @@ struct Sse2<double> {
     TARGET static GLIA_SIMD_INLINE void store(T* p, Reg v) { P##_storeu_##S(p, v); }              \
     TARGET static GLIA_SIMD_INLINE Reg set1(T v) { return P##_set1_##S(v); }                      \
     TARGET static GLIA_SIMD_INLINE Reg madd(Reg a, Reg b, Reg c) { return P##_fmadd_##S(a, b, c); } \
+    TARGET static GLIA_SIMD_INLINE T madd1(T a, T b, T c) { return std::fma(a, b, c); }           \
   };
 
 template <typename T>
