@@ -423,24 +423,21 @@ TEST_CASE("Levels differ only in rounding: the baseline rounds each product, AVX
   // (the test above), bitwise equal where both levels fuse, and not equal to the baseline,
   // which shows that the dispatcher ran another level's code.
   const std::vector<InstructionSet> levels = glia::testing::runnable_instruction_sets();
-  std::map<InstructionSet, std::vector<float>> outputs;
+  std::map<InstructionSet, Tensor<float>> outputs;
   for (InstructionSet level : levels) {
     ScopedInstructionSet use(level);
     Rng rng(9);
-    Tensor<float> x(Shape{2, 16, 16, 16}), y(Shape{2, 16, 16, 16});
+    Tensor<float> x(Shape{2, 16, 16, 16});
     x.uniform_(rng, -1, 1);
     Conv2d<float> conv(16, 16, 3, 1, 1);
     conv.reset_parameters(rng);
-    const Tensor<float>& out = conv.forward(x, Mode::Eval);
-    outputs[level].assign(out.begin(), out.end());
+    outputs[level] = conv.forward(x, Mode::Eval).clone();
   }
-  auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-  };
+  using glia::testing::same_bits;
   if (outputs.count(InstructionSet::Avx2) && outputs.count(InstructionSet::Avx512))
-    CHECK(same(outputs[InstructionSet::Avx2], outputs[InstructionSet::Avx512]));
+    CHECK(same_bits(outputs[InstructionSet::Avx2], outputs[InstructionSet::Avx512]));
   if (outputs.count(InstructionSet::Baseline) && outputs.count(InstructionSet::Avx2))
-    CHECK_FALSE(same(outputs[InstructionSet::Baseline], outputs[InstructionSet::Avx2]));
+    CHECK_FALSE(same_bits(outputs[InstructionSet::Baseline], outputs[InstructionSet::Avx2]));
 }
 
 TEST_CASE("A Conv2d layer chooses its algorithms again when the level changes", "[kernels][isa][conv]") {

@@ -49,30 +49,26 @@ struct Scalar {
 #define GLIA_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define GLIA_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
 
+// x86-64's baseline: Sse2<T> over register R of N lanes, intrinsics _mm_op_S; no fused
+// multiply-add, so madd rounds the product first (and madd1 likewise).
+#define GLIA_SIMD_SSE2_VEC(T, R, N, S)                                                          \
+  template <>                                                                                 \
+  struct Sse2<T> {                                                                            \
+    using Reg = R;                                                                            \
+    static constexpr int lanes = N;                                                           \
+    static constexpr int registers = 16;                                                      \
+    static GLIA_SIMD_INLINE Reg load(const T* p) { return _mm_loadu_##S(p); }                 \
+    static GLIA_SIMD_INLINE void store(T* p, Reg v) { _mm_storeu_##S(p, v); }                 \
+    static GLIA_SIMD_INLINE Reg set1(T v) { return _mm_set1_##S(v); }                         \
+    static GLIA_SIMD_INLINE Reg madd(Reg a, Reg b, Reg c) { return _mm_add_##S(_mm_mul_##S(a, b), c); } \
+    static GLIA_SIMD_INLINE T madd1(T a, T b, T c) { return a * b + c; }                      \
+  };
+
 template <typename T>
 struct Sse2;
-template <>
-struct Sse2<float> {
-  using Reg = __m128;
-  static constexpr int lanes = 4;
-  static constexpr int registers = 16;
-  static GLIA_SIMD_INLINE Reg load(const float* p) { return _mm_loadu_ps(p); }
-  static GLIA_SIMD_INLINE void store(float* p, Reg v) { _mm_storeu_ps(p, v); }
-  static GLIA_SIMD_INLINE Reg set1(float v) { return _mm_set1_ps(v); }
-  static GLIA_SIMD_INLINE Reg madd(Reg a, Reg b, Reg c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
-  static GLIA_SIMD_INLINE float madd1(float a, float b, float c) { return a * b + c; }
-};
-template <>
-struct Sse2<double> {
-  using Reg = __m128d;
-  static constexpr int lanes = 2;
-  static constexpr int registers = 16;
-  static GLIA_SIMD_INLINE Reg load(const double* p) { return _mm_loadu_pd(p); }
-  static GLIA_SIMD_INLINE void store(double* p, Reg v) { _mm_storeu_pd(p, v); }
-  static GLIA_SIMD_INLINE Reg set1(double v) { return _mm_set1_pd(v); }
-  static GLIA_SIMD_INLINE Reg madd(Reg a, Reg b, Reg c) { return _mm_add_pd(_mm_mul_pd(a, b), c); }
-  static GLIA_SIMD_INLINE double madd1(double a, double b, double c) { return a * b + c; }
-};
+GLIA_SIMD_SSE2_VEC(float, __m128, 4, ps)
+GLIA_SIMD_SSE2_VEC(double, __m128d, 2, pd)
+#undef GLIA_SIMD_SSE2_VEC
 
 // A level with fused multiply-add: Name<T> over register R of N lanes, intrinsics P_op_S
 // (e.g. _mm256_loadu_ps), every function under TARGET.
