@@ -3,11 +3,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <glia/optim/lr_schedule.hpp>
 #include <glia/optim/optimizer.hpp>
 #include <glia/optim/weight_average.hpp>
 #include <glia/nn/linear.hpp>
+
+#include "support/instruction_sets.hpp"
 
 using namespace glia;
 
@@ -78,62 +81,114 @@ TEST_CASE("Biases and norm parameters can be exempt from weight decay; L1 adds s
   CHECK(flat.values()[2] == Approx(-1.0 + 0.1 * (0.5 + 0.25)));
 }
 
-TEST_CASE("SGD over many parameters follows the formula element by element, in every variant", "[optim]") {
-  // 20,200 values: two elementwise blocks and a tail, so the vectorised loop body, its
-  // remainder and the block split all run; some weights are exactly 0 (sign 0 for L1).
-  Linear<float> fc(100, 200, true);
-  FlatParameters<float> flat(fc);
-  const Index n = flat.size();
-  REQUIRE(n == 20200);
-  Rng rng(3);
-  std::vector<float> w0(static_cast<std::size_t>(n)), g1(w0.size()), g2(w0.size());
-  for (std::size_t i = 0; i < w0.size(); ++i) {
-    w0[i] = i % 97 == 0 ? 0.0f : static_cast<float>(rng.uniform(-1, 1));
-    g1[i] = static_cast<float>(rng.uniform(-1, 1));
-    g2[i] = static_cast<float>(rng.uniform(-1, 1));
+namespace {
+
+// 20,200 values: two elementwise blocks and a tail, so the vectorised loop body, its remainder
+// and the block split all run; some weights are exactly 0 (sign 0 for L1).
+struct ManyParameters {
+  Linear<float> fc{100, 200, true};
+  FlatParameters<float> flat{fc};
+  std::vector<float> w0, g1, g2, mask;
+
+  ManyParameters() {
+    REQUIRE(flat.size() == 20200);
+    Rng rng(3);
+    for (Index i = 0; i < flat.size(); ++i) {
+      w0.push_back(i % 97 == 0 ? 0.0f : static_cast<float>(rng.uniform(-1, 1)));
+      g1.push_back(static_cast<float>(rng.uniform(-1, 1)));
+      g2.push_back(static_cast<float>(rng.uniform(-1, 1)));
+    }
+    mask.assign(flat.decay_mask().begin(), flat.decay_mask().end());
   }
-  const std::vector<float> mask(flat.decay_mask().begin(), flat.decay_mask().end());
+  // Two steps of opt from w0 with g1, g2; formula(w, g, i, step) does element i of the
+  // contract's step in double. Returns the worst relative difference.
+  template <typename F>
+  double worst_difference(Optimizer<float>& opt, double lr, F&& formula) {
+    std::copy(w0.begin(), w0.end(), flat.values().begin());
+    std::vector<double> w(w0.begin(), w0.end());
+    int step = 0;
+    for (const auto* g : {&g1, &g2}) {
+      std::copy(g->begin(), g->end(), flat.grads().begin());
+      opt.step(flat, lr);
+      ++step;
+      for (std::size_t i = 0; i < w.size(); ++i) formula(w[i], (*g)[i], i, step);
+    }
+    double worst = 0;
+    for (std::size_t i = 0; i < w.size(); ++i)
+      worst = std::max(worst, std::abs(static_cast<double>(flat.values()[static_cast<Index>(i)]) - w[i]) / (1 + std::abs(w[i])));
+    return worst;
+  }
+};
+
+double sign_of(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
+
+}  // namespace
+
+TEST_CASE("SGD over many parameters follows the formula element by element, in every variant, at every level",
+          "[optim][isa]") {
+  ManyParameters p;
   struct Variant {
     double momentum, dampening;
     bool nesterov, exempt;
     double l1;
   };
-  for (const Variant v : {Variant{0, 0, false, true, 0}, Variant{0.9, 0, false, true, 0.01}, Variant{0.9, 0, true, true, 0},
-                          Variant{0.95, 0.1, false, false, 0.02}, Variant{0.5, 0, true, false, 0}}) {
-    INFO("momentum " << v.momentum << ", dampening " << v.dampening << ", nesterov " << v.nesterov << ", exempt "
-                     << v.exempt << ", l1 " << v.l1);
-    OptimizerOptions o;
-    o.momentum = v.momentum;
-    o.dampening = v.dampening;
-    o.nesterov = v.nesterov;
-    o.exempt_no_decay = v.exempt;
-    o.weight_decay = 0.05;
-    o.l1 = v.l1;
-    Sgd<float> sgd(o);
-    std::copy(w0.begin(), w0.end(), flat.values().begin());
-    // The contract's formula, in double, for two steps (the first sets the buffer to g).
-    std::vector<double> w(w0.begin(), w0.end()), buf(w.size());
-    int step = 0;
-    for (const auto* g : {&g1, &g2}) {
-      std::copy(g->begin(), g->end(), flat.grads().begin());
-      sgd.step(flat, 0.1);
-      ++step;
-      for (std::size_t i = 0; i < w.size(); ++i) {
-        const double m = v.exempt ? mask[i] : 1.0;
-        const double sign = w[i] > 0 ? 1.0 : (w[i] < 0 ? -1.0 : 0.0);
-        double d = (*g)[i] + m * (0.05 * w[i] + v.l1 * sign);
+  for (InstructionSet level : glia::testing::runnable_instruction_sets())
+    for (const Variant v : {Variant{0, 0, false, true, 0}, Variant{0.9, 0, false, true, 0.01}, Variant{0.9, 0, true, true, 0},
+                            Variant{0.95, 0.1, false, false, 0.02}, Variant{0.5, 0, true, false, 0}}) {
+      ScopedInstructionSet use(level);
+      INFO("momentum " << v.momentum << ", dampening " << v.dampening << ", nesterov " << v.nesterov << ", exempt "
+                       << v.exempt << ", l1 " << v.l1 << ", instruction set " << instruction_set_name(level));
+      OptimizerOptions o;
+      o.momentum = v.momentum;
+      o.dampening = v.dampening;
+      o.nesterov = v.nesterov;
+      o.exempt_no_decay = v.exempt;
+      o.weight_decay = 0.05;
+      o.l1 = v.l1;
+      Sgd<float> sgd(o);
+      std::vector<double> buf(p.w0.size());
+      const double worst = p.worst_difference(sgd, 0.1, [&](double& w, double g, std::size_t i, int step) {
+        const double m = v.exempt ? p.mask[i] : 1.0;
+        double d = g + m * (0.05 * w + v.l1 * sign_of(w));
         if (v.momentum != 0) {
           buf[i] = step == 1 ? d : v.momentum * buf[i] + (1 - v.dampening) * d;
           d = v.nesterov ? d + v.momentum * buf[i] : buf[i];
         }
-        w[i] -= 0.1 * d;
-      }
+        w -= 0.1 * d;
+      });
+      CHECK(worst < 1e-6);  // float rounding of a few operations on values of order 1
     }
-    double worst = 0;
-    for (std::size_t i = 0; i < w.size(); ++i)
-      worst = std::max(worst, std::abs(static_cast<double>(flat.values()[static_cast<Index>(i)]) - w[i]) / (1 + std::abs(w[i])));
-    CHECK(worst < 1e-6);  // float rounding of a few operations on values of order 1
-  }
+}
+
+TEST_CASE("Adam and AdamW over many parameters follow the formula element by element, at every level",
+          "[optim][isa]") {
+  ManyParameters p;
+  for (InstructionSet level : glia::testing::runnable_instruction_sets())
+    for (const bool decoupled : {false, true})
+      for (const double l1 : {0.0, 0.01}) {
+        ScopedInstructionSet use(level);
+        INFO((decoupled ? "AdamW" : "Adam") << ", l1 " << l1 << ", instruction set " << instruction_set_name(level));
+        OptimizerOptions o;
+        o.weight_decay = 0.05;
+        o.l1 = l1;
+        Adam<float> adam(o, decoupled);
+        const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+        std::vector<double> m(p.w0.size()), v(p.w0.size());
+        const double worst = p.worst_difference(adam, lr, [&](double& w, double g, std::size_t i, int step) {
+          const double k = p.mask[i];
+          double d = g;
+          if (decoupled) {
+            w -= lr * 0.05 * k * w;
+            d += k * l1 * sign_of(w);
+          } else {
+            d += k * (0.05 * w + l1 * sign_of(w));
+          }
+          m[i] = b1 * m[i] + (1 - b1) * d;
+          v[i] = b2 * v[i] + (1 - b2) * d * d;
+          w -= lr * (m[i] / (1 - std::pow(b1, step))) / (std::sqrt(v[i] / (1 - std::pow(b2, step))) + eps);
+        });
+        CHECK(worst < 1e-6);
+      }
 }
 
 TEST_CASE("Optimisers refuse invalid settings", "[optim][errors]") {

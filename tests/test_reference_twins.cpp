@@ -2,7 +2,7 @@
 // fused ReLU, sums in lanes) against the reference maths of kernels/batchnorm.hpp and
 // kernels/groupnorm.hpp (forward, input gradient and parameter gradients, in training and
 // evaluation mode, with and without the fused ReLU), and MaxPool2d's 2x2 path against the
-// window scan of kernels/pool.hpp. (The convolutions' paths: tests/test_kernels.cpp.)
+// window scan of kernels/pool.hpp, at every instruction-set level the CPU has. (The convolutions' paths: tests/test_kernels.cpp.)
 #include <catch2/catch.hpp>
 
 #include <glia/kernels/pool.hpp>
@@ -11,6 +11,8 @@
 #include <cmath>
 #include <cstring>
 #include <vector>
+
+#include "support/instruction_sets.hpp"
 
 using namespace glia;
 
@@ -129,19 +131,23 @@ TEST_CASE("GroupNorm and LayerNorm equal their reference maths: forward, dx, dga
       }
 }
 
-TEST_CASE("MaxPool2d's 2x2 fast path equals the window scan, NaNs and ties included", "[kernels][pool][reference]") {
-  for (const Index w : {2, 5, 8, 13}) {
-    const PoolGeometry g{6, 7, w, 2, 2};
-    Tensor<float> x = random_tensor<float>(Shape{g.planes, g.height, g.width}, 19);
-    for (Index i = 0; i < x.size(); i += 7) x[i] = x[i + 1 < x.size() ? i + 1 : i];  // ties
-    for (Index i = 3; i < x.size(); i += 11) x[i] = std::nanf("");
-    const Index out = g.planes * g.out_h() * g.out_w();
-    std::vector<float> y_fast(static_cast<std::size_t>(out)), y_ref(y_fast.size());
-    std::vector<std::int32_t> a_fast(y_fast.size()), a_ref(y_fast.size());
-    maxpool2d_forward_2x2(y_fast.data(), a_fast.data(), x.data(), g);
-    maxpool2d_forward_reference(y_ref.data(), a_ref.data(), x.data(), g);
-    INFO("width " << w);
-    CHECK(a_fast == a_ref);
-    CHECK(std::memcmp(y_fast.data(), y_ref.data(), y_fast.size() * sizeof(float)) == 0);
+TEST_CASE("MaxPool2d's 2x2 fast path equals the window scan, NaNs and ties included, at every level",
+          "[kernels][pool][reference][isa]") {
+  for (InstructionSet level : glia::testing::runnable_instruction_sets()) {
+    ScopedInstructionSet use(level);
+    for (const Index w : {2, 5, 8, 13}) {
+      const PoolGeometry g{6, 7, w, 2, 2};
+      Tensor<float> x = random_tensor<float>(Shape{g.planes, g.height, g.width}, 19);
+      for (Index i = 0; i < x.size(); i += 7) x[i] = x[i + 1 < x.size() ? i + 1 : i];  // ties
+      for (Index i = 3; i < x.size(); i += 11) x[i] = std::nanf("");
+      const Index out = g.planes * g.out_h() * g.out_w();
+      std::vector<float> y_fast(static_cast<std::size_t>(out)), y_ref(y_fast.size());
+      std::vector<std::int32_t> a_fast(y_fast.size()), a_ref(y_fast.size());
+      maxpool2d_forward_2x2(y_fast.data(), a_fast.data(), x.data(), g);
+      maxpool2d_forward_reference(y_ref.data(), a_ref.data(), x.data(), g);
+      INFO("width " << w << ", instruction set " << instruction_set_name(level));
+      CHECK(a_fast == a_ref);
+      CHECK(std::memcmp(y_fast.data(), y_ref.data(), y_fast.size() * sizeof(float)) == 0);
+    }
   }
 }

@@ -7,7 +7,7 @@
 // Backward, given dY:         dW += sum_n dY_n * col(x_n)^T       db += sum_n dY_n 1
 //                             dx_n = col2im(W^T * dY_n)            (overwritten, not accumulated)
 // A 1x1, stride-1, unpadded convolution skips im2col: x_n already is col(x_n) (K = Cin, P = HW),
-// and its products run kernels/pointwise_gemm.hpp's kernels, dispatched per instruction set.
+// and its products run kernels/conv_gemm.hpp's kernels, dispatched per instruction set.
 // With groups G (and / or a dilation, im2col.hpp), w is [Cout, Cin/G, kh, kw] and each group of
 // Cout/G output channels sees only its Cin/G input channels: kernels/conv2d_grouped.hpp has the
 // maths and the per-sample functions of those algorithms (GroupedIm2colGemm, DepthwiseDirect).
@@ -49,7 +49,7 @@
 #include "glia/kernels/conv3x3_lanes.hpp"
 #include "glia/kernels/im2col.hpp"
 #include "glia/kernels/parallel.hpp"
-#include "glia/kernels/pointwise_gemm.hpp"
+#include "glia/kernels/conv_gemm.hpp"
 #include "glia/tensor/tensor.hpp"
 
 namespace glia {
@@ -130,14 +130,12 @@ void conv2d_forward_sample(Index n, T* y, const T* x, const T* w, const T* b, co
     return;
   }
   if (a == ConvForwardAlgorithm::Pointwise1x1Gemm) {
-    pointwise_product(yn, w, false, xn, b, Cout, K, P);
+    gemm_product(yn, w, false, xn, b, Cout, K, P);
     return;
   }
   T* col = ws.col.data() + thread_index() * K * P;
   im2col(col, xn, g.patch);
-  MatrixMap<T> Y(yn, Cout, P);
-  Y.noalias() = ConstMatrixMap<T>(w, Cout, K) * ConstMatrixMap<T>(col, K, P);
-  if (b) Y.colwise() += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(b, Cout);
+  gemm_product(yn, w, false, col, b, Cout, K, P);
 }
 
 template <typename T>
@@ -227,11 +225,11 @@ void conv2d_weight_grad_sample(T* pw, T* pb, const T* dyn, const T* xn, const Co
     conv3x3_transpose(tr, dyn, Cout, P);
     conv3x3_weight_grad(pw, tr, pad, Cin, Cout, H, W);
   } else if (a == ConvWeightGradAlgorithm::Pointwise1x1Gemm) {
-    pointwise_weight_grad(pw, dyn, xn, Cout, K, P);
+    gemm_weight_grad(pw, dyn, xn, Cout, K, P);
   } else {
     T* col = ws.col.data() + thread_index() * K * P;
     im2col(col, xn, g.patch);
-    MatrixMap<T>(pw, Cout, K).noalias() += DY * ConstMatrixMap<T>(col, K, P).transpose();
+    gemm_weight_grad(pw, dyn, col, Cout, K, P);
   }
   Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(pb, Cout) += DY.rowwise().sum();
 }
@@ -242,14 +240,13 @@ void conv2d_input_grad_sample(T* dxn, const T* dyn, const T* w, const Conv2dGeom
                               Conv2dWorkspace<T>& ws, T* pad, T* tr) {
   const Index K = g.k(), P = g.p(), Cout = g.out_channels, Cin = g.patch.channels;
   const Index H = g.patch.height, W = g.patch.width, HW = H * W;
-  ConstMatrixMap<T> Wm(w, Cout, K), DY(dyn, Cout, P);
   switch (a) {
     case ConvInputGradAlgorithm::GroupedCol2imGemm:
       conv2d_grouped_input_grad_sample(dxn, dyn, w, g, ws.dcol.data() + thread_index() * K * P);
       break;
     case ConvInputGradAlgorithm::DepthwiseDirect: conv2d_depthwise_input_grad_sample(dxn, dyn, w, g); break;
     case ConvInputGradAlgorithm::Pointwise1x1Gemm:
-      pointwise_product(dxn, w, true, dyn, static_cast<const T*>(nullptr), K, Cout, P);
+      gemm_product(dxn, w, true, dyn, static_cast<const T*>(nullptr), K, Cout, P);
       break;
     case ConvInputGradAlgorithm::Rows3x3:
       conv3x3_pad(pad, dyn, Cout, H, W);
@@ -265,12 +262,12 @@ void conv2d_input_grad_sample(T* dxn, const T* dyn, const T* w, const Conv2dGeom
       const Index KF = fp.col_rows();
       T* dcol = ws.dcol.data() + thread_index() * KF * HW;
       im2col(dcol, dyn, fp);
-      MatrixMap<T>(dxn, Cin, HW).noalias() = ConstMatrixMap<T>(ws.w_flipped.data(), Cin, KF) * ConstMatrixMap<T>(dcol, KF, HW);
+      gemm_product(dxn, ws.w_flipped.data(), false, dcol, static_cast<const T*>(nullptr), Cin, KF, HW);
       break;
     }
     case ConvInputGradAlgorithm::Col2imGemm: {
       T* dcol = ws.dcol.data() + thread_index() * K * P;
-      MatrixMap<T>(dcol, K, P).noalias() = Wm.transpose() * DY;
+      gemm_product(dcol, w, true, dyn, static_cast<const T*>(nullptr), K, Cout, P);
       std::fill(dxn, dxn + g.in_size(), T(0));
       col2im(dxn, dcol, g.patch);
       break;

@@ -25,6 +25,7 @@
 
 #include "glia/kernels/conv2d_algorithm.hpp"
 #include "glia/kernels/im2col.hpp"
+#include "glia/kernels/conv_gemm.hpp"
 #include "glia/tensor/tensor.hpp"
 
 namespace glia::detail {
@@ -35,9 +36,7 @@ void conv2d_grouped_forward_sample(T* yn, const T* xn, const T* w, const T* b, c
   const Index P = g.p(), Kg = g.weight_k(), Og = g.out_channels / g.groups;
   im2col(col, xn, g.patch);
   for (Index gi = 0; gi < g.groups; ++gi)
-    MatrixMap<T>(yn + gi * Og * P, Og, P).noalias() =
-        ConstMatrixMap<T>(w + gi * Og * Kg, Og, Kg) * ConstMatrixMap<T>(col + gi * Kg * P, Kg, P);
-  if (b) MatrixMap<T>(yn, g.out_channels, P).colwise() += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(b, g.out_channels);
+    gemm_product(yn + gi * Og * P, w + gi * Og * Kg, false, col + gi * Kg * P, b ? b + gi * Og : b, Og, Kg, P);
 }
 
 // pw [Cout, Kg] += dY_n * im2col(x_n)^T group by group; pb [Cout] += dY_n 1.
@@ -46,8 +45,7 @@ void conv2d_grouped_weight_grad_sample(T* pw, T* pb, const T* dyn, const T* xn, 
   const Index P = g.p(), Kg = g.weight_k(), Og = g.out_channels / g.groups;
   im2col(col, xn, g.patch);
   for (Index gi = 0; gi < g.groups; ++gi)
-    MatrixMap<T>(pw + gi * Og * Kg, Og, Kg).noalias() +=
-        ConstMatrixMap<T>(dyn + gi * Og * P, Og, P) * ConstMatrixMap<T>(col + gi * Kg * P, Kg, P).transpose();
+    gemm_weight_grad(pw + gi * Og * Kg, dyn + gi * Og * P, col + gi * Kg * P, Og, Kg, P);
   Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(pb, g.out_channels) += ConstMatrixMap<T>(dyn, g.out_channels, P).rowwise().sum();
 }
 
@@ -56,8 +54,7 @@ template <typename T>
 void conv2d_grouped_input_grad_sample(T* dxn, const T* dyn, const T* w, const Conv2dGeometry& g, T* dcol) {
   const Index P = g.p(), Kg = g.weight_k(), Og = g.out_channels / g.groups;
   for (Index gi = 0; gi < g.groups; ++gi)
-    MatrixMap<T>(dcol + gi * Kg * P, Kg, P).noalias() =
-        ConstMatrixMap<T>(w + gi * Og * Kg, Og, Kg).transpose() * ConstMatrixMap<T>(dyn + gi * Og * P, Og, P);
+    gemm_product(dcol + gi * Kg * P, w + gi * Og * Kg, true, dyn + gi * Og * P, static_cast<const T*>(nullptr), Kg, Og, P);
   std::fill(dxn, dxn + g.in_size(), T(0));
   col2im(dxn, dcol, g.patch);
 }

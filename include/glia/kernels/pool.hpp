@@ -23,8 +23,20 @@
 #include <cstdint>
 
 #include "glia/kernels/parallel.hpp"
+#include "glia/simd/level.hpp"
+
+#define GLIA_SIMD_KERNELS "glia/kernels/maxpool2x2.inc"
+#include "glia/simd/foreach_level.inc"
 
 namespace glia {
+namespace detail {
+// One plane of maxpool2d_forward_2x2 at kernel_instruction_set()'s level: y and argmax [ho, wo],
+// x [height, width] of the given width.
+template <typename T>
+void maxpool2x2_plane(T* y, std::int32_t* argmax, const T* x, Index ho, Index wo, Index width) {
+  GLIA_SIMD_DISPATCH(maxpool2x2_plane, y, argmax, x, ho, wo, width)
+}
+}  // namespace detail
 
 struct PoolGeometry {
   Index planes, height, width, kernel, stride;  // planes = N*C
@@ -58,25 +70,14 @@ void maxpool2d_forward_reference(T* y, std::int32_t* argmax, const T* x, const P
   });
 }
 
-// The fast path of the common 2x2 window, stride 2, without the window loops: the same
-// comparisons in the same order as the reference, so the same values and argmax bit for bit.
+// The fast path of the common 2x2 window, stride 2, without the window loops
+// (maxpool2x2.inc, per instruction-set level: compiled for SSE2 alone its comparisons stay
+// branches, which mispredict on real data and ran 10x slower than the AVX2 build).
 template <typename T>
 void maxpool2d_forward_2x2(T* y, std::int32_t* argmax, const T* x, const PoolGeometry& g) {
   const Index ho = g.out_h(), wo = g.out_w(), hw = g.height * g.width;
-  auto wins = [](T v, T best) { return v > best || (std::isnan(v) && !std::isnan(best)); };
   parallel_for(g.planes, [&](Index p) {
-    const T* xp = x + p * hw;
-    for (Index oh = 0; oh < ho; ++oh)
-      for (Index ow = 0; ow < wo; ++ow) {
-        const Index i0 = 2 * oh * g.width + 2 * ow, i1 = i0 + 1, i2 = i0 + g.width, i3 = i2 + 1;
-        Index best = i0;
-        if (wins(xp[i1], xp[best])) best = i1;
-        if (wins(xp[i2], xp[best])) best = i2;
-        if (wins(xp[i3], xp[best])) best = i3;
-        const Index o = p * ho * wo + oh * wo + ow;
-        y[o] = xp[best];
-        argmax[o] = static_cast<std::int32_t>(best);
-      }
+    detail::maxpool2x2_plane(y + p * ho * wo, argmax + p * ho * wo, x + p * hw, ho, wo, g.width);
   });
 }
 

@@ -4,8 +4,13 @@
 // directly) -> output [N, out].  y = x W^T + b,  W [out, F] (PyTorch's layout), b [out].
 // Backward: dW += dy^T x,  db += sum_n dy_n,  dx = dy W (reshaped to the input's shape).
 // Caches the input. ShapeError if F != in_features.
+// The products run kernels/conv_gemm.hpp's kernels, dispatched per instruction set (not Eigen's,
+// which run at the compiled level); each output is summed in a fixed order, so results do not
+// depend on the thread count. The weight gradient goes through dW_step [out, F] (the product
+// overwrites it; then dW += dW_step), kept between calls: no allocation after the first step.
 #pragma once
 
+#include "glia/kernels/conv_gemm.hpp"
 #include "glia/nn/init.hpp"
 #include "glia/nn/module.hpp"
 
@@ -33,24 +38,29 @@ class Linear : public Module<T> {
                                    " features per sample), got ", in));
     return Shape{in[0], out_};
   }
+  // y[n, o] = b[o] + sum_f x[n, f] W[o, f]: rows of x against rows of W (gemm_weight_grad's
+  // form, which adds to y: y starts at the bias).
   const Tensor<T>& forward(const Tensor<T>& x, Mode) override {
     y_.resize(output_shape(x.shape()));
     x_ = x;
     const Index n = x.dim(0);
-    auto Y = y_.matrix(n, out_);
-    Y.noalias() = x.matrix(n, in_) * weight_.value.matrix(out_, in_).transpose();
-    if (has_bias_) Y.rowwise() += bias_.value.vector().transpose();
+    T* y = y_.data();
+    for (Index i = 0; i < n; ++i)
+      for (Index o = 0; o < out_; ++o) y[i * out_ + o] = has_bias_ ? bias_.value.data()[o] : T(0);
+    gemm_weight_grad(y, x.data(), weight_.value.data(), n, out_, in_);
     return y_;
   }
+  // dW[o, f] += sum_n dy[n, o] x[n, f] (dy read transposed);  dx[n, f] = sum_o dy[n, o] W[o, f].
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     this->check_grad_shape(dy.shape(), y_.shape());
     const Index n = x_.dim(0);
-    auto DY = dy.matrix(n, out_);
-    weight_.grad.matrix(out_, in_).noalias() += DY.transpose() * x_.matrix(n, in_);
-    if (has_bias_) bias_.grad.vector() += DY.colwise().sum().transpose();
+    dw_step_.resize(weight_.grad.shape());
+    gemm_product(dw_step_.data(), dy.data(), true, x_.data(), static_cast<const T*>(nullptr), out_, n, in_);
+    weight_.grad.vector() += dw_step_.vector();
+    if (has_bias_) bias_.grad.vector() += dy.matrix(n, out_).colwise().sum().transpose();
     if (!this->needs_input_grad_) return dx_;
     dx_.resize(x_.shape());
-    dx_.matrix(n, in_).noalias() = DY * weight_.value.matrix(out_, in_);
+    gemm_product(dx_.data(), dy.data(), false, weight_.value.data(), static_cast<const T*>(nullptr), n, out_, in_);
     return dx_;
   }
   void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
@@ -63,7 +73,7 @@ class Linear : public Module<T> {
   Index in_, out_;
   Parameter<T> weight_, bias_;
   bool has_bias_;
-  Tensor<T> x_, y_, dx_;
+  Tensor<T> x_, y_, dx_, dw_step_;
 };
 
 }  // namespace glia

@@ -13,7 +13,8 @@
 // The L1 term is the gradient of l1 * sum |p| added to the loss (the reference code has one).
 // state() names the optimiser's tensors for checkpoints; they are sized on the first step (or
 // by resize_state) and restoring them continues a run exactly. Elementwise and parallel in fixed
-// blocks: results do not depend on the thread count. ValueError for invalid hyperparameters.
+// blocks: results do not depend on the thread count. The loops are kernels/optimizer_step.hpp's,
+// dispatched per instruction set. ValueError for invalid hyperparameters.
 #pragma once
 
 #include <cmath>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "glia/kernels/elementwise.hpp"
+#include "glia/kernels/optimizer_step.hpp"
 #include "glia/nn/flat_parameters.hpp"
 
 namespace glia {
@@ -67,11 +69,10 @@ class Optimizer {
 
  protected:
   virtual void update(FlatParameters<T>& p, double lr) = 0;
-  // Decay and L1 terms of element i.
-  T penalty(T w, T mask) const {
-    const T m = o_.exempt_no_decay ? mask : T(1);
-    const T sign = w > 0 ? T(1) : (w < 0 ? T(-1) : T(0));
-    return m * (static_cast<T>(o_.weight_decay) * w + static_cast<T>(o_.l1) * sign);
+  // The arrays and penalties every step's loop reads (kernels/optimizer_step.hpp).
+  detail::ParameterArrays<T> arrays(FlatParameters<T>& p) const {
+    return {p.values().data(), p.grads().data(), p.decay_mask().data(), static_cast<T>(o_.l1),
+            o_.exempt_no_decay ? T(1) : T(0)};
   }
   static void ensure(Tensor<T>& t, Index n) {
     if (t.size() != n || t.empty()) t = Tensor<T>(Shape{n});
@@ -91,51 +92,18 @@ class Sgd : public Optimizer<T> {
 
  protected:
   void update(FlatParameters<T>& p, double lr) override {
+    using V = detail::SgdVariant;
     const OptimizerOptions& o = this->o_;
-    Step s{p.values().data(), p.grads().data(), p.decay_mask().data(), buf_.data(), static_cast<T>(lr),
-           static_cast<T>(o.momentum), static_cast<T>(1.0 - o.dampening), static_cast<T>(o.weight_decay),
-           static_cast<T>(o.l1), o.exempt_no_decay ? T(1) : T(0)};
     const bool first = this->steps_ == 1;
-    parallel_blocks(p.size(), [&](Index b, Index e) {
-      if (o.momentum == 0) return s.template run<false, false, false>(b, e);
-      if (first) return o.nesterov ? s.template run<true, true, true>(b, e) : s.template run<true, true, false>(b, e);
-      return o.nesterov ? s.template run<true, false, true>(b, e) : s.template run<true, false, false>(b, e);
-    });
+    const V variant = o.momentum == 0 ? V::Plain
+                      : first         ? (o.nesterov ? V::MomentumFirstNesterov : V::MomentumFirst)
+                                      : (o.nesterov ? V::MomentumNesterov : V::Momentum);
+    const detail::SgdStep<T> s{this->arrays(p), buf_.data(), static_cast<T>(lr), static_cast<T>(o.momentum),
+                               static_cast<T>(1.0 - o.dampening), static_cast<T>(o.weight_decay), variant};
+    parallel_blocks(p.size(), [&](Index b, Index e) { detail::sgd_update(s, b, e); });
   }
 
  private:
-  // One step over [b, e): the contract's formula with the choices made outside the loop and
-  // every pointer and factor copied into locals (read through `this` they might alias the
-  // stores), so that the loop is branch-free and GCC vectorises it.
-  struct Step {
-    T* w;
-    const T* g;
-    const T* mask;
-    T* buf;
-    T rate, mom, damp, wd, l1, exempt;
-    template <bool kMomentum, bool kFirst, bool kNesterov>
-    void run(Index b, Index e) const {
-      T* const wp = w;
-      T* const bp = buf;
-      const T* const gp = g;
-      const T* const mp = mask;
-      const T r = rate, mo = mom, da = damp, de = wd, la = l1, ex = exempt;
-      const T keep = T(1) - ex;  // mask 0/1 when exempting, else every element decays
-      for (Index i = b; i < e; ++i) {
-        const T x = wp[i];
-        const T m = ex * mp[i] + keep;
-        const T sign = static_cast<T>(x > T(0)) - static_cast<T>(x < T(0));
-        T d = gp[i] + m * (de * x + la * sign);
-        if constexpr (kMomentum) {
-          const T v = kFirst ? d : mo * bp[i] + da * d;
-          bp[i] = v;
-          d = kNesterov ? d + mo * v : v;
-        }
-        wp[i] = x - r * d;
-      }
-    }
-  };
-
   Tensor<T> buf_;
 };
 
@@ -154,29 +122,13 @@ class Adam : public Optimizer<T> {
  protected:
   void update(FlatParameters<T>& p, double lr) override {
     const OptimizerOptions& o = this->o_;
-    T* w = p.values().data();
-    const T* g = p.grads().data();
-    const T* mask = p.decay_mask().data();
     const double t = static_cast<double>(this->steps_);
-    const T b1 = static_cast<T>(o.beta1), b2 = static_cast<T>(o.beta2), eps = static_cast<T>(o.eps);
-    const T c1 = static_cast<T>(1.0 / (1.0 - std::pow(o.beta1, t)));
-    const T c2 = static_cast<T>(1.0 / (1.0 - std::pow(o.beta2, t)));
-    const T rate = static_cast<T>(lr), wd = static_cast<T>(lr * o.weight_decay);
-    parallel_blocks(p.size(), [&](Index b, Index e) {
-      for (Index i = b; i < e; ++i) {
-        T d = g[i];
-        if (decoupled_) {
-          const T m = o.exempt_no_decay ? mask[i] : T(1);
-          w[i] -= wd * m * w[i];
-          if (o.l1 != 0) d += m * static_cast<T>(o.l1) * (w[i] > 0 ? T(1) : (w[i] < 0 ? T(-1) : T(0)));
-        } else {
-          d += this->penalty(w[i], mask[i]);
-        }
-        m_[i] = b1 * m_[i] + (T(1) - b1) * d;
-        v_[i] = b2 * v_[i] + (T(1) - b2) * d * d;
-        w[i] -= rate * (m_[i] * c1) / (std::sqrt(v_[i] * c2) + eps);
-      }
-    });
+    const detail::AdamStep<T> s{this->arrays(p), m_.data(), v_.data(), static_cast<T>(lr), static_cast<T>(o.beta1),
+                                static_cast<T>(o.beta2), static_cast<T>(o.eps),
+                                static_cast<T>(1.0 / (1.0 - std::pow(o.beta1, t))),
+                                static_cast<T>(1.0 / (1.0 - std::pow(o.beta2, t))),
+                                static_cast<T>(decoupled_ ? lr * o.weight_decay : o.weight_decay), decoupled_};
+    parallel_blocks(p.size(), [&](Index b, Index e) { detail::adam_update(s, b, e); });
   }
 
  private:

@@ -5,7 +5,7 @@
 // includes it. CMake's plain Release flags give x86-64's baseline (SSE2): a third of the speed
 // an AVX2 or AVX-512 CPU gives the same code built with -march=native, and a -march=native
 // binary does not run on an older CPU. So the hot kernels (kernels/conv3x3_direct.hpp,
-// kernels/conv3x3_lanes.hpp, kernels/pointwise_gemm.hpp, the norms' loops of
+// kernels/conv3x3_lanes.hpp, kernels/conv_gemm.hpp, the norms' loops of
 // kernels/norm_sums.hpp) are compiled for every level at or above the one the translation unit
 // targets, each in its own namespace (simd_sse2, simd_avx2, simd_avx512, or simd_scalar off x86)
 // under that level's target attribute (simd/foreach_level.inc), and a dispatcher calls the
