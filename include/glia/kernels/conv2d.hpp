@@ -246,7 +246,7 @@ void conv2d_input_grad_sample(T* dxn, const T* dyn, const T* w, const Conv2dGeom
       break;
     case ConvInputGradAlgorithm::DepthwiseDirect: conv2d_depthwise_input_grad_sample(dxn, dyn, w, g); break;
     case ConvInputGradAlgorithm::Pointwise1x1Gemm:
-      gemm_product(dxn, w, true, dyn, static_cast<const T*>(nullptr), K, Cout, P);
+      gemm_product(dxn, w, true, dyn, K, Cout, P);
       break;
     case ConvInputGradAlgorithm::Rows3x3:
       conv3x3_pad(pad, dyn, Cout, H, W);
@@ -262,12 +262,12 @@ void conv2d_input_grad_sample(T* dxn, const T* dyn, const T* w, const Conv2dGeom
       const Index KF = fp.col_rows();
       T* dcol = ws.dcol.data() + thread_index() * KF * HW;
       im2col(dcol, dyn, fp);
-      gemm_product(dxn, ws.w_flipped.data(), false, dcol, static_cast<const T*>(nullptr), Cin, KF, HW);
+      gemm_product(dxn, ws.w_flipped.data(), false, dcol, Cin, KF, HW);
       break;
     }
     case ConvInputGradAlgorithm::Col2imGemm: {
       T* dcol = ws.dcol.data() + thread_index() * K * P;
-      gemm_product(dcol, w, true, dyn, static_cast<const T*>(nullptr), K, Cout, P);
+      gemm_product(dcol, w, true, dyn, K, Cout, P);
       std::fill(dxn, dxn + g.in_size(), T(0));
       col2im(dxn, dcol, g.patch);
       break;

@@ -54,7 +54,7 @@ template <typename T>
 void conv2d_grouped_input_grad_sample(T* dxn, const T* dyn, const T* w, const Conv2dGeometry& g, T* dcol) {
   const Index P = g.p(), Kg = g.weight_k(), Og = g.out_channels / g.groups;
   for (Index gi = 0; gi < g.groups; ++gi)
-    gemm_product(dcol + gi * Kg * P, w + gi * Og * Kg, true, dyn + gi * Og * P, static_cast<const T*>(nullptr), Kg, Og, P);
+    gemm_product(dcol + gi * Kg * P, w + gi * Og * Kg, true, dyn + gi * Og * P, Kg, Og, P);
   std::fill(dxn, dxn + g.in_size(), T(0));
   col2im(dxn, dcol, g.patch);
 }

@@ -44,6 +44,12 @@ void gemm_product(T* y, const T* a, bool a_transposed, const T* x, const T* b, I
   GLIA_SIMD_DISPATCH(gemm_product, y, a, a_transposed, x, b, m, k, p)
 }
 
+// Without a bias: y = A x.
+template <typename T>
+void gemm_product(T* y, const T* a, bool a_transposed, const T* x, Index m, Index k, Index p) {
+  gemm_product(y, a, a_transposed, x, static_cast<const T*>(nullptr), m, k, p);
+}
+
 template <typename T>
 void gemm_weight_grad(T* dw, const T* dy, const T* x, Index m, Index k, Index p) {
   GLIA_SIMD_DISPATCH(gemm_weight_grad, dw, dy, x, m, k, p)

@@ -55,12 +55,12 @@ class Linear : public Module<T> {
     this->check_grad_shape(dy.shape(), y_.shape());
     const Index n = x_.dim(0);
     dw_step_.resize(weight_.grad.shape());
-    gemm_product(dw_step_.data(), dy.data(), true, x_.data(), static_cast<const T*>(nullptr), out_, n, in_);
+    gemm_product(dw_step_.data(), dy.data(), true, x_.data(), out_, n, in_);
     weight_.grad.vector() += dw_step_.vector();
     if (has_bias_) bias_.grad.vector() += dy.matrix(n, out_).colwise().sum().transpose();
     if (!this->needs_input_grad_) return dx_;
     dx_.resize(x_.shape());
-    gemm_product(dx_.data(), dy.data(), false, weight_.value.data(), static_cast<const T*>(nullptr), n, out_, in_);
+    gemm_product(dx_.data(), dy.data(), false, weight_.value.data(), n, out_, in_);
     return dx_;
   }
   void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
