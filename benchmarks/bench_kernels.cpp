@@ -592,8 +592,10 @@ void norm_backward(NormBuffers& b, Norm k) {
       glia::batchnorm_backward_sums_sample(i, b.sample_a.data(), b.sample_b.data(), b.dy.data(), b.mask, b.x.data(), b.mean.data(),
                                            b.rstd.data(), b.c, b.hw);
     });
-    glia::batchnorm_backward_means(b.mean_dyxhat.data(), b.mean_dy.data(), b.dgamma.data(), b.dbeta.data(), b.sample_a.data(),
-                                   b.sample_b.data(), b.n, b.c, b.hw);
+    glia::batchnorm_backward_means(b.mean_dyxhat.data(), b.mean_dy.data(), b.sample_a.data(), b.sample_b.data(), b.n, b.c,
+                                   b.hw);
+    glia::add_sample_partials(b.dgamma.data(), b.dbeta.data(), b.sample_a.data(), b.sample_b.data(), b.c,
+                              glia::batch_chunks(nullptr, b.n));
     glia::parallel_for(b.n, [&](Index i) {
       glia::batchnorm_backward_sample(i, b.dx.data(), b.dy.data(), b.mask, b.x.data(), b.mean.data(), b.rstd.data(), b.gamma.data(),
                                       b.mean_dyxhat.data(), b.mean_dy.data(), b.c, b.hw);
@@ -604,7 +606,8 @@ void norm_backward(NormBuffers& b, Norm k) {
     glia::groupnorm_backward_sample(i, b.dx.data(), b.sample_a.data(), b.sample_b.data(), b.dy.data(), b.mask, b.x.data(),
                                     b.mean.data(), b.rstd.data(), b.gamma.data(), b.c, b.hw, groups_of(k));
   });
-  glia::add_sample_partials(b.dgamma.data(), b.dbeta.data(), b.sample_a.data(), b.sample_b.data(), b.n, b.c);
+  glia::add_sample_partials(b.dgamma.data(), b.dbeta.data(), b.sample_a.data(), b.sample_b.data(), b.c,
+                            glia::batch_chunks(nullptr, b.n));
 }
 
 // Args: threads.

@@ -3,7 +3,6 @@
 
 #include <glia/glia.hpp>
 
-#include <cstring>
 #include <deque>
 
 #include "support/tensor_compare.hpp"
@@ -56,10 +55,6 @@ StepResult run_step(NormKind norm, int threads, Index batch) {
   return r;
 }
 
-bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 }  // namespace
 
 TEST_CASE("Training steps are bitwise reproducible across runs and thread counts", "[determinism]") {
@@ -68,10 +63,10 @@ TEST_CASE("Training steps are bitwise reproducible across runs and thread counts
     const StepResult one = run_step(k, 1, 19);
     const StepResult two = run_step(k, 2, 19);
     const StepResult again = run_step(k, 2, 19);
-    CHECK(bitwise_equal(two.output, again.output));
-    CHECK(bitwise_equal(two.grads, again.grads));
-    CHECK(bitwise_equal(one.output, two.output));
-    CHECK(bitwise_equal(one.grads, two.grads));
+    CHECK(same_bits(two.output, again.output));
+    CHECK(same_bits(two.grads, again.grads));
+    CHECK(same_bits(one.output, two.output));
+    CHECK(same_bits(one.grads, two.grads));
     // And the gradient is not trivially zero.
     double norm = 0;
     for (float g : two.grads) norm += double(g) * g;

@@ -6,6 +6,7 @@
 #include <glia/report/metrics_json.hpp>
 
 #include "support/run_support.hpp"
+#include "support/tensor_compare.hpp"
 
 #include <cstring>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <tuple>
 
 using namespace glia;
+using glia::testing::same_bits;
 namespace fs = std::filesystem;
 using glia_test::synthetic;
 using glia_test::TempDir;
@@ -55,10 +57,6 @@ Run train(NormKind norm, int threads, int epochs, const std::string& out = "", c
   for (auto& b : buffers(*model)) result.weights.insert(result.weights.end(), b.tensor->begin(), b.tensor->end());
   set_num_threads(2);
   return result;
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 }  // namespace

@@ -18,11 +18,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "command_line.hpp"
 #include "model_source.hpp"
+#include "ranks.hpp"
 #include "run_support.hpp"
 
 using namespace glia;
@@ -75,7 +77,7 @@ void print_train_header(const Recipe& r, const TrainOptions& o, Module<float>& m
   std::fflush(stdout);
 }
 
-int cmd_train(const TrainOptions& o, const std::string& command) {
+int cmd_train(const TrainOptions& o, const std::string& command, const glia_cli::Ranks& ranks) {
   set_threads(o.data);
   Recipe r = o.recipe;
   const SpecNet spec = read_spec(o.spec);  // the spec's errors first: they should not wait for the data
@@ -86,7 +88,8 @@ int cmd_train(const TrainOptions& o, const std::string& command) {
   std::vector<RunInput> inputs;
   if (o.init_from) inputs.push_back({*o.init_from, "--init-from"});
   const std::string default_out = "runs/" + std::filesystem::path(o.spec).stem().string();
-  const std::unique_ptr<RunFolder> folder = glia_cli::open_run_folder(o.out, default_out, resume.get(), o.overwrite, inputs);
+  const std::unique_ptr<RunFolder> folder =
+      ranks.leader() ? glia_cli::open_run_folder(o.out, default_out, resume.get(), o.overwrite, inputs) : nullptr;
   std::printf("%s %s: loading %s\n", kProgram, version_string, o.data.dir.c_str());
   const TrainTestData data = glia_program::load_train_test(o.data, o.geometry, o.train_limit, r.seed);
   check_data_fits(data.train, spec.input, output_count(*model, spec.input), o.data.dir);
@@ -99,9 +102,10 @@ int cmd_train(const TrainOptions& o, const std::string& command) {
   if (o.init_from) load_state_dict(*o.init_from, *model);
   auto optimizer = make_optimizer<float>(r);
   auto schedule = make_schedule(r, (data.train.size() + r.batch - 1) / r.batch);
-  r.out_dir = folder->dir();
+  r.out_dir = folder ? folder->dir() : "";  // rank 0 alone writes
   Trainer<float> trainer(*model, *optimizer, *schedule, r);
-  trainer.use_run_folder(*folder);
+  if (folder) trainer.use_run_folder(*folder);
+  glia_cli::distribute(trainer, ranks, r.batch);
   RunRecord& rec = trainer.record();
   rec.name = rec.recipe = std::filesystem::path(o.spec).stem().string();
   rec.norm = "spec";
@@ -109,12 +113,15 @@ int cmd_train(const TrainOptions& o, const std::string& command) {
   rec.command = command;
   rec.config = train_config(r, o, spec.text, data.train, data.test);
   if (resume) glia_cli::resume_run(trainer, *resume, r.epochs);
-  print_train_header(r, o, *model, norm, spec.input[0], *folder);
+  if (folder) print_train_header(r, o, *model, norm, spec.input[0], *folder);
   ConsoleProgress progress;
   progress.attach(trainer);
-  MetricsJsonWriter metrics(folder->dir());
-  trainer.observe(metrics);
+  std::optional<MetricsJsonWriter> metrics;
+  if (folder) trainer.observe(metrics.emplace(folder->dir()));
+  const std::uint64_t steps_before = optimizer->steps();  // this session's steps, for print_traffic
   const RunRecord result = trainer.fit(data.train, data.test, &r.augment);
+  glia_cli::print_traffic(ranks, optimizer->steps() - steps_before);
+  if (!folder) return 0;  // another rank than 0: rank 0 writes the report and model files
   const ReportImages images = glia_cli::report_images(data.train, data.test, trainer.last_eval().predictions);
   write_report(folder->dir() + "/report", result, &images);
   glia_cli::write_model_files(*folder, *model, spec.input, model_data_metadata(data.train.class_names, norm, spec.input[0]),
@@ -169,10 +176,10 @@ int cmd_export(const ExportOptions& o) {
   return 0;
 }
 
-int run_command(CommandLine& cli, const CLI::App& cmd, const std::string& command) {
+int run_command(CommandLine& cli, const CLI::App& cmd, const std::string& command, const glia_cli::Ranks& ranks) {
   const std::string& name = cmd.get_name();
   if (name == "summary") return cmd_summary(cli.summary);
-  if (name == "train") return cmd_train(cli.train, command);
+  if (name == "train") return cmd_train(cli.train, command, ranks);
   if (name == "eval") return cmd_eval(cli.eval);
   if (name == "predict") return cmd_predict(cli.predict);
   if (name == "export") return cmd_export(cli.export_);
@@ -183,6 +190,8 @@ int run_command(CommandLine& cli, const CLI::App& cmd, const std::string& comman
 
 int main(int argc, char** argv) {
   CommandLine cli;
-  return glia_cli::run_program(kProgram, cli, argc, argv,
-                               [&cli](const CLI::App& cmd, const std::string& command) { return run_command(cli, cmd, command); });
+  const glia_cli::Ranks ranks(argc, argv);  // under mpirun: this process's rank (data-parallel training)
+  return ranks.finish(glia_cli::run_program(kProgram, cli, argc, argv, [&](const CLI::App& cmd, const std::string& command) {
+    return run_command(cli, cmd, command, ranks);
+  }));
 }

@@ -20,10 +20,12 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "command_line.hpp"
+#include "ranks.hpp"
 #include "run_support.hpp"
 
 #ifdef GLIA_HAVE_GIT_COMMIT
@@ -150,7 +152,7 @@ std::unique_ptr<Sequential<float>> load_teacher(const TrainOptions& o, std::stri
   return teacher;
 }
 
-int cmd_train(const TrainOptions& o, const std::string& command) {
+int cmd_train(const TrainOptions& o, const std::string& command, const glia_cli::Ranks& ranks) {
   set_threads(o.data);
   Recipe r = o.recipe;  // the trainer's configuration too (out_dir below)
   const NormKind norm = o.norm;
@@ -164,7 +166,7 @@ int cmd_train(const TrainOptions& o, const std::string& command) {
   const std::unique_ptr<Sequential<float>> teacher = load_teacher(o, teacher_desc);
   std::unique_ptr<Checkpoint> resume;
   if (o.resume) resume = std::make_unique<Checkpoint>(load_checkpoint(*o.resume, "--resume checkpoint"));
-  const std::unique_ptr<RunFolder> folder = open_run_folder(o, resume.get());
+  const std::unique_ptr<RunFolder> folder = ranks.leader() ? open_run_folder(o, resume.get()) : nullptr;
   std::printf("glia %s: loading %s\n", version_string, dir.c_str());
   const ImageDataset train = load_dataset(dir, true, o.train_limit);
   const ImageDataset test = load_dataset(dir, false, o.data.test_limit);
@@ -177,21 +179,25 @@ int cmd_train(const TrainOptions& o, const std::string& command) {
   init_model(*model, r.init, rng);
   auto optimizer = make_optimizer<float>(r);
   auto schedule = make_schedule(r, (train.size() + r.batch - 1) / r.batch);
-  r.out_dir = folder->dir();
+  r.out_dir = folder ? folder->dir() : "";  // rank 0 alone writes
   Trainer<float> trainer(*model, *optimizer, *schedule, r);
-  trainer.use_run_folder(*folder);
+  if (folder) trainer.use_run_folder(*folder);
+  glia_cli::distribute(trainer, ranks, r.batch);
   if (teacher) trainer.distill_from(*teacher);
   PreciseBatchNorm<float> precise_bn(*model, train, r.batch, &r.augment, seed, r.epochs);
   if (r.precise_bn) trainer.add(precise_bn);
   describe_run(trainer.record(), r, norm, command);
   trainer.record().config = run_config(r, norm, net_cfg, seed, teacher_desc, train, test, dir);
   if (resume) glia_cli::resume_run(trainer, *resume, r.epochs);
-  print_run_header(r, norm, net_cfg, *model, seed, teacher_desc, *folder);
+  if (folder) print_run_header(r, norm, net_cfg, *model, seed, teacher_desc, *folder);
   ConsoleProgress progress;
   progress.attach(trainer);
-  MetricsJsonWriter metrics(folder->dir());
-  trainer.observe(metrics);
+  std::optional<MetricsJsonWriter> metrics;
+  if (folder) trainer.observe(metrics.emplace(folder->dir()));
+  const std::uint64_t steps_before = optimizer->steps();  // this session's steps, for print_traffic
   const RunRecord result = trainer.fit(train, test, &r.augment);
+  glia_cli::print_traffic(ranks, optimizer->steps() - steps_before);
+  if (!folder) return 0;  // another rank than 0: rank 0 writes the report and model files
   const ReportImages images = glia_cli::report_images(train, test, trainer.last_eval().predictions);
   write_report(folder->dir() + "/report", result, &images);
   // The final and best models as model files, under torch_ref.py's state_dict names.
@@ -306,10 +312,10 @@ int cmd_predict(const PredictOptions& o) {
   return 0;
 }
 
-int run_command(const CommandLine& cli, const CLI::App& cmd, const std::string& command) {
+int run_command(const CommandLine& cli, const CLI::App& cmd, const std::string& command, const glia_cli::Ranks& ranks) {
   const std::string& name = cmd.get_name();
   if (name == "summary") return cmd_summary(cli.summary);
-  if (name == "train") return cmd_train(cli.train, command);
+  if (name == "train") return cmd_train(cli.train, command, ranks);
   if (name == "eval") return cmd_eval(cli.eval);
   if (name == "predict") return cmd_predict(cli.predict);
   return glia_cli::write_report_command(cli.report.run_dirs, cli.report.out);
@@ -321,6 +327,8 @@ constexpr const char* kProgram = "glia-cifar10";
 
 int main(int argc, char** argv) {
   CommandLine cli;
-  return glia_cli::run_program(kProgram, cli, argc, argv,
-                               [&cli](const CLI::App& cmd, const std::string& command) { return run_command(cli, cmd, command); });
+  const glia_cli::Ranks ranks(argc, argv);  // under mpirun: this process's rank (data-parallel training)
+  return ranks.finish(glia_cli::run_program(kProgram, cli, argc, argv, [&](const CLI::App& cmd, const std::string& command) {
+    return run_command(cli, cmd, command, ranks);
+  }));
 }

@@ -1,6 +1,7 @@
 // tests/support/tensor_compare.hpp: comparing tensors in tests, and reading one from a
 // safetensors file.
-//   same_bits(a, b)     same shape and the same bytes (bitwise equality, NaNs included)
+//   same_bits(a, b)     same shape and the same bytes (bitwise equality, NaNs included); also
+//                       for two std::vector (the same length and bytes)
 //   max_rel_diff(a, b)  max |a - b| over max(1, max |b|): the error on the reference's scale
 //   to_float_tensor(t)  a safetensors tensor's values (any dtype) as a float tensor of its shape
 #pragma once
@@ -20,6 +21,12 @@ template <typename T>
 bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
   if (a.shape() != b.shape()) return false;
   return a.size() == 0 || std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(T)) == 0;
+}
+
+// The same for flat copies (parameters, gradients).
+template <typename T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
 template <typename T>

@@ -32,6 +32,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -224,6 +225,15 @@ void reference_net_steps(const ImageDataset& d) {
   }
 }
 
+// One epoch in batches of 8 (training and evaluation).
+TrainerConfig one_epoch_of_8() {
+  TrainerConfig cfg;
+  cfg.epochs = 1;
+  cfg.batch = 8;
+  cfg.eval_batch = 8;
+  return cfg;
+}
+
 void trainer_epoch(const ImageDataset& train, const ImageDataset& test) {
   std::printf("Trainer::fit, one epoch:\n");
   auto net = make_reference_net<float>();
@@ -233,15 +243,37 @@ void trainer_epoch(const ImageDataset& train, const ImageDataset& test) {
   o.momentum = 0.9;
   Sgd<float> sgd(o);
   ConstantLr lr(0.05);
-  TrainerConfig cfg;
-  cfg.epochs = 1;
-  cfg.batch = 8;
-  cfg.eval_batch = 8;
-  Trainer<float> trainer(*net, sgd, lr, cfg);
+  Trainer<float> trainer(*net, sgd, lr, one_epoch_of_8());
   const AugmentConfig aug = AugmentConfig::reference();
   trainer.fit(train, test, &aug);
   check(trainer.epochs_done() == 1, "trainer: one epoch done");
   std::printf("  %-44s ok\n", "Trainer::fit (16 train, 8 test images)");
+}
+
+// Two ranks as two threads of this process (ThreadCollective), BatchNorm synchronised between
+// them: the exchanges go through ThreadGroup's mutex and condition variable.
+void data_parallel_epoch(const ImageDataset& train, const ImageDataset& test) {
+  std::printf("Trainer::fit on 2 ranks (threads), one epoch:\n");
+  ThreadGroup group(2);
+  std::vector<std::vector<float>> weights(2);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r)
+    ranks.emplace_back([&, r] {
+      set_num_threads(1);
+      auto net = make_reference_net<float>();
+      Rng rng(5);
+      net->reset_parameters(rng);
+      Sgd<float> sgd(OptimizerOptions{});
+      ConstantLr lr(0.05);
+      Trainer<float> trainer(*net, sgd, lr, one_epoch_of_8());
+      ThreadCollective c(group, r);
+      trainer.distribute(c);
+      trainer.fit(train, test, nullptr);
+      weights[static_cast<std::size_t>(r)].assign(trainer.parameters().values().begin(), trainer.parameters().values().end());
+    });
+  for (auto& t : ranks) t.join();
+  check(weights[0] == weights[1], "data parallel: both ranks hold the same weights");
+  std::printf("  %-44s ok\n", "2 ranks, BatchNorm synchronised (16 train, 8 test images)");
 }
 
 void image_folder() {
@@ -301,6 +333,7 @@ int main(int argc, char** argv) {
   const ImageDataset train = synthetic_data(16, 1), test = synthetic_data(8, 2);
   reference_net_steps(train);
   trainer_epoch(train, test);
+  data_parallel_epoch(train, test);
   image_folder();
   if (g_failures) return 1;
   std::printf("tsan_kernels: done\n");

@@ -1,12 +1,15 @@
 // glia/data/augment.hpp: turning dataset images into a normalised, augmented float batch.
 //
 // Contract:
-// - make_batch(x, y, d, indices, count, aug, seed, step) resizes x to [count, C, H, W] and y
-//   to count, and fills sample i from image d.image(indices[i]) with label d.labels[indices[i]].
+// - make_batch(x, y, d, indices, count, aug, seed, step, first_sample = 0) resizes x to
+//   [count, C, H, W] and y to count, and fills sample i from image d.image(indices[i]) with
+//   label d.labels[indices[i]]. first_sample: the place of sample 0 in its global batch, when
+//   this batch is a rank's share of one (data-parallel training): the random numbers follow the
+//   place in the global batch, so that every split gives the same augmentations.
 //   x.resize reuses x's storage, and the per-thread scratch images are thread_local vectors
 //   that only grow, so after the first call of a given batch shape nothing is allocated.
 //   Samples are filled in parallel; sample i draws its random numbers from
-//   Rng::stream(seed, step, i) alone, so the batch is bitwise the same for any thread count, and
+//   Rng::stream(seed, step, first_sample + i) alone, so the batch is bitwise the same for any thread count, and
 //   a different step gives different augmentations.
 // - aug == nullptr: no augmentation, only normalisation with the CIFAR-10 mean and std (as
 //   normalize_image does); use an all-off AugmentConfig for another mean/std.
@@ -271,7 +274,7 @@ void augment_sample(T* out, const std::uint8_t* chw, Index C, Index H, Index W, 
 
 template <typename T>
 void make_batch(Tensor<T>& x, std::vector<std::int32_t>& y, const ImageDataset& d, const Index* indices, Index count,
-                const AugmentConfig* aug, std::uint64_t seed, std::uint64_t step) {
+                const AugmentConfig* aug, std::uint64_t seed, std::uint64_t step, Index first_sample = 0) {
   // Check everything here: parallel_for bodies must not throw.
   if (count < 1) throw ValueError(detail::cat("make_batch: batch of ", count, " samples"));
   if (d.channels < 1 || d.channels > 3 || d.height < 1 || d.width < 1)
@@ -302,7 +305,7 @@ void make_batch(Tensor<T>& x, std::vector<std::int32_t>& y, const ImageDataset& 
     }
     thread_local std::vector<float> scratch;  // grows once per thread and image size, then reused
     if (scratch.size() < static_cast<std::size_t>(2 * n)) scratch.resize(static_cast<std::size_t>(2 * n));
-    Rng r = Rng::stream(seed, step, static_cast<std::uint64_t>(i));
+    Rng r = Rng::stream(seed, step, static_cast<std::uint64_t>(first_sample + i));
     detail::augment_sample(out + i * n, img, C, H, W, *aug, r, scratch.data(), scratch.data() + n);
   });
 }

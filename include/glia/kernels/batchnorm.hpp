@@ -16,7 +16,7 @@
 // - forward, training: batchnorm_sample_moments(i) per sample, batchnorm_combine_moments in
 //   sample order (Chan, Golub & LeVeque's pairwise update), batchnorm_apply_sample(i);
 // - backward, training: batchnorm_backward_sums_sample(i) per sample, batchnorm_backward_means
-//   in sample order (also dgamma, dbeta), batchnorm_backward_sample(i);
+//   in sample order, add_sample_partials for dgamma, dbeta, batchnorm_backward_sample(i);
 // - backward, evaluation: batchnorm_backward_sums_sample(i) and batchnorm_backward_fixed_sample(i)
 //   per sample, add_sample_partials for dgamma, dbeta.
 #pragma once
@@ -154,15 +154,12 @@ void batchnorm_backward_sums_sample(Index i, double* sample_dyxhat, double* samp
   }
 }
 
-// Training: the per-sample sums added in sample order into dgamma[c] += sum dy * xhat and
-// dbeta[c] += sum dy, and the batch means mean_dyxhat[c], mean_dy[c] that dx needs.
-template <typename T>
-void batchnorm_backward_means(double* mean_dyxhat, double* mean_dy, T* dgamma, T* dbeta, const double* sample_dyxhat,
-                              const double* sample_dy, Index n, Index c, Index hw) {
+// Training: the batch means mean_dyxhat[c], mean_dy[c] that dx needs, from the per-sample sums
+// added in sample order (dgamma and dbeta: add_sample_partials).
+inline void batchnorm_backward_means(double* mean_dyxhat, double* mean_dy, const double* sample_dyxhat,
+                                     const double* sample_dy, Index n, Index c, Index hw) {
   const double m = static_cast<double>(n * hw);
   for_each_channel_sum(sample_dyxhat, sample_dy, n, c, [&](Index ch, double sum_dyx, double sum_dy) {
-    dgamma[ch] += static_cast<T>(sum_dyx);
-    dbeta[ch] += static_cast<T>(sum_dy);
     mean_dyxhat[ch] = sum_dyx / m;
     mean_dy[ch] = sum_dy / m;
   });

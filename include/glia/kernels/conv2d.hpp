@@ -38,11 +38,14 @@
 // (backward), on data still in cache.
 //
 // Threads: the batch is split over threads; each thread has its own col scratch in the
-// workspace. dW and db are summed into one partial per chunk of the batch (chunk boundaries
-// depend on N only) and the partials are added in chunk order, so results do not depend on the
-// thread count. The workspace grows on first use and is reused: no allocation after that.
+// workspace. dW and db are summed into one partial per chunk of the batch, the chunks of
+// kernels/batch_chunks.hpp (boundaries that depend on the global batch only), and the partials
+// are added by its pairwise tree, so results do not depend on the thread count, nor on how the
+// batch is divided between processes. The workspace grows on first use and is reused: no
+// allocation after that.
 #pragma once
 
+#include "glia/kernels/batch_chunks.hpp"
 #include "glia/kernels/conv2d_algorithm.hpp"
 #include "glia/kernels/conv2d_grouped.hpp"
 #include "glia/kernels/conv3x3_direct.hpp"
@@ -65,9 +68,6 @@ struct Conv2dWorkspace {
   Tensor<T> partial_w;   // [chunks, Cout*K], or [chunks, K*Cout] (transposed) for the lanes weight gradient
   Tensor<T> partial_b;  // [chunks, Cout]
 };
-
-// Chunks of the batch for the weight-gradient reduction.
-constexpr Index kConvReduceChunks = 16;
 
 // The backward hook that does nothing.
 struct NoSampleHook {
@@ -171,7 +171,7 @@ void conv2d_flip_weights(T* wf, const T* w, const Conv2dGeometry& g) {
 // Sizes conv2d_backward's workspace and prepares the weights its input-gradient algorithm reads.
 template <typename T>
 ConvBackwardScratch conv2d_backward_begin(bool with_dx, const T* w, const Conv2dGeometry& g, const ConvAlgorithms& a,
-                                          Conv2dWorkspace<T>& ws) {
+                                          Index chunk_count, Conv2dWorkspace<T>& ws) {
   using D = ConvInputGradAlgorithm;
   const Index K = g.k(), P = g.p(), Cout = g.out_channels, Cin = g.patch.channels;
   const Index H = g.patch.height, W = g.patch.width, HW = H * W;
@@ -198,9 +198,8 @@ ConvBackwardScratch conv2d_backward_begin(bool with_dx, const T* w, const Conv2d
   } else if (with_dx && (a.input_grad == D::Col2imGemm || a.input_grad == D::GroupedCol2imGemm)) {
     ws.dcol.resize(Shape{num_threads(), K * P});
   }
-  const Chunks chunks(g.batch, kConvReduceChunks);
-  ws.partial_w.resize(Shape{chunks.count(), Cout * g.weight_k()});
-  ws.partial_b.resize(Shape{chunks.count(), Cout});
+  ws.partial_w.resize(Shape{chunk_count, Cout * g.weight_k()});
+  ws.partial_b.resize(Shape{chunk_count, Cout});
   return s;
 }
 
@@ -275,8 +274,8 @@ void conv2d_input_grad_sample(T* dxn, const T* dyn, const T* w, const Conv2dGeom
   }
 }
 
-// dw += the partials of the nc chunks, db likewise, summed in chunk order; transposed: the
-// partials are dW^T [K, Cout] (channels-in-lanes weight gradient).
+// dw += the partials of the nc chunks, db likewise, summed by the chunk tree (chunk_tree_sum);
+// transposed: the partials are dW^T [K, Cout] (channels-in-lanes weight gradient).
 template <typename T>
 void conv2d_reduce_partials(T* dw, T* db, const Conv2dGeometry& g, bool transposed, const Conv2dWorkspace<T>& ws, Index nc) {
   const Index Cout = g.out_channels, K = g.weight_k(), nw = Cout * K;
@@ -285,30 +284,25 @@ void conv2d_reduce_partials(T* dw, T* db, const Conv2dGeometry& g, bool transpos
   parallel_for(Cout, [&](Index o) {
     for (Index k = 0; k < K; ++k) {
       const Index i = transposed ? k * Cout + o : o * K + k;
-      T s = pw[i];
-      for (Index c = 1; c < nc; ++c) s += pw[c * nw + i];
-      dw[o * K + k] += s;
+      dw[o * K + k] += chunk_tree_sum(pw + i, nc, nw);
     }
-    if (db) {
-      T s = pb[o];
-      for (Index c = 1; c < nc; ++c) s += pb[c * Cout + o];
-      db[o] += s;
-    }
+    if (db) db[o] += chunk_tree_sum(pb + o, nc, Cout);
   });
 }
 
 }  // namespace detail
 
 // dx may be null (no input gradient wanted, e.g. the first layer); db may be null (no bias).
-// ValueError if an algorithm of algos does not apply to g.
-template <typename T, typename BeforeSample = NoSampleHook>
+// chunks: the batch's gradient chunks (kernels/batch_chunks.hpp). ValueError if an algorithm
+// of algos does not apply to g.
+template <typename T, typename BeforeSample>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const Conv2dGeometry& g,
-                     const ConvAlgorithms& algos, Conv2dWorkspace<T>& ws, BeforeSample before_sample = {}) {
+                     const ConvAlgorithms& algos, Conv2dWorkspace<T>& ws, const BatchChunks& chunks,
+                     BeforeSample before_sample) {
   check_conv_algorithms(g, algos, conv3x3_packet_size<T>(), "conv2d_backward");
-  const detail::ConvBackwardScratch s = detail::conv2d_backward_begin(dx != nullptr, w, g, algos, ws);
-  const Chunks chunks(g.batch, kConvReduceChunks);
+  const detail::ConvBackwardScratch s = detail::conv2d_backward_begin(dx != nullptr, w, g, algos, chunks.count, ws);
   const Index nw = g.out_channels * g.weight_k(), nb = g.out_channels;
-  parallel_for(chunks.count(), [&](Index c) {
+  parallel_for(chunks.count, [&](Index c) {
     T* pw = ws.partial_w.data() + c * nw;
     T* pb = ws.partial_b.data() + c * nb;
     std::fill(pw, pw + nw, T(0));
@@ -323,15 +317,21 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     }
   });
   detail::conv2d_reduce_partials(dw, db, g, algos.weight_grad == ConvWeightGradAlgorithm::ChannelLanes3x3, ws,
-                                 chunks.count());
+                                 chunks.count);
+}
+
+// The whole batch (no split), no hook.
+template <typename T>
+void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const Conv2dGeometry& g,
+                     const ConvAlgorithms& algos, Conv2dWorkspace<T>& ws) {
+  conv2d_backward(dx, dw, db, dy, x, w, g, algos, ws, batch_chunks(nullptr, g.batch), NoSampleHook{});
 }
 
 // With the automatic choice, select_conv_algorithms.
-template <typename T, typename BeforeSample = NoSampleHook>
+template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const Conv2dGeometry& g,
-                     Conv2dWorkspace<T>& ws, BeforeSample before_sample = {}) {
-  conv2d_backward(dx, dw, db, dy, x, w, g, select_conv_algorithms(g, conv3x3_packet_size<T>()).algorithms, ws,
-                  before_sample);
+                     Conv2dWorkspace<T>& ws) {
+  conv2d_backward(dx, dw, db, dy, x, w, g, select_conv_algorithms(g, conv3x3_packet_size<T>()).algorithms, ws);
 }
 
 // Reference twin: the convolution by its definition, one output at a time (with groups:

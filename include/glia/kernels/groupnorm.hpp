@@ -13,7 +13,7 @@
 // The reference functions are that maths in plain double loops, whole batch, for tests; the
 // per-sample kernels (sums in kernels/norm_sums.hpp) do one sample's part each: the statistics
 // of a sample need only that sample, and dgamma / dbeta come from per-sample partial sums added
-// in sample order (add_sample_partials).
+// by the gradient chunks' tree (add_sample_partials).
 #pragma once
 
 #include <algorithm>

@@ -9,7 +9,8 @@
 //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
 // The kernels take `rows` rows at a time (one sample's): the statistics in double, two passes
 // (mean, then squared deviations); the parameter gradients as that sample's partial sums
-// (sample_dw, sample_db [M], written, not added), which the caller adds up in sample order.
+// (sample_dw, sample_db [M], written, not added), which the caller adds up by the gradient
+// chunks' tree (kernels/batch_chunks.hpp).
 #pragma once
 
 #include <cmath>

@@ -11,8 +11,9 @@
 // The fused ReLU: forward kernels take `relu` (apply max(., 0) after the affine) and a
 // `relu_mask` they write where it is not null ([y > 0], uint8, training only); backward kernels
 // take the `relu_mask` and send dy through it first (dy <- mask ? dy : 0), null meaning no ReLU.
-// dgamma and dbeta come from per-sample partial sums ([N, C] of dy * xhat and of dy) added in
-// sample order (add_sample_partials), so they do not depend on which thread ran which sample.
+// dgamma and dbeta come from per-sample partial sums ([N, C] of dy * xhat and of dy) added by
+// the gradient chunks' tree (add_sample_partials), so they do not depend on which thread ran
+// which sample, nor on how the batch is divided between processes.
 #pragma once
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "glia/kernels/batch_chunks.hpp"
 #include "glia/kernels/parallel.hpp"
 #include "glia/simd/level.hpp"
 
@@ -120,13 +122,15 @@ void for_each_channel_sum(const double* sample_dyxhat, const double* sample_dy, 
   }
 }
 
-// dgamma[c] += sum dy * xhat, dbeta[c] += sum dy from the per-sample partial sums.
+// dgamma[c] += sum dy * xhat, dbeta[c] += sum dy from the per-sample partial sums ([n, c] each),
+// by the tree of the batch's gradient chunks (kernels/batch_chunks.hpp): sample order inside a
+// chunk, so the sums depend neither on which thread ran which sample nor on how the batch is
+// divided between processes.
 template <typename T>
-void add_sample_partials(T* dgamma, T* dbeta, const double* sample_dyxhat, const double* sample_dy, Index n, Index c) {
-  for_each_channel_sum(sample_dyxhat, sample_dy, n, c, [&](Index ch, double sum_dyx, double sum_dy) {
-    dgamma[ch] += static_cast<T>(sum_dyx);
-    dbeta[ch] += static_cast<T>(sum_dy);
-  });
+void add_sample_partials(T* dgamma, T* dbeta, const double* sample_dyxhat, const double* sample_dy, Index c,
+                         const BatchChunks& chunks) {
+  add_chunked_sample_sums(dgamma, sample_dyxhat, c, chunks);
+  add_chunked_sample_sums(dbeta, sample_dy, c, chunks);
 }
 
 }  // namespace glia

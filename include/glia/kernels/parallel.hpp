@@ -5,8 +5,9 @@
 //   inside those loops; the CMake target defines EIGEN_DONT_PARALLELIZE so that no Eigen
 //   product ever threads on its own (small ones, as in Linear, run on the calling thread).
 // - Work is split into a number of chunks that depends only on the problem size, never on the
-//   thread count; reductions sum per-chunk partial results in chunk order. So every result is
-//   bitwise identical whatever the number of threads.
+//   thread count; reductions sum per-chunk partial results in a fixed order (over a batch: the
+//   chunk tree of kernels/batch_chunks.hpp). So every result is bitwise identical whatever the
+//   number of threads.
 // - Functions passed to parallel_for must not throw. parallel_for makes the instruction-set
 //   level be chosen (simd/level.hpp; GLIA_ISA, which may be refused) before any thread runs, so
 //   that the dispatched kernels it calls never throw.
@@ -67,16 +68,5 @@ void parallel_for(Index n, F&& f) {
 #endif
   for (Index i = 0; i < n; ++i) f(i);
 }
-
-// Splits [0, n) into count() contiguous chunks whose boundaries depend only on n and
-// max_chunks: the unit of deterministic reduction.
-struct Chunks {
-  Index n;
-  Index count_;
-  Chunks(Index n_items, Index max_chunks) : n(n_items), count_(std::max<Index>(1, std::min(n_items, max_chunks))) {}
-  Index count() const { return count_; }
-  Index begin(Index c) const { return n * c / count_; }
-  Index end(Index c) const { return n * (c + 1) / count_; }
-};
 
 }  // namespace glia

@@ -63,19 +63,21 @@ T nll_loss(T* dlogp, const T* logp, const std::int32_t* targets, Index n, Index 
   return static_cast<T>(loss / static_cast<double>(n));
 }
 
-// Returns the mean loss; writes logp (scratch [N, C]) and dx.
+// Returns the mean loss; writes logp (scratch [N, C]) and dx. mean_over: the count the mean
+// divides by, 0 for n (a rank's share of a global batch divides by the global batch's count).
 template <typename T>
 T cross_entropy_loss(T* dx, T* logp, const T* x, const std::int32_t* targets, Index n, Index c,
-                     double smoothing) {
+                     double smoothing, Index mean_over = 0) {
   log_softmax_forward(logp, x, n, c);
+  const double m = static_cast<double>(mean_over ? mean_over : n);
   double loss = 0;
   for (Index i = 0; i < n; ++i)
     for (Index k = 0; k < c; ++k) {
       const double q = (k == targets[i] ? 1.0 - smoothing : 0.0) + smoothing / static_cast<double>(c);
       loss -= q * logp[i * c + k];
-      dx[i * c + k] = static_cast<T>((std::exp(static_cast<double>(logp[i * c + k])) - q) / static_cast<double>(n));
+      dx[i * c + k] = static_cast<T>((std::exp(static_cast<double>(logp[i * c + k])) - q) / m);
     }
-  return static_cast<T>(loss / static_cast<double>(n));
+  return static_cast<T>(loss / m);
 }
 
 // As cross_entropy_loss, with class weights w (C of them, >= 0, W > 0: checked by the caller).
@@ -114,11 +116,13 @@ void softened_log_sum_exp(const T* row, Index c, double tau, double& m, double& 
 }  // namespace detail
 
 // Returns the mean loss L above; writes logp (scratch [N, C], log_softmax(x)) and dx. The
-// teacher logits z are only read: no gradient flows to the teacher.
+// teacher logits z are only read: no gradient flows to the teacher. mean_over as in
+// cross_entropy_loss.
 template <typename T>
 T distillation_loss(T* dx, T* logp, const T* x, const T* z, const std::int32_t* targets, Index n, Index c,
-                    double smoothing, double weight, double temperature) {
-  const double hard = cross_entropy_loss(dx, logp, x, targets, n, c, smoothing);
+                    double smoothing, double weight, double temperature, Index mean_over = 0) {
+  const double hard = cross_entropy_loss(dx, logp, x, targets, n, c, smoothing, mean_over);
+  const double m = static_cast<double>(mean_over ? mean_over : n);
   double soft = 0;
   for (Index i = 0; i < n; ++i) {
     const T* xr = x + i * c;
@@ -132,11 +136,11 @@ T distillation_loss(T* dx, T* logp, const T* x, const T* z, const std::int32_t* 
       const double p = std::exp(lp);
       if (p > 0) soft += p * (lp - r);
       const double g = (1 - weight) * static_cast<double>(dx[i * c + k]) +
-                       weight * temperature * (std::exp(r) - p) / static_cast<double>(n);
+                       weight * temperature * (std::exp(r) - p) / m;
       dx[i * c + k] = static_cast<T>(g);
     }
   }
-  soft *= temperature * temperature / static_cast<double>(n);
+  soft *= temperature * temperature / m;
   return static_cast<T>((1 - weight) * hard + weight * soft);
 }
 

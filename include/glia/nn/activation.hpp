@@ -4,7 +4,9 @@
 // Dropout(p): any shape [N, ...] (ShapeError for a scalar). Train: each element is kept with probability 1-p and scaled
 //   by 1/(1-p) (inverted dropout), so eval is the identity (forward returns its input and
 //   backward its dy, without copying). The uint8 mask of sample n in the k-th training forward comes from
-//   Rng::stream(seed, k, n): reproducible, and independent of the thread count. The seed is set
+//   Rng::stream(seed, k, n), n the sample's place in the global batch when the batch is a rank's
+//   share of one (nn/module.hpp's set_batch_split): reproducible, and independent of the thread
+//   count and of how the batch is divided between processes. The seed is set
 //   by the constructor or drawn by reset_parameters; calls() counts training forwards and can
 //   be restored (set_calls) when resuming. ValueError unless 0 <= p < 1.
 // Both have per-sample kernels (nn/module.hpp) in every mode.
@@ -81,7 +83,7 @@ class Dropout : public Module<T> {
     const Index per = x_.size() / x_.dim(0), begin = n * per;
     const double keep = 1.0 - p_;
     std::uint8_t* mask = mask_.data() + begin;
-    Rng rng = Rng::stream(seed_, call_, static_cast<std::uint64_t>(n));
+    Rng rng = Rng::stream(seed_, call_, static_cast<std::uint64_t>(this->global_sample(n)));
     for (Index k = 0; k < per; ++k) mask[k] = rng.uniform() < keep;
     dropout_apply(y_.data() + begin, x_.data() + begin, mask, static_cast<T>(1.0 / keep), per);
   }

@@ -130,7 +130,7 @@ class Conv2d : public Module<T> {
       dx = dx_.data();
     }
     conv2d_backward(dx, weight_.grad.data(), has_bias_ ? bias_.grad.data() : nullptr, dy.data(), x_.data(),
-                    weight_.value.data(), geom_, algorithms_, ws_, before_sample);
+                    weight_.value.data(), geom_, algorithms_, ws_, this->gradient_chunks(x_.dim(0)), before_sample);
     return dx_;
   }
   PatchGeometry patch(const Shape& in) const {

@@ -15,8 +15,8 @@
 //   weight grad  dW  += A.weight_grad(dY := x, input := dy)   db += sum_{n,h,w} dy
 // Caches the input (shared storage) for backward; owns its output, input-gradient and
 // workspace buffers, which grow on the first step and are reused. Results do not depend on the
-// thread count (A's kernels reduce per chunk in a fixed order; db is summed per channel in
-// sample order). Throws ValueError for a size, stride, dilation or group count < 1, a negative
+// thread count (A's kernels reduce per chunk in a fixed order; db is summed per channel by the
+// gradient chunks' tree, kernels/batch_chunks.hpp). Throws ValueError for a size, stride, dilation or group count < 1, a negative
 // padding or output padding, output_padding >= stride (glia's limit), channels not divisible by
 // groups, or a forced algorithm that does not apply; ShapeError for an input of the wrong channel
 // count, an output size below 1, or a dy of the wrong shape.
@@ -109,7 +109,7 @@ class ConvTranspose2d : public Module<T> {
       chosen_packet_ = packet;
     }
     check_conv_algorithms(geom_, algorithms_, packet, "ConvTranspose2d");
-    scratch_ = detail::conv2d_backward_begin(true, weight_.value.data(), geom_, algorithms_, ws_);
+    scratch_ = detail::conv2d_backward_begin(true, weight_.value.data(), geom_, algorithms_, kGradientChunks, ws_);
     return y_;
   }
   void forward_sample(Index n) override {
@@ -135,17 +135,20 @@ class ConvTranspose2d : public Module<T> {
     } else {
       dx_ = Tensor<T>();  // no input gradient: an empty tensor (module.hpp)
     }
+    const BatchChunks chunks = this->gradient_chunks(x_.dim(0));
     conv2d_backward(static_cast<T*>(nullptr), weight_.grad.data(), static_cast<T*>(nullptr), x_.data(), dy.data(),
-                    weight_.value.data(), geom_, algorithms_, ws_);
+                    weight_.value.data(), geom_, algorithms_, ws_, chunks, NoSampleHook{});
     if (has_bias_) {
-      const Index N = dy.dim(0), C = c_.out_channels, plane = dy.dim(2) * dy.dim(3);
+      const Index C = c_.out_channels, plane = dy.dim(2) * dy.dim(3);
       const T* d = dy.data();
       T* db = bias_.grad.data();
       parallel_for(C, [&](Index o) {
-        T s = T(0);
-        for (Index n = 0; n < N; ++n)
-          for (Index q = 0; q < plane; ++q) s += d[(n * C + o) * plane + q];
-        db[o] += s;
+        db[o] += chunk_tree<T>(chunks, [&](Index b, Index e) {
+          T s = T(0);
+          for (Index n = b; n < e; ++n)
+            for (Index q = 0; q < plane; ++q) s += d[(n * C + o) * plane + q];
+          return s;
+        });
       });
     }
     return dx_;

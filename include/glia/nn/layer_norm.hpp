@@ -5,8 +5,9 @@
 // trailing values is normalised on its own (kernels/layernorm.hpp); "weight" (init 1) and "bias"
 // (init 0) have the shape normalized_shape and are exempt from weight decay (none without the
 // affine). Caches the input, and mean and rstd per row, for backward. Has a per-sample kernel in
-// every mode; dweight and dbias are added from per-sample partial sums in sample order, so the
-// bits do not depend on the thread count.
+// every mode; dweight and dbias are added from per-sample partial sums by the gradient chunks'
+// tree (kernels/batch_chunks.hpp), so the bits depend neither on the thread count nor on how
+// the batch is divided between processes.
 // Not the reference network's "ln", which is GroupNorm(1, C) (torch_ref.py's nn.GroupNorm(1, c):
 // statistics over (C, H, W), a per-channel affine).
 // ValueError for an empty normalized_shape, a dimension <= 0, or eps <= 0; ShapeError when the
@@ -104,17 +105,11 @@ class LayerNorm : public Module<T> {
     return s;
   }
   Index row_size() const { return weight_.value.size(); }
-  // dweight[k] += sum_n sample_dw[n, k] and dbias alike, in sample order.
+  // dweight[k] += sum_n sample_dw[n, k] and dbias alike, by the gradient chunks' tree.
   void add_parameter_grads(Index n, Index m) {
-    for (Index k = 0; k < m; ++k) {
-      double dw = 0, db = 0;
-      for (Index i = 0; i < n; ++i) {
-        dw += sample_dw_[static_cast<std::size_t>(i * m + k)];
-        db += sample_db_[static_cast<std::size_t>(i * m + k)];
-      }
-      weight_.grad[k] += static_cast<T>(dw);
-      bias_.grad[k] += static_cast<T>(db);
-    }
+    const BatchChunks chunks = this->gradient_chunks(n);
+    add_chunked_sample_sums(weight_.grad.data(), sample_dw_.data(), m, chunks);
+    add_chunked_sample_sums(bias_.grad.data(), sample_db_.data(), m, chunks);
   }
 
   std::vector<Index> dims_;

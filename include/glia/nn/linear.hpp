@@ -6,9 +6,12 @@
 // Caches the input. ShapeError if F != in_features.
 // The products run kernels/conv_gemm.hpp's kernels, dispatched per instruction set (not Eigen's,
 // which run at the compiled level); each output is summed in a fixed order, so results do not
-// depend on the thread count. The weight gradient goes through dW_step [out, F] (the product
-// overwrites it; then dW += dW_step), kept between calls: no allocation after the first step.
+// depend on the thread count. The weight gradient is one product per gradient chunk of the
+// batch (kernels/batch_chunks.hpp) into dW_chunks [16, out, F], kept between calls (no
+// allocation after the first step), added to dW by the chunk tree.
 #pragma once
+
+#include <algorithm>
 
 #include "glia/kernels/conv_gemm.hpp"
 #include "glia/nn/init.hpp"
@@ -50,14 +53,30 @@ class Linear : public Module<T> {
     gemm_weight_grad(y, x.data(), weight_.value.data(), n, out_, in_);
     return y_;
   }
-  // dW[o, f] += sum_n dy[n, o] x[n, f] (dy read transposed);  dx[n, f] = sum_o dy[n, o] W[o, f].
+  // dW[o, f] += sum_n dy[n, o] x[n, f] (dy read transposed), one product per gradient chunk
+  // (kernels/batch_chunks.hpp) into dW_chunks [chunks, out, F], added by the chunk tree;
+  // db likewise;  dx[n, f] = sum_o dy[n, o] W[o, f].
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     this->check_grad_shape(dy.shape(), y_.shape());
-    const Index n = x_.dim(0);
-    dw_step_.resize(weight_.grad.shape());
-    gemm_product(dw_step_.data(), dy.data(), true, x_.data(), out_, n, in_);
-    weight_.grad.vector() += dw_step_.vector();
-    if (has_bias_) bias_.grad.vector() += dy.matrix(n, out_).colwise().sum().transpose();
+    const Index n = x_.dim(0), nw = out_ * in_;
+    const BatchChunks chunks = this->gradient_chunks(n);
+    dw_chunks_.resize(Shape{chunks.count, nw});
+    parallel_for(chunks.count, [&](Index c) {
+      const Index b = chunks.begin(c), m = chunks.end(c) - b;
+      T* dwc = dw_chunks_.data() + c * nw;
+      if (m == 0) std::fill(dwc, dwc + nw, T(0));
+      else gemm_product(dwc, dy.data() + b * out_, true, x_.data() + b * in_, out_, m, in_);
+    });
+    T* dw = weight_.grad.data();
+    parallel_for(out_, [&](Index o) {
+      for (Index f = 0; f < in_; ++f) dw[o * in_ + f] += chunk_tree_sum(dw_chunks_.data() + o * in_ + f, chunks.count, nw);
+      if (!has_bias_) return;
+      bias_.grad.data()[o] += chunk_tree<T>(chunks, [&](Index b, Index e) {
+        T s = T(0);
+        for (Index i = b; i < e; ++i) s += dy.data()[i * out_ + o];
+        return s;
+      });
+    });
     if (!this->needs_input_grad_) return dx_;
     dx_.resize(x_.shape());
     gemm_product(dx_.data(), dy.data(), false, weight_.value.data(), n, out_, in_);
@@ -73,7 +92,7 @@ class Linear : public Module<T> {
   Index in_, out_;
   Parameter<T> weight_, bias_;
   bool has_bias_;
-  Tensor<T> x_, y_, dx_, dw_step_;
+  Tensor<T> x_, y_, dx_, dw_chunks_;
 };
 
 }  // namespace glia

@@ -17,7 +17,8 @@
 //   The teacher's logits must have the student's shape (ShapeError); a outside [0, 1], tau <= 0
 //   or s outside [0, 1] is a ValueError at construction.
 // Targets are int32 class indices; ShapeError if there are not N of them, ValueError if one is
-// outside [0, C). Both are reduced with mean, so the gradient is already divided by N.
+// outside [0, C). Both are reduced with mean, so the gradient is already divided by N (or by
+// set_mean_over's count: a rank's share of a global batch divides by the global count).
 #pragma once
 
 #include <cmath>
@@ -102,12 +103,16 @@ class CrossEntropyLoss {
     grad_.resize(logits.shape());
     logp_.resize(s);
     if (weight_.empty())
-      return cross_entropy_loss(grad_.data(), logp_.data(), logits.data(), targets.data(), s[0], s[1], smoothing_);
+      return cross_entropy_loss(grad_.data(), logp_.data(), logits.data(), targets.data(), s[0], s[1], smoothing_,
+                                mean_over_);
+    if (mean_over_) throw ValueError("CrossEntropyLoss: class weights with set_mean_over (a share of a batch)");
     check_weights(s, targets);
     return weighted_cross_entropy_loss(grad_.data(), logp_.data(), logits.data(), targets.data(), weight_.data(), s[0], s[1],
                                        smoothing_);
   }
   const Tensor<T>& backward() const { return grad_; }
+  // The count the mean divides by from now on (0: the batch's); for a rank's share of a global batch.
+  void set_mean_over(Index n) { mean_over_ = n; }
   // Log-probabilities of the last forward, [N, C].
   const Tensor<T>& log_probs() const { return logp_; }
 
@@ -122,6 +127,7 @@ class CrossEntropyLoss {
 
   double smoothing_;
   std::vector<double> weight_;
+  Index mean_over_ = 0;
   Tensor<T> grad_, logp_;
 };
 
@@ -179,12 +185,14 @@ class DistillationLoss {
     grad_.resize(logits.shape());
     logp_.resize(s);
     return distillation_loss(grad_.data(), logp_.data(), logits.data(), teacher_logits.data(), targets.data(), s[0], s[1],
-                             smoothing_, weight_, temperature_);
+                             smoothing_, weight_, temperature_, mean_over_);
   }
   const Tensor<T>& backward() const { return grad_; }
+  void set_mean_over(Index n) { mean_over_ = n; }
 
  private:
   double weight_, temperature_, smoothing_;
+  Index mean_over_ = 0;
   Tensor<T> grad_, logp_;
 };
 

@@ -33,13 +33,17 @@
 // - A per-sample backward (optional): where samplewise_backward() holds, backward(dy) equals
 //   begin_backward(dy), which checks and keeps dy and returns dx sized but not yet written, then
 //   backward_sample(n) for every n (any order, any thread; it writes only sample n of dx), then
-//   end_backward() (e.g. adding per-sample parameter-gradient parts in sample order).
+//   end_backward() (e.g. adding per-sample parameter-gradient parts by the chunk tree).
 //   backward_by_sample (below) runs this protocol.
 // - backward_with_producer(dy, make_dy_sample): backward(dy) for a dy whose sample n is written
 //   only by make_dy_sample(n), which the module calls before it reads that sample. The default
 //   makes every sample first, in a loop of its own; a layer that reads dy sample by sample
 //   (Conv2d) calls it inside its own loop, on data that is then still in cache. The plan
 //   (nn/plan.hpp) pairs a layer with the per-sample backward that follows it this way.
+// - Parameter gradients are summed over the batch by the chunk tree of kernels/batch_chunks.hpp.
+//   set_batch_split (below, for a module and all below it) says which share of a global batch
+//   the batches it sees are (data-parallel training); null, the default: the whole batch.
+//   The split is read at each backward, so its owner may change global_batch between steps.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +52,8 @@
 #include <utility>
 #include <vector>
 
+#include "glia/dist/collective.hpp"
+#include "glia/kernels/batch_chunks.hpp"
 #include "glia/kernels/parallel.hpp"
 #include "glia/nn/plan_builder.hpp"
 #include "glia/tensor/tensor.hpp"
@@ -137,7 +143,33 @@ class Module {
   // The module's operations for the forward plan (nn/plan_builder.hpp): a layer is one.
   virtual void describe(PlanBuilder<T>& builder, const std::string& path) { builder.layer(*this, path); }
 
+  // This module's share of the global batch (not its children's: set_batch_split(m, split)); a
+  // layer that wraps another (not as a child) passes it on.
+  virtual void set_local_batch_split(const BatchSplit* split) { batch_split_ = split; }
+
  protected:
+  // The gradient chunks of a batch of n samples seen by this module.
+  BatchChunks gradient_chunks(Index n) const { return batch_chunks(batch_split_, n); }
+  // Sample n's place in the global batch.
+  Index global_sample(Index n) const { return batch_split_ ? batch_split_->first_sample() + n : n; }
+  // The rows of per-sample values ([n, per], this share's) of the whole global batch, rank after
+  // rank, into all; or local itself when the batch is not split. A collective call: every rank's
+  // layer makes it at the same point.
+  const std::vector<double>& gather_samples(const std::vector<double>& local, Index per, std::vector<double>& all) const {
+    const BatchSplit* s = batch_split_;
+    if (!s || s->ranks == 1) return local;
+    if (!s->collective) throw ValueError(detail::cat(name(), ": a batch split across ranks without a collective"));
+    std::vector<Index> counts;
+    for (Index r = 0; r < s->ranks; ++r)
+      counts.push_back((s->global_batch * (r + 1) / s->ranks - s->global_batch * r / s->ranks) * per);
+    all.resize(static_cast<std::size_t>(s->global_batch * per));
+    if (static_cast<Index>(local.size()) != counts[static_cast<std::size_t>(s->rank)])
+      throw ValueError(detail::cat(name(), ": ", local.size() / static_cast<std::size_t>(per), " samples for rank ", s->rank,
+                                   "'s share of a global batch of ", s->global_batch));
+    all_gather(*s->collective, local.data(), static_cast<Index>(local.size()), all.data(), counts);
+    return all;
+  }
+
   // Throws ShapeError unless dy has the output's shape; builds the message only on failure, so
   // the check costs nothing in the training loop.
   void check_grad_shape(const Shape& dy, const Shape& output) const {
@@ -145,6 +177,7 @@ class Module {
   }
 
   bool needs_input_grad_ = true;
+  const BatchSplit* batch_split_ = nullptr;
 };
 
 // forward(x, mode) of a module for which samplewise(mode) holds: one parallel loop over the
@@ -218,6 +251,13 @@ std::vector<std::pair<std::string, std::uint64_t*>> counters(Module<T>& m) {
     for (auto& c : mod.local_counters()) out.emplace_back(join_name(path, c.first), c.second);
   });
   return out;
+}
+
+// Makes m and every module below it see their batches as split's share of a global batch
+// (null: whole batches). split must outlive them or be replaced.
+template <typename T>
+void set_batch_split(Module<T>& m, const BatchSplit* split) {
+  visit(m, [&](const std::string&, Module<T>& mod) { mod.set_local_batch_split(split); });
 }
 
 // Zeroes every parameter gradient of m.

@@ -12,6 +12,10 @@
 //     (no variance to estimate), as PyTorch does.
 //   Eval: normalise with running_mean / running_var.
 //   Caches the input, and mean and rstd per channel, for backward.
+//   A batch that is a rank's share of a global batch (nn/module.hpp's set_batch_split): the
+//   statistics are the global batch's, as PyTorch's SyncBatchNorm, and bit for bit those of one
+//   process with the whole batch: the per-sample moments (forward) and gradient sums (backward),
+//   2 x C doubles per sample, are gathered from every rank and combined in sample order.
 // GroupNorm(G, C, eps): statistics per sample over the C/G channels of each group and H, W;
 //   same in train and eval. ValueError unless G divides C. Caches input, mean and rstd per (n, g).
 // BatchNorm1d(C, eps, momentum = 0.1): PyTorch's, for [N, C] (after a Linear) or [N, C, L]:
@@ -188,11 +192,15 @@ class BatchNorm2d : public AffineNorm<T> {
                              x.dim(2) * x.dim(3));
   }
   // The batch statistics, the running-statistics update and the affine coefficients.
+  // With a batch split across ranks, the moments of every sample of the global batch first.
   void end_gather() override {
     const Tensor<T>& x = this->x_;
-    const Index n = x.dim(0), c = this->c_, hw = x.dim(2) * x.dim(3), m = n * hw;
+    const Index c = this->c_, hw = x.dim(2) * x.dim(3);
+    const std::vector<double>& sample_mean = this->gather_samples(sample_mean_, c, global_a_);
+    const std::vector<double>& sample_m2 = this->gather_samples(sample_m2_, c, global_b_);
+    const Index n = static_cast<Index>(sample_mean.size()) / c, m = n * hw;
     var_.resize(static_cast<std::size_t>(c));
-    batchnorm_combine_moments(this->mean_.data(), var_.data(), sample_mean_.data(), sample_m2_.data(), n, c, hw);
+    batchnorm_combine_moments(this->mean_.data(), var_.data(), sample_mean.data(), sample_m2.data(), n, c, hw);
     for (Index ch = 0; ch < c; ++ch) {
       const auto i = static_cast<std::size_t>(ch);
       this->rstd_[i] = 1.0 / std::sqrt(var_[i] + this->eps_);
@@ -224,8 +232,12 @@ class BatchNorm2d : public AffineNorm<T> {
     });
     mean_dyxhat_.resize(static_cast<std::size_t>(c));
     mean_dy_.resize(static_cast<std::size_t>(c));
-    batchnorm_backward_means(mean_dyxhat_.data(), mean_dy_.data(), this->weight_.grad.data(), this->bias_.grad.data(),
-                             sample_dyxhat_.data(), sample_dy_.data(), n, c, hw);
+    const std::vector<double>& all_dyxhat = this->gather_samples(sample_dyxhat_, c, global_a_);
+    const std::vector<double>& all_dy = this->gather_samples(sample_dy_, c, global_b_);
+    batchnorm_backward_means(mean_dyxhat_.data(), mean_dy_.data(), all_dyxhat.data(), all_dy.data(),
+                             static_cast<Index>(all_dy.size()) / c, c, hw);
+    add_sample_partials(this->weight_.grad.data(), this->bias_.grad.data(), sample_dyxhat_.data(), sample_dy_.data(), c,
+                        this->gradient_chunks(n));
     return this->dx_;
   }
   // Sample n's dx; in eval mode also its part of dgamma and dbeta, added up by end_backward.
@@ -245,7 +257,7 @@ class BatchNorm2d : public AffineNorm<T> {
   void end_backward() override {
     if (!train_)
       add_sample_partials(this->weight_.grad.data(), this->bias_.grad.data(), sample_dyxhat_.data(), sample_dy_.data(),
-                          this->x_.dim(0), this->c_);
+                          this->c_, this->gradient_chunks(this->x_.dim(0)));
   }
   void collect(const std::string& prefix, std::vector<NamedParameter<T>>& params,
                std::vector<NamedBuffer<T>>& buffers) override {
@@ -264,6 +276,7 @@ class BatchNorm2d : public AffineNorm<T> {
   Tensor<T> running_mean_, running_var_;
   std::vector<double> var_;
   std::vector<double> sample_mean_, sample_m2_;  // training forward: [N, C] means and sums of squared deviations
+  std::vector<double> global_a_, global_b_;      // a split batch: the same of the global batch (gather_samples)
   std::vector<double> sample_dyxhat_, sample_dy_;  // backward: [N, C] sums of dy * xhat and of dy
   std::vector<double> mean_dyxhat_, mean_dy_;      // backward, training: [C] batch means of each
   std::vector<T> scale_, shift_;  // the affine coefficients per channel (batch or running statistics)
@@ -280,6 +293,10 @@ class BatchNorm1d : public Module<T> {
   Parameter<T>& bias() { return bn_.bias(); }
   Tensor<T>& running_mean() { return bn_.running_mean(); }
   Tensor<T>& running_var() { return bn_.running_var(); }
+  void set_local_batch_split(const BatchSplit* split) override {
+    Module<T>::set_local_batch_split(split);
+    bn_.set_local_batch_split(split);
+  }
 
   std::string name() const override {
     std::string n = bn_.name();
@@ -360,7 +377,7 @@ class GroupNorm : public AffineNorm<T> {
   }
   void end_backward() override {
     add_sample_partials(this->weight_.grad.data(), this->bias_.grad.data(), sample_dyxhat_.data(), sample_dy_.data(),
-                        this->x_.dim(0), this->c_);
+                        this->c_, this->gradient_chunks(this->x_.dim(0)));
   }
 
  private:

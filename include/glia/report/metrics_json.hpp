@@ -4,11 +4,11 @@
 // Contract:
 //   metrics_json(run, with_epochs) / epoch_json(e)  the record as JSON: "schema", "run_id" (when
 //                   set), every for_each_summary_field field, "final_test_accuracy_tta" and
-//                   "final_tta" (only when measured), "config", "class_names",
+//                   "final_tta" (only when measured), "ranks", "batch_per_rank", "config", "class_names",
 //                   "train_class_counts", "confusion", "changes" (when any) and, with_epochs,
 //                   "epochs" (each for_each_field field). Non-finite doubles are written as null.
 //   parse_run_record(v, source)  the reverse. Every key written is required (unknown keys are
-//                   ignored) except "schema", "run_id", "changes", "epochs" and the TTA pair (a
+//                   ignored) except "schema", "run_id", "ranks", "batch_per_rank", "changes", "epochs" and the TTA pair (a
 //                   file without "final_tta" but with the accuracy means "flip"); null reads as
 //                   NaN; the confusion matrix must be square; a missing key or a wrong type
 //                   throws FormatError naming `source` and the key path (report/json_io.hpp).
@@ -57,6 +57,8 @@ inline Json metrics_json(const RunRecord& run, bool with_epochs = true) {
     v["final_test_accuracy_tta"] = run.final_test_accuracy_tta;
     v["final_tta"] = run.final_tta;
   }
+  v["ranks"] = run.ranks;
+  v["batch_per_rank"] = run.batch_per_rank;
   v["config"] = Json::object();
   for (const auto& kv : run.config) v["config"][kv.first] = kv.second;
   v["class_names"] = run.class_names;
@@ -106,6 +108,8 @@ inline void read_optional_parts(const JsonReader& r, const Json& v, RunRecord& r
     if (v.contains("final_tta")) r.field(v, "final_tta", "", run.final_tta);
   }
   if (v.contains("run_id")) r.field(v, "run_id", "", run.run_id);
+  if (v.contains("ranks")) r.field(v, "ranks", "", run.ranks);
+  if (v.contains("batch_per_rank")) r.field(v, "batch_per_rank", "", run.batch_per_rank);
   if (v.contains("changes")) run.changes = read_list<std::string>(r, v, "changes");
   if (!v.contains("epochs")) return;  // a record written during a run: the history is in log.csv
   const Json& epochs = r.array(r.member(v, "epochs", ""), "epochs");

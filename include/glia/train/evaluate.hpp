@@ -92,36 +92,68 @@ class TtaScorer {
   bool first_view_ = true;
 };
 
+// What evaluating a run of batches gives: each batch's loss times its image count, and each
+// image's prediction, in order. evaluate() adds them up in eval_result; so does data-parallel
+// evaluation (train/data_parallel.hpp) after gathering every rank's parts, with the same bits.
+struct EvalParts {
+  std::vector<double> batch_loss;
+  std::vector<std::int32_t> predictions;
+};
+
+// Batches [first, last) of d (batch b: images [b*batch, min((b+1)*batch, size))), eval mode.
+template <typename T>
+EvalParts evaluate_batches(Module<T>& model, const ImageDataset& d, Index batch, const Normalization& normalization,
+                           const TestTimeAugmentation& tta, Index first, Index last) {
+  check_tta_fits(tta, d);
+  const AugmentConfig plain = AugmentConfig::normalize_only(normalization);
+  EvalParts parts;
+  Tensor<T> x;
+  std::vector<std::int32_t> y;
+  std::vector<Index> idx;
+  CrossEntropyLoss<T> loss;
+  TtaScorer<T> scorer(model, tta);
+  for (Index b = first * batch; b < std::min(d.size(), last * batch); b += batch) {
+    const Index n = std::min(batch, d.size() - b);
+    idx.resize(static_cast<std::size_t>(n));
+    for (Index i = 0; i < n; ++i) idx[static_cast<std::size_t>(i)] = b + i;
+    make_batch(x, y, d, idx.data(), n, &plain, 0, 0);
+    const Tensor<T>& out = scorer.score(x);
+    parts.batch_loss.push_back(static_cast<double>(loss.forward(out, y)) * static_cast<double>(n));
+    const Index k = out.size() / n;
+    for (Index i = 0; i < n; ++i) parts.predictions.push_back(argmax_row(out.data() + i * k, k));
+  }
+  return parts;
+}
+
+// The EvalResult of the parts of every batch of d: the mean loss (batch losses added in batch
+// order), the confusion matrix and correct count from d's labels.
+inline EvalResult eval_result(EvalParts parts, const ImageDataset& d, Index classes) {
+  EvalResult r;
+  r.confusion = ConfusionMatrix(classes);
+  double sum = 0;
+  for (double l : parts.batch_loss) sum += l;
+  for (Index i = 0; i < d.size(); ++i) {
+    const std::int32_t t = d.labels[static_cast<std::size_t>(i)], p = parts.predictions[static_cast<std::size_t>(i)];
+    if (t < 0 || t >= classes || p < 0 || p >= classes)
+      throw ValueError(detail::cat("evaluate: image ", i, " of '", d.source, "' has class ", t, " and prediction ", p,
+                                   ", outside the model's ", classes, " classes"));
+    r.confusion.add_one(t, p);
+    r.correct += p == t;
+  }
+  r.predictions = std::move(parts.predictions);
+  r.total = d.size();
+  r.loss = d.size() ? sum / static_cast<double>(d.size()) : 0.0;
+  return r;
+}
+
 // Evaluates model (eval mode) on d in batches: mean cross-entropy, accuracy, confusion matrix,
 // predictions (see the contract above).
 template <typename T>
 EvalResult evaluate(Module<T>& model, const ImageDataset& d, Index batch = 100, const Normalization& normalization = {},
                     const TestTimeAugmentation& tta = {}) {
   if (batch < 1) throw ValueError(detail::cat("evaluate: batch size must be >= 1, got ", batch));
-  check_tta_fits(tta, d);
-  const AugmentConfig plain = AugmentConfig::normalize_only(normalization);
-  EvalResult r;
-  r.confusion = ConfusionMatrix(model_classes(model, d));
-  r.predictions.reserve(static_cast<std::size_t>(d.size()));
-  Tensor<T> x;
-  std::vector<std::int32_t> y, pred;
-  std::vector<Index> idx;
-  CrossEntropyLoss<T> loss;
-  TtaScorer<T> scorer(model, tta);
-  double sum = 0;
-  for (Index b = 0; b < d.size(); b += batch) {
-    const Index n = std::min(batch, d.size() - b);
-    idx.resize(static_cast<std::size_t>(n));
-    for (Index i = 0; i < n; ++i) idx[static_cast<std::size_t>(i)] = b + i;
-    make_batch(x, y, d, idx.data(), n, &plain, 0, 0);
-    const Tensor<T>& out = scorer.score(x);
-    sum += static_cast<double>(loss.forward(out, y)) * static_cast<double>(n);
-    r.correct += r.confusion.add(out, y, &pred);
-    r.predictions.insert(r.predictions.end(), pred.begin(), pred.end());
-  }
-  r.total = d.size();
-  r.loss = d.size() ? sum / static_cast<double>(d.size()) : 0.0;
-  return r;
+  const Index batches = (d.size() + batch - 1) / batch;
+  return eval_result(evaluate_batches(model, d, batch, normalization, tta, 0, batches), d, model_classes(model, d));
 }
 
 }  // namespace glia

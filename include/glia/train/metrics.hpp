@@ -42,6 +42,8 @@ class ConfusionMatrix {
     }
     return correct;
   }
+  // One image of class truth predicted as `predicted` (both in [0, classes), checked by the caller).
+  void add_one(std::int32_t truth, std::int32_t predicted) { ++counts_[static_cast<std::size_t>(truth * k_ + predicted)]; }
   Index classes() const { return k_; }
   std::int64_t count(Index truth, Index predicted) const { return counts_[static_cast<std::size_t>(truth * k_ + predicted)]; }
   std::int64_t total() const {

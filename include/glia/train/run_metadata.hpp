@@ -6,13 +6,15 @@
 //   run.<field>            each for_each_summary_field field ("run.seed" = "1", "run.norm" = "bn")
 //   run.final_tta, run.final_test_accuracy_tta   only when the TTA accuracy was measured
 //   run_id                 RunRecord::run_id
+//   run.ranks, run.batch_per_rank   data-parallel training's (optional: older checkpoints lack them)
 //   config.<key>           each RunRecord::config entry (glia-cifar10 rebuilds a model from these)
 //   run.class_names.count, run.class_names.<i>   and the same for run.changes
 //   run.train_class_counts "5000,5000,..." (comma-separated integers; "" when there are none)
 //   run.confusion.count, run.confusion.<i>       row i, comma-separated; the matrix is square
 //   last_epoch.<field>     the last EpochRecord, each for_each_field field, when there is one
 // The record's history (epochs) is not stored: it is in the run folder's log.csv, so a
-// checkpoint's size does not grow with the epochs.
+// checkpoint's size does not grow with the epochs; history_beside(c, epoch) reads it back for a
+// resume, and setting_changes compares a resumed session's settings with the run's.
 //
 // Contract: put_run_record(c, run) writes those keys. read_run_record(c) first checks "format":
 // a checkpoint of an older glia (its run record was JSON, format "glia training checkpoint")
@@ -25,6 +27,9 @@
 // the key and the value, e.g. "runs/bn/last.ckpt: metadata 'run.seed': not an integer 'x'".
 #pragma once
 
+#include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -119,6 +124,8 @@ inline void put_run_record(Checkpoint& c, const RunRecord& run) {
     c.meta["run.final_tta"] = run.final_tta;
   }
   c.meta["run_id"] = run.run_id;
+  c.meta["run.ranks"] = field_text(run.ranks);
+  c.meta["run.batch_per_rank"] = field_text(run.batch_per_rank);
   for (const auto& kv : run.config) c.meta["config." + kv.first] = kv.second;
   detail::put_string_list(c, "run.class_names", run.class_names);
   detail::put_string_list(c, "run.changes", run.changes);
@@ -138,6 +145,8 @@ inline RunRecord read_run_record(const Checkpoint& c) {
     run.final_tta = c.meta_at("run.final_tta");
   }
   run.run_id = c.meta_at("run_id");
+  if (c.meta.count("run.ranks")) detail::read_meta(c, "run.ranks", run.ranks);  // absent before data-parallel training
+  if (c.meta.count("run.batch_per_rank")) detail::read_meta(c, "run.batch_per_rank", run.batch_per_rank);
   for (const auto& kv : c.meta)
     if (kv.first.rfind("config.", 0) == 0) run.config[kv.first.substr(7)] = kv.second;
   run.class_names = detail::read_string_list(c, "run.class_names");
@@ -154,6 +163,47 @@ inline bool read_last_epoch(const Checkpoint& c, EpochRecord* e) {
   for_each_field(r, [&](const char* name, auto& v) { detail::read_meta(c, std::string("last_epoch.") + name, v); });
   *e = r;
   return true;
+}
+
+// The settings of ours that differ from the checkpoint run's (theirs), as change notes "from
+// epoch E: key 'old' -> 'new'"; ValueError listing them unless accept. Settings in free_settings
+// are not compared, nor one the run did not record (a newer program's); nothing when ours is
+// empty (the caller keeps no settings to compare).
+inline std::vector<std::string> setting_changes(const Checkpoint& c, const std::map<std::string, std::string>& theirs,
+                                                const std::map<std::string, std::string>& ours,
+                                                const std::set<std::string>& free_settings, bool accept, int epoch) {
+  std::vector<std::string> changes;
+  if (ours.empty()) return changes;
+  for (const auto& kv : theirs) {
+    auto b = ours.find(kv.first);
+    const std::string now = b == ours.end() ? "(unset)" : b->second;
+    if (kv.second != now && !free_settings.count(kv.first))
+      changes.push_back(detail::cat("from epoch ", epoch + 1, ": ", kv.first, " ", quoted(kv.second), " -> ", quoted(now)));
+  }
+  if (changes.empty() || accept) return changes;
+  std::string list;
+  for (const std::string& ch : changes) list += "\n  " + ch;
+  throw ValueError(detail::cat(c.source, ": this session's settings differ from the run's:", list,
+                               "\nresume with the run's settings, or accept the changes (TrainerConfig::accept_changed_settings;"
+                               " glia-cifar10 --accept-changes) to have them recorded in the run"));
+}
+
+// The epochs before `epoch` from the log.csv beside checkpoint c, then c's own last epoch;
+// nothing from a log that is missing or unreadable (a resumed log then starts at epoch + 1).
+inline std::vector<EpochRecord> history_beside(const Checkpoint& c, int epoch) {
+  std::vector<EpochRecord> history;
+  const std::filesystem::path log = std::filesystem::path(c.source).parent_path() / "log.csv";
+  try {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(log, ec))
+      for (const EpochRecord& e : read_log_csv(log.string()))
+        if (e.epoch < epoch && (history.empty() || e.epoch > history.back().epoch)) history.push_back(e);
+  } catch (const Error&) {
+    history.clear();  // a damaged log does not stop a resume; the run keeps its checkpointed state
+  }
+  EpochRecord last;
+  if (read_last_epoch(c, &last) && last.epoch == epoch) history.push_back(last);
+  return history;
 }
 
 }  // namespace glia

@@ -57,6 +57,10 @@ struct RunRecord {
   std::string recipe, norm;
   std::uint64_t seed = 0;
   int threads = 0;
+  // Data-parallel training (Trainer::distribute): the ranks and the largest share of a batch
+  // that one rank takes; 1 and the batch for one process. Optional in files (older ones: 1, 0).
+  int ranks = 1;
+  std::int64_t batch_per_rank = 0;
   std::int64_t parameters = 0;
   std::vector<EpochRecord> epochs;
   std::vector<std::string> class_names;

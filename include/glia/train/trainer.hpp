@@ -33,7 +33,8 @@
 // sets must have the same class names (ValueError/ShapeError before anything is trained).
 // Everything random derives from config.seed and the step/epoch numbers, so a run is bitwise
 // reproducible for any thread count, and resume(checkpoint) continues a run so that the result
-// equals an uninterrupted one. A non-finite loss stops training with NumericError naming the
+// equals an uninterrupted one. distribute(collective) makes the trainer one rank of
+// data-parallel training (train/data_parallel.hpp): bitwise the same result for any rank count. A non-finite loss stops training with NumericError naming the
 // epoch and step; the record (on_run_end) then says "stopped: ..." and the last good
 // checkpoint is kept (the message names it only when this run wrote or resumed one).
 // The trainer never prints: progress goes to the on_batch / on_epoch callbacks
@@ -59,6 +60,7 @@
 #include "glia/optim/lr_schedule.hpp"
 #include "glia/optim/optimizer.hpp"
 #include "glia/train/checkpoint.hpp"
+#include "glia/train/data_parallel.hpp"
 #include "glia/train/epoch_log.hpp"
 #include "glia/train/evaluate.hpp"
 #include "glia/train/metrics.hpp"
@@ -149,6 +151,15 @@ class Trainer {
   // the ones the configuration adds (weight averaging, the final test-time augmentation).
   void add(TrainingPiece<T>& piece) { pieces_.push_back(&piece); }
 
+  // Trains as one rank of c.size() (train/data_parallel.hpp): each global batch of
+  // config.batch is split between the ranks, the result bitwise that of one process. Every rank
+  // calls fit() with the same data and settings; rank 0 alone writes the run folder (the others
+  // forget config.out_dir). c must outlive fit().
+  void distribute(Collective& c) {
+    parallel_ = std::make_unique<DataParallel<T>>(c);
+    if (c.rank() != 0) cfg_.out_dir.clear();
+  }
+
   // Adds an observer of the run record (e.g. report/metrics_json.hpp's MetricsJsonWriter); it
   // must outlive fit(). Observers are told in the order they were added.
   void observe(RunObserver& observer) { observers_.push_back(&observer); }
@@ -188,13 +199,14 @@ class Trainer {
     for (int epoch = epochs_done_ + 1; epoch <= cfg_.epochs; ++epoch) {
       const auto t0 = std::chrono::steady_clock::now();
       EpochRecord e = train_epoch(epoch, steps_per_epoch, train, augment);
+      if (parallel_) parallel_->detach(model_);  // the pieces see whole batches, the same on every rank
       for (TrainingPiece<T>* p : pieces_) p->epoch_trained(epoch, flat_);
       if (on_epoch_trained) on_epoch_trained(epoch);
       const double train_secs = seconds_since(t0);
       train_seconds_ += train_secs;
       train_images_ += e.train_total;
       e.images_per_second = static_cast<double>(e.train_total) / train_secs;
-      last_eval_ = evaluate(model_, test, cfg_.eval_batch, normalization_of(augment));
+      last_eval_ = evaluate_model(test, augment);
       e.seconds = seconds_since(t0);
       record_test(e, last_eval_);
       epochs_done_ = epoch;
@@ -246,7 +258,8 @@ class Trainer {
     const double train_seconds = parse_real(c.meta_at("train_seconds"), 0, 1e12, where("train_seconds"));
     const std::int64_t train_images = parse_integer(c.meta_at("train_images"), 0, std::int64_t{1} << 53, where("train_images"));
     RunRecord record = read_run_record(c);
-    const std::vector<std::string> changes = setting_changes(c, record, epoch);
+    const std::vector<std::string> changes =
+        setting_changes(c, record.config, record_.config, cfg_.free_settings, cfg_.accept_changed_settings, epoch);
     record.epochs = history_beside(c, epoch);
     restore_state(c, epoch);
     epochs_done_ = epoch;
@@ -291,16 +304,24 @@ class Trainer {
       throw ShapeError(detail::cat("Trainer::fit: the teacher scores ", model_classes(distillation_->teacher(), train),
                                    " classes, the student ", classes));
     for (TrainingPiece<T>* p : pieces_) p->check_fit(model_, train, test);
+    if (parallel_) parallel_->check_batches(train.size(), cfg_.batch);
+  }
+  EvalResult evaluate_model(const ImageDataset& test, const AugmentConfig* augment) {
+    if (parallel_) return parallel_->evaluate(model_, test, cfg_.eval_batch, normalization_of(augment));
+    return evaluate(model_, test, cfg_.eval_batch, normalization_of(augment));
   }
 
   void begin_run(const ImageDataset& train) {
     if (record_.run_id.empty()) record_.run_id = new_run_id();
     record_.seed = cfg_.seed;
+    record_.ranks = parallel_ ? parallel_->ranks() : 1;
+    record_.batch_per_rank = (cfg_.batch + record_.ranks - 1) / record_.ranks;
     record_.parameters = flat_.size();
     record_.class_names = train.class_names;
     record_.train_class_counts.clear();
     for (Index c : class_counts(train)) record_.train_class_counts.push_back(c);
     record_.status = "running";
+    if (parallel_) parallel_->broadcast_state(model_, opt_);
     if (cfg_.out_dir.empty() || record_.epochs.empty()) return;
     // A resumed run's log is its history up to the checkpoint: a later epoch that a killed
     // session logged after that checkpoint is trained again, and listed once.
@@ -315,16 +336,23 @@ class Trainer {
     std::int64_t correct = 0, seen = 0;
     for (TrainingPiece<T>* p : pieces_) p->begin_epoch(epoch, flat_);
     BatchLoss<T>& batch_loss = this->batch_loss();
+    if (parallel_) parallel_->attach(model_);
     for (Index b = 0; b < steps_per_epoch; ++b) {
       const Index begin = b * cfg_.batch, n = std::min(cfg_.batch, train.size() - begin);
       const std::int64_t step = static_cast<std::int64_t>(opt_.steps());
-      make_batch(x_, y_, train, order.data() + begin, n, augment, cfg_.seed, static_cast<std::uint64_t>(step));
+      const auto share = parallel_ ? parallel_->share(n) : std::pair<Index, Index>{0, n};  // first, count
+      make_batch(x_, y_, train, order.data() + begin + share.first, share.second, augment, cfg_.seed,
+                 static_cast<std::uint64_t>(step), share.first);
       flat_.zero_grad();
       const Tensor<T>& out = model_.forward(x_, Mode::Train);
-      const double loss = static_cast<double>(batch_loss.forward(out, x_, y_));
+      batch_loss.set_mean_over(parallel_ ? n : 0);
+      double loss = static_cast<double>(batch_loss.forward(out, x_, y_));
+      std::int64_t step_correct = count_correct(out, y_);
+      if (parallel_) parallel_->sum_step(loss, step_correct);
       if (!std::isfinite(loss)) stop(detail::cat("non-finite loss (", loss, ") at epoch ", epoch, ", batch ", b + 1, ", step ", step));
-      correct += count_correct(out, y_);
+      correct += step_correct;
       model_.backward(batch_loss.backward());
+      if (parallel_) parallel_->reduce_gradients(flat_.grads());
       lr = schedule_.lr(step);
       opt_.step(flat_, lr);
       for (TrainingPiece<T>* p : pieces_) p->after_step(epoch, flat_);
@@ -354,48 +382,10 @@ class Trainer {
   void finish_run(const ImageDataset& test, const AugmentConfig* augment) {
     // Resuming a run that had already finished trains nothing: evaluate once, so last_eval()
     // describes the final model all the same.
-    if (last_eval_.total != test.size()) last_eval_ = evaluate(model_, test, cfg_.eval_batch, normalization_of(augment));
+    if (last_eval_.total != test.size()) last_eval_ = evaluate_model(test, augment);
     for (TrainingPiece<T>* p : pieces_) p->finish_run(model_, test, normalization_of(augment), cfg_.eval_batch, record_);
     record_.status = "finished";
     for (RunObserver* o : observers_) o->on_run_end(record_);
-  }
-
-  // The settings of record_.config that differ from the checkpoint run's, as change notes;
-  // ValueError listing them unless they are accepted.
-  std::vector<std::string> setting_changes(const Checkpoint& c, const RunRecord& run, int epoch) const {
-    std::vector<std::string> changes;
-    if (record_.config.empty()) return changes;  // the caller keeps no settings to compare
-    // A setting the run did not record (a newer program's) is not compared.
-    for (const auto& kv : run.config) {
-      auto b = record_.config.find(kv.first);
-      const std::string now = b == record_.config.end() ? "(unset)" : b->second;
-      if (kv.second != now && !cfg_.free_settings.count(kv.first))
-        changes.push_back(detail::cat("from epoch ", epoch + 1, ": ", kv.first, " ", quoted(kv.second), " -> ", quoted(now)));
-    }
-    if (changes.empty() || cfg_.accept_changed_settings) return changes;
-    std::string list;
-    for (const std::string& ch : changes) list += "\n  " + ch;
-    throw ValueError(detail::cat(c.source, ": this session's settings differ from the run's:", list,
-                                 "\nresume with the run's settings, or accept the changes (TrainerConfig::accept_changed_settings;"
-                                 " glia-cifar10 --accept-changes) to have them recorded in the run"));
-  }
-
-  // The epochs before `epoch` from the log.csv beside the checkpoint, then the checkpoint's own
-  // last epoch; nothing when there is no readable log (the resumed log then starts at epoch+1).
-  std::vector<EpochRecord> history_beside(const Checkpoint& c, int epoch) const {
-    std::vector<EpochRecord> history;
-    const std::filesystem::path log = std::filesystem::path(c.source).parent_path() / "log.csv";
-    try {
-      std::error_code ec;
-      if (std::filesystem::is_regular_file(log, ec))
-        for (const EpochRecord& e : read_log_csv(log.string()))
-          if (e.epoch < epoch && (history.empty() || e.epoch > history.back().epoch)) history.push_back(e);
-    } catch (const Error&) {
-      history.clear();  // a damaged log does not stop a resume; the run keeps its checkpointed state
-    }
-    EpochRecord last;
-    if (read_last_epoch(c, &last) && last.epoch == epoch) history.push_back(last);
-    return history;
   }
 
   // Checks, then copies, the model, optimiser and pieces' state of a checkpoint of `epoch`.
@@ -478,6 +468,7 @@ class Trainer {
   FlatParameters<T> flat_;
   CrossEntropyBatchLoss<T> cross_entropy_;
   std::unique_ptr<DistillationBatchLoss<T>> distillation_;  // with a teacher (distill_from)
+  std::unique_ptr<DataParallel<T>> parallel_;              // one rank of several (distribute)
   std::vector<TrainingPiece<T>*> pieces_;                   // in the order they run
   std::vector<std::unique_ptr<TrainingPiece<T>>> owned_;    // the ones the configuration adds
   RunRecord record_;

@@ -62,6 +62,11 @@ class BatchLoss {
   virtual ~BatchLoss() = default;
   virtual T forward(const Tensor<T>& scores, const Tensor<T>& input, const std::vector<std::int32_t>& labels) = 0;
   virtual const Tensor<T>& backward() = 0;
+  // The count the next means divide by (0: the batch's own): data-parallel training gives each
+  // rank's share the global batch's count. A loss that cannot says so.
+  virtual void set_mean_over(Index n) {
+    if (n) throw ValueError("this loss cannot be the mean over a global batch (data-parallel training)");
+  }
 };
 
 template <typename T>
@@ -72,6 +77,7 @@ class CrossEntropyBatchLoss : public BatchLoss<T> {
     return loss_.forward(scores, labels);
   }
   const Tensor<T>& backward() override { return loss_.backward(); }
+  void set_mean_over(Index n) override { loss_.set_mean_over(n); }
 
  private:
   CrossEntropyLoss<T> loss_;
@@ -86,6 +92,7 @@ class DistillationBatchLoss : public BatchLoss<T> {
     return loss_.forward(scores, teacher_.forward(input, Mode::Eval), labels);
   }
   const Tensor<T>& backward() override { return loss_.backward(); }
+  void set_mean_over(Index n) override { loss_.set_mean_over(n); }
   Module<T>& teacher() { return teacher_; }
 
  private:
