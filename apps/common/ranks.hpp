@@ -1,7 +1,8 @@
 // apps/common/ranks.hpp: a program's ranks when it runs under mpirun (data-parallel training,
 // docs/distributed.md).
-//   Ranks ranks(argc, argv)  joins MPI when the program was built with glia::mpi (GLIA_WITH_MPI):
-//                            one rank when started without mpirun; without MPI, always one.
+//   Ranks ranks(argc, argv)  joins MPI when the program was built with glia::mpi (GLIA_WITH_MPI)
+//                            and a launcher (mpirun) started it; otherwise it is one rank and
+//                            MPI is never started.
 //   size(), rank(), leader() rank 0 is the leader: it alone prints and writes the run folder;
 //                            the others' standard output goes to /dev/null (errors stay on stderr).
 //   collective()             what Trainer::distribute takes; null for one rank.
@@ -36,10 +37,12 @@ class Ranks {
  public:
   Ranks(int& argc, char**& argv) {
 #ifdef GLIA_WITH_MPI
-    session_ = std::make_unique<glia::MpiSession>(argc, argv);
-    collective_ = std::make_unique<glia::MpiCollective>();
-    rank_ = collective_->rank();
-    size_ = collective_->size();
+    if (launched_by_mpirun()) {  // else one rank, without starting MPI (its singleton start forks a daemon)
+      session_ = std::make_unique<glia::MpiSession>(argc, argv);
+      collective_ = std::make_unique<glia::MpiCollective>();
+      rank_ = collective_->rank();
+      size_ = collective_->size();
+    }
 #else
     (void)argc;
     (void)argv;
@@ -56,6 +59,11 @@ class Ranks {
     if (size_ > 1) return collective_.get();
 #endif
     return nullptr;
+  }
+  // Whether a launcher started this process as a rank: Open MPI's mpirun, or a PMI/PMIx one
+  // (MPICH's, Slurm's srun).
+  static bool launched_by_mpirun() {
+    return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
   }
   static int local_size() {
     const char* s = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
