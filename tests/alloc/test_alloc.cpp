@@ -1,5 +1,5 @@
-// tests/alloc/test_alloc.cpp: once warmed up, a training step of the reference network (and an
-// inference forward) allocates nothing.
+// tests/alloc/test_alloc.cpp: once warmed up, a training step of the reference network (also as
+// one of 2 ranks of data-parallel training) and an inference forward allocate nothing.
 //
 // This is its own executable (glia_alloc_tests) because it replaces the global operator new and
 // delete -- every standard overload: plain, array, aligned, nothrow, sized -- with counting
@@ -32,6 +32,8 @@
 #include <glia/nn/flat_parameters.hpp>
 #include <glia/nn/loss.hpp>
 #include <glia/optim/optimizer.hpp>
+
+#include <thread>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_MEMORY__)
 #define GLIA_SANITIZED 1
@@ -242,12 +244,19 @@ struct Rig {
     x.normal_(rng, 0, 1);
     for (Index i = 0; i < batch; ++i) y.push_back(static_cast<std::int32_t>(i % 10));
   }
-  void step() {
+  // One step; after_backward() runs between backward and the optimiser (data-parallel training
+  // adds the ranks' gradients there).
+  template <typename F>
+  void step(F&& after_backward) {
     flat->zero_grad();
     const Tensor<float>& out = net->forward(x, Mode::Train);
     loss.forward(out, y);
     net->backward(loss.backward());
+    after_backward();
     sgd.step(*flat, 0.01);
+  }
+  void step() {
+    step([] {});
   }
 };
 
@@ -404,6 +413,47 @@ TEST_CASE("A training step of the reference net allocates nothing after warm-up"
   } else {
     SUCCEED("no operator new or delete in " << kCountedSteps << " steps");
   }
+  set_num_threads(2);
+}
+
+// Two ranks of data-parallel training as two threads (ThreadCollective): each rank's step, its
+// BatchNorm exchanges and the gradients' sum over the ranks allocate nothing once warm.
+TEST_CASE("A data-parallel training step (2 ranks) allocates nothing after warm-up", "[alloc]") {
+  const NormKind norm = GENERATE(NormKind::Batch, NormKind::Group);
+  ThreadGroup group(2);
+  ac::Counts before, counted;
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r)
+    ranks.emplace_back([&, r] {
+      set_num_threads(1);
+      ThreadCollective c(group, r);
+      const BatchSplit split{2, r, kBatch, &c};
+      Rig rig(norm, split.local_batch());
+      set_batch_split(*rig.net, &split);
+      rig.loss.set_mean_over(kBatch);
+      std::vector<float> scratch;
+      auto sum = [&] { sum_over_ranks(c, rig.flat->grads().data(), rig.flat->grads().size(), scratch); };
+      for (int i = 0; i < kWarmupSteps; ++i) rig.step(sum);
+      auto barrier = [&] { c.broadcast_bytes(nullptr, 0, 0); };
+      barrier();
+      if (r == 0) {
+        before = ac::snapshot();
+        ac::enabled = true;
+      }
+      barrier();
+      for (int i = 0; i < kCountedSteps; ++i) rig.step(sum);
+      barrier();
+      if (r == 0) {
+        ac::enabled = false;
+        counted = ac::snapshot() - before;
+      }
+      barrier();  // rank 1 frees its rig only once counting is off
+    });
+  for (auto& t : ranks) t.join();
+  INFO("norm " << norm_kind_name(norm) << ", 2 ranks of 1 thread, global batch " << kBatch << ", " << kCountedSteps
+               << " steps");
+  CHECK(counted.news == 0);
+  CHECK(counted.deletes == 0);
   set_num_threads(2);
 }
 

@@ -89,7 +89,8 @@ class Collective {
 
 template <typename T>
 void all_gather(Collective& c, const T* send, Index n, T* recv, const std::vector<Index>& counts) {
-  std::vector<std::size_t> bytes;
+  thread_local std::vector<std::size_t> bytes;  // kept: a training step allocates nothing after the first
+  bytes.clear();
   for (Index k : counts) bytes.push_back(static_cast<std::size_t>(k) * sizeof(T));
   c.all_gather_bytes(send, static_cast<std::size_t>(n) * sizeof(T), recv, bytes);
 }
@@ -106,7 +107,9 @@ void sum_over_ranks(Collective& c, T* values, Index n, std::vector<T>& scratch) 
   const Index r = c.size();
   if (r == 1) return;
   scratch.resize(static_cast<std::size_t>(r * n));
-  all_gather(c, values, n, scratch.data(), std::vector<Index>(static_cast<std::size_t>(r), n));
+  thread_local std::vector<Index> counts;
+  counts.assign(static_cast<std::size_t>(r), n);
+  all_gather(c, values, n, scratch.data(), counts);
   for (Index k = 0; k < n; ++k) values[k] = chunk_tree_sum(scratch.data() + k, r, n);
 }
 

@@ -159,7 +159,8 @@ class Module {
     const BatchSplit* s = batch_split_;
     if (!s || s->ranks == 1) return local;
     if (!s->collective) throw ValueError(detail::cat(name(), ": a batch split across ranks without a collective"));
-    std::vector<Index> counts;
+    thread_local std::vector<Index> counts;  // kept: no allocation per step after the first
+    counts.clear();
     for (Index r = 0; r < s->ranks; ++r)
       counts.push_back((s->global_batch * (r + 1) / s->ranks - s->global_batch * r / s->ranks) * per);
     all.resize(static_cast<std::size_t>(s->global_batch * per));

@@ -72,7 +72,8 @@ class DataParallel {
   void sum_step(double& loss, std::int64_t& correct) {
     const double mine[2] = {loss, static_cast<double>(correct)};
     step_.resize(static_cast<std::size_t>(2 * ranks()));
-    all_gather(c_, mine, 2, step_.data(), std::vector<Index>(static_cast<std::size_t>(ranks()), 2));
+    step_counts_.assign(static_cast<std::size_t>(ranks()), 2);
+    all_gather(c_, mine, 2, step_.data(), step_counts_);
     loss = 0;
     correct = 0;
     for (int r = 0; r < ranks(); ++r) {
@@ -116,6 +117,7 @@ class DataParallel {
   BatchSplit split_;
   std::vector<T> scratch_;
   std::vector<double> step_;
+  std::vector<Index> step_counts_;
 };
 
 }  // namespace glia
