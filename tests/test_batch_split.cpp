@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "support/run_support.hpp"
 #include "support/tensor_compare.hpp"
 
 using namespace glia;
@@ -133,12 +134,7 @@ TEST_CASE("The reference network's gradients (gn, ln) are bitwise the same whole
           "[batch_split]") {
   for (NormKind k : {NormKind::Group, NormKind::Layer}) {
     INFO("norm " << norm_kind_name(k));
-    ReferenceNetConfig cfg;
-    cfg.norm = k;
-    cfg.dropout = 0;
-    auto net = make_reference_net<float>(cfg);
-    Rng rng(9);
-    net->reset_parameters(rng);
+    auto net = glia_test::seeded_reference_net(k, 0, 9);
     check_split_invariance(*net, Shape{1, 3, 16, 16}, Mode::Train);
   }
 }

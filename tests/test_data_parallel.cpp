@@ -27,12 +27,7 @@ struct RankResult {
 // and augmentation, 2 epochs of batches of 16 over 52 images (the last batch has 4).
 RankResult train_one(NormKind norm, Collective* c, int threads) {
   set_num_threads(threads);
-  ReferenceNetConfig cfg;
-  cfg.norm = norm;
-  cfg.dropout = 0.1;
-  auto model = make_reference_net<float>(cfg);
-  Rng rng(3);
-  model->reset_parameters(rng);
+  auto model = glia_test::seeded_reference_net(norm, 0.1, 3);
   Recipe recipe = improved_recipe();
   recipe.epochs = 2;
   auto opt = make_optimizer<float>(recipe);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <stdlib.h>
@@ -32,6 +33,17 @@ inline ImageDataset synthetic(Index n, std::uint64_t seed) {
       }
   }
   return d;
+}
+
+// The reference net with the given norm and dropout, initialised from Rng(seed).
+inline std::unique_ptr<Sequential<float>> seeded_reference_net(NormKind norm, double dropout, std::uint64_t seed) {
+  ReferenceNetConfig cfg;
+  cfg.norm = norm;
+  cfg.dropout = dropout;
+  auto net = make_reference_net<float>(cfg);
+  Rng rng(seed);
+  net->reset_parameters(rng);
+  return net;
 }
 
 struct TempDir {

@@ -37,7 +37,9 @@ struct BatchSplit {
   Collective* collective = nullptr;
 
   Index first_sample() const { return global_batch * rank / ranks; }
-  Index local_batch() const { return global_batch * (rank + 1) / ranks - first_sample(); }
+  // Rank r's share of the global batch: samples [N*r/R, N*(r+1)/R).
+  Index samples_of(Index r) const { return global_batch * (r + 1) / ranks - global_batch * r / ranks; }
+  Index local_batch() const { return samples_of(rank); }
 };
 
 // The chunks of the local batch: chunk c (0 <= c < count) is the local samples [begin(c), end(c)).

@@ -161,8 +161,7 @@ class Module {
     if (!s->collective) throw ValueError(detail::cat(name(), ": a batch split across ranks without a collective"));
     thread_local std::vector<Index> counts;  // kept: no allocation per step after the first
     counts.clear();
-    for (Index r = 0; r < s->ranks; ++r)
-      counts.push_back((s->global_batch * (r + 1) / s->ranks - s->global_batch * r / s->ranks) * per);
+    for (Index r = 0; r < s->ranks; ++r) counts.push_back(s->samples_of(r) * per);
     all.resize(static_cast<std::size_t>(s->global_batch * per));
     if (static_cast<Index>(local.size()) != counts[static_cast<std::size_t>(s->rank)])
       throw ValueError(detail::cat(name(), ": ", local.size() / static_cast<std::size_t>(per), " samples for rank ", s->rank,

@@ -48,7 +48,6 @@ class DataParallel {
   }
   int rank() const { return c_.rank(); }
   int ranks() const { return c_.size(); }
-  Collective& collective() { return c_; }
 
   void attach(Module<T>& model) const { set_batch_split(model, &split_); }
   static void detach(Module<T>& model) { set_batch_split(model, nullptr); }
